@@ -1,0 +1,97 @@
+"""The API's ASGI app: routers, auth, error rendering, request-size limit."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, FastAPI, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hookline.api import applications, endpoints, event_types, messages
+from hookline.api.context import ApiContext, require_token
+from hookline.api.errors import install_error_handlers
+from hookline.api.idempotency import IdempotencyMiddleware
+
+health = APIRouter(tags=["Health"])
+
+
+@health.get("/api/v1/health", status_code=204)
+async def get_health() -> Response:
+    """Unauthenticated on purpose: load balancers probe it, and it reveals nothing."""
+    return Response(status_code=204)
+
+
+def create_app(context: ApiContext) -> FastAPI:
+    app = FastAPI(
+        title="hookline",
+        version="0.1.0",
+        description="Svix-compatible webhook sending API.",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.context = context
+    install_error_handlers(app)
+    app.include_router(health)
+    auth = [Depends(require_token)]
+    for module in (applications, event_types, endpoints, messages):
+        app.include_router(module.router, dependencies=auth)
+    app.add_middleware(IdempotencyMiddleware, store=context.store)
+    # The body cap sits outside everything, so oversized requests never reach JSON parsing.
+    app.add_middleware(BodyLimitMiddleware, limit=context.max_payload_bytes * 2 + 64 * 1024)
+    return app
+
+
+class BodyLimitMiddleware:
+    """Answers 413 once a request body passes ``limit`` bytes, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await _too_large(send, self.limit)
+            return
+        seen = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await _too_large(send, self.limit)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = b'{"code":"payload_too_large","detail":"request body exceeds %d bytes"}' % limit
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,123 @@
+"""/api/v1/app: applications, addressed by id or uid."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+
+from hookline import ids
+from hookline.api.context import Ctx, Paging, now_ms, to_datetime
+from hookline.api.schemas import (
+    ID_PATTERN,
+    ApplicationIn,
+    ApplicationOut,
+    ApplicationPatch,
+    ListApplicationOut,
+)
+from hookline.errors import NotFound
+from hookline.models import Application
+
+router = APIRouter(prefix="/api/v1/app", tags=["Application"])
+AppRef = Annotated[str, Path(min_length=1, max_length=256, pattern=ID_PATTERN)]
+
+
+def app_out(app: Application) -> ApplicationOut:
+    return ApplicationOut(
+        id=app.id,
+        uid=app.uid,
+        name=app.name,
+        throttle_rate=app.rate_limit,
+        rate_limit=app.rate_limit,
+        metadata=app.metadata,
+        created_at=to_datetime(app.created_at),
+        updated_at=to_datetime(app.updated_at),
+    )
+
+
+def new_application(body: ApplicationIn) -> Application:
+    now = now_ms()
+    return Application(
+        id=ids.new_id("app", now),
+        uid=body.uid,
+        name=body.name,
+        rate_limit=body.throttle_rate,
+        metadata=body.metadata or {},
+        created_at=now,
+        updated_at=now,
+    )
+
+
+@router.get("", response_model=ListApplicationOut)
+async def list_applications(ctx: Ctx, page: Paging) -> ListApplicationOut:
+    result = await ctx.store.list_applications(page)
+    return ListApplicationOut(
+        data=[app_out(a) for a in result.data],
+        iterator=result.iterator,
+        prev_iterator=result.prev_iterator,
+        done=result.done,
+    )
+
+
+@router.post("", status_code=201, response_model=ApplicationOut)
+async def create_application(
+    ctx: Ctx,
+    body: ApplicationIn,
+    response: Response,
+    get_if_exists: Annotated[bool, Query()] = False,
+) -> ApplicationOut:
+    if get_if_exists and body.uid:
+        try:
+            existing = await ctx.store.get_application(body.uid)
+        except NotFound:
+            pass
+        else:
+            response.status_code = 200
+            return app_out(existing)
+    return app_out(await ctx.store.create_application(new_application(body)))
+
+
+@router.get("/{app_id}", response_model=ApplicationOut)
+async def get_application(ctx: Ctx, app_id: AppRef) -> ApplicationOut:
+    return app_out(await ctx.store.get_application(app_id))
+
+
+@router.put("/{app_id}", response_model=ApplicationOut)
+async def upsert_application(
+    ctx: Ctx, app_id: AppRef, body: ApplicationIn, response: Response
+) -> ApplicationOut:
+    try:
+        app = await ctx.store.get_application(app_id)
+    except NotFound:
+        created = new_application(body)
+        if created.uid is None and not app_id.startswith("app_"):
+            created.uid = app_id
+        response.status_code = 201
+        return app_out(await ctx.store.create_application(created))
+    app.name, app.uid, app.rate_limit = body.name, body.uid, body.throttle_rate
+    app.metadata = body.metadata or {}
+    app.updated_at = now_ms()
+    return app_out(await ctx.store.update_application(app))
+
+
+@router.patch("/{app_id}", response_model=ApplicationOut)
+async def patch_application(ctx: Ctx, app_id: AppRef, body: ApplicationPatch) -> ApplicationOut:
+    app = await ctx.store.get_application(app_id)
+    sent = body.model_fields_set
+    if "name" in sent and body.name is not None:
+        app.name = body.name
+    if "uid" in sent:
+        app.uid = body.uid
+    if "throttle_rate" in sent:
+        app.rate_limit = body.throttle_rate or None
+    if "metadata" in sent:
+        app.metadata = body.metadata or {}
+    app.updated_at = now_ms()
+    return app_out(await ctx.store.update_application(app))
+
+
+@router.delete("/{app_id}", status_code=204)
+async def delete_application(ctx: Ctx, app_id: AppRef) -> Response:
+    app = await ctx.store.get_application(app_id)
+    await ctx.store.delete_application(app.id)
+    return Response(status_code=204)

@@ -1,0 +1,84 @@
+"""What the API layer is handed by the composition root, and helpers every route uses."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+
+from hookline.errors import Unauthorized
+from hookline.signing import generate_secret
+from hookline.store.base import PageRequest, Store
+
+MAX_PAGE_LIMIT = 250
+
+
+@dataclass(slots=True)
+class ApiContext:
+    store: Store
+    admin_token: str
+    max_payload_bytes: int = 1024 * 1024
+    secret_rotation_grace_s: float = 24 * 3600.0
+
+    def new_secret(self) -> str:
+        return generate_secret()
+
+
+def get_context(request: Request) -> ApiContext:
+    ctx: ApiContext = request.app.state.context
+    return ctx
+
+
+async def require_token(request: Request) -> None:
+    """Bearer-token check, compared in constant time."""
+    ctx = get_context(request)
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("missing bearer token")
+    if not hmac.compare_digest(token.strip().encode(), ctx.admin_token.encode()):
+        raise Unauthorized("invalid token")
+
+
+Ctx = Annotated[ApiContext, Depends(get_context)]
+
+
+def page_request(
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = 50,
+    iterator: Annotated[str | None, Query(max_length=256)] = None,
+    order: Annotated[str | None, Query(pattern="^(ascending|descending)$")] = None,
+) -> PageRequest:
+    return PageRequest(limit=limit, iterator=iterator or None, reverse=order == "descending")
+
+
+def newest_first_page(
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = 50,
+    iterator: Annotated[str | None, Query(max_length=256)] = None,
+) -> PageRequest:
+    """Messages and attempts list newest first, as Svix does."""
+    return PageRequest(limit=limit, iterator=iterator or None, reverse=True)
+
+
+Paging = Annotated[PageRequest, Depends(page_request)]
+NewestFirst = Annotated[PageRequest, Depends(newest_first_page)]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def to_datetime(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def to_ms(value: datetime | None) -> int | None:
+    """Query datetimes; a naive one is UTC (the Svix SDK sends naive values as-is)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp() * 1000)

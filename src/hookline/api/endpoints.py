@@ -1,0 +1,261 @@
+"""/api/v1/app/{app}/endpoint: subscriber endpoints, their secrets and custom headers."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
+from yarl import URL
+
+from hookline import ids
+from hookline.api.applications import AppRef
+from hookline.api.context import Ctx, Paging, now_ms, to_datetime
+from hookline.api.errors import field_error
+from hookline.api.schemas import (
+    ID_PATTERN,
+    EndpointHeadersIn,
+    EndpointHeadersOut,
+    EndpointHeadersPatchIn,
+    EndpointIn,
+    EndpointOut,
+    EndpointPatch,
+    EndpointSecretOut,
+    EndpointSecretRotateIn,
+    EndpointUpsertIn,
+    ListEndpointOut,
+)
+from hookline.errors import NotFound
+from hookline.models import Endpoint, OldSecret
+from hookline.signing import InvalidSecret, parse_secret
+
+router = APIRouter(prefix="/api/v1/app/{app_id}/endpoint", tags=["Endpoint"])
+EpRef = Annotated[str, Path(min_length=1, max_length=256, pattern=ID_PATTERN)]
+_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+
+def endpoint_out(ep: Endpoint) -> EndpointOut:
+    return EndpointOut(
+        id=ep.id,
+        uid=ep.uid,
+        url=ep.url,
+        description=ep.description,
+        disabled=ep.disabled,
+        event_types=ep.event_types,
+        filter_types=ep.event_types,
+        channels=ep.channels,
+        throttle_rate=ep.rate_limit,
+        rate_limit=ep.rate_limit,
+        metadata=ep.metadata,
+        version=ep.version,
+        created_at=to_datetime(ep.created_at),
+        updated_at=to_datetime(ep.updated_at),
+    )
+
+
+def checked_url(url: str, loc: str = "url") -> str:
+    try:
+        parsed = URL(url)
+    except (ValueError, TypeError):
+        raise field_error(["body", loc], "not a valid URL") from None
+    if parsed.scheme not in ("http", "https"):
+        raise field_error(["body", loc], "URL scheme must be http or https")
+    if not parsed.host or not parsed.is_absolute():
+        raise field_error(["body", loc], "URL must be absolute with a host")
+    return url
+
+
+def checked_secret(secret: str, loc: str) -> str:
+    try:
+        parsed = parse_secret(secret)
+    except InvalidSecret as exc:
+        raise field_error(["body", loc], str(exc)) from None
+    if not parsed.can_sign:
+        raise field_error(["body", loc], "a public key cannot sign; pass a whsk_ secret key")
+    return secret
+
+
+def checked_headers(headers: dict[str, str]) -> dict[str, str]:
+    for name, value in headers.items():
+        if not _HEADER_NAME.match(name) or len(name) > 256:
+            raise field_error(["body", "headers", name], "invalid header name")
+        if any(c in value for c in "\r\n\0") or len(value) > 8192:
+            raise field_error(["body", "headers", name], "invalid header value")
+    return headers
+
+
+def verifying_key(secret: str) -> str:
+    """What a receiver needs: the HMAC secret itself, or the ed25519 public key."""
+    parsed = parse_secret(secret)
+    return secret if parsed.kind == "v1" else parsed.public_key().encode()
+
+
+@router.get("", response_model=ListEndpointOut)
+async def list_endpoints(ctx: Ctx, app_id: AppRef, page: Paging) -> ListEndpointOut:
+    app = await ctx.store.get_application(app_id)
+    result = await ctx.store.list_endpoints(app.id, page)
+    return ListEndpointOut(
+        data=[endpoint_out(e) for e in result.data],
+        iterator=result.iterator,
+        prev_iterator=result.prev_iterator,
+        done=result.done,
+    )
+
+
+def _new_endpoint(
+    app_id: str, body: EndpointUpsertIn, secret: str, headers: dict[str, str]
+) -> Endpoint:
+    now = now_ms()
+    return Endpoint(
+        id=ids.new_id("ep", now),
+        app_id=app_id,
+        uid=body.uid,
+        url=checked_url(body.url),
+        secret=secret,
+        description=body.description,
+        event_types=body.event_types,
+        channels=body.channels,
+        disabled=body.disabled,
+        rate_limit=body.throttle_rate,
+        headers=checked_headers(headers),
+        metadata=body.metadata or {},
+        created_at=now,
+        updated_at=now,
+    )
+
+
+@router.post("", status_code=201, response_model=EndpointOut)
+async def create_endpoint(ctx: Ctx, app_id: AppRef, body: EndpointIn) -> EndpointOut:
+    app = await ctx.store.get_application(app_id)
+    secret = checked_secret(body.secret, "secret") if body.secret else ctx.new_secret()
+    endpoint = _new_endpoint(app.id, body, secret, body.headers or {})
+    return endpoint_out(await ctx.store.create_endpoint(endpoint))
+
+
+@router.get("/{endpoint_id}", response_model=EndpointOut)
+async def get_endpoint(ctx: Ctx, app_id: AppRef, endpoint_id: EpRef) -> EndpointOut:
+    app = await ctx.store.get_application(app_id)
+    return endpoint_out(await ctx.store.get_endpoint(app.id, endpoint_id))
+
+
+@router.put("/{endpoint_id}", response_model=EndpointOut)
+async def upsert_endpoint(
+    ctx: Ctx, app_id: AppRef, endpoint_id: EpRef, body: EndpointUpsertIn, response: Response
+) -> EndpointOut:
+    app = await ctx.store.get_application(app_id)
+    try:
+        ep = await ctx.store.get_endpoint(app.id, endpoint_id)
+    except NotFound:
+        created = _new_endpoint(app.id, body, ctx.new_secret(), {})
+        if created.uid is None and not endpoint_id.startswith("ep_"):
+            created.uid = endpoint_id
+        response.status_code = 201
+        return endpoint_out(await ctx.store.create_endpoint(created))
+    ep.url = checked_url(body.url)
+    ep.description, ep.uid, ep.disabled = body.description, body.uid, body.disabled
+    ep.event_types, ep.channels = body.event_types, body.channels
+    ep.rate_limit, ep.metadata = body.throttle_rate, body.metadata or {}
+    return endpoint_out(await _save(ctx, ep))
+
+
+@router.patch("/{endpoint_id}", response_model=EndpointOut)
+async def patch_endpoint(
+    ctx: Ctx, app_id: AppRef, endpoint_id: EpRef, body: EndpointPatch
+) -> EndpointOut:
+    app = await ctx.store.get_application(app_id)
+    ep = await ctx.store.get_endpoint(app.id, endpoint_id)
+    sent = body.model_fields_set
+    if "url" in sent and body.url is not None:
+        ep.url = checked_url(body.url)
+    if "description" in sent and body.description is not None:
+        ep.description = body.description
+    if "uid" in sent:
+        ep.uid = body.uid
+    if "disabled" in sent and body.disabled is not None:
+        ep.disabled = body.disabled
+    if "event_types" in sent:
+        ep.event_types = body.event_types or None
+    if "channels" in sent:
+        ep.channels = body.channels or None
+    if "throttle_rate" in sent:
+        ep.rate_limit = body.throttle_rate or None
+    if "metadata" in sent:
+        ep.metadata = body.metadata or {}
+    return endpoint_out(await _save(ctx, ep))
+
+
+async def _save(ctx: Ctx, ep: Endpoint) -> Endpoint:
+    ep.version += 1
+    ep.updated_at = now_ms()
+    return await ctx.store.update_endpoint(ep)
+
+
+@router.delete("/{endpoint_id}", status_code=204)
+async def delete_endpoint(ctx: Ctx, app_id: AppRef, endpoint_id: EpRef) -> Response:
+    app = await ctx.store.get_application(app_id)
+    ep = await ctx.store.get_endpoint(app.id, endpoint_id)
+    await ctx.store.delete_endpoint(app.id, ep.id)
+    return Response(status_code=204)
+
+
+@router.get("/{endpoint_id}/secret", response_model=EndpointSecretOut)
+async def get_endpoint_secret(ctx: Ctx, app_id: AppRef, endpoint_id: EpRef) -> EndpointSecretOut:
+    app = await ctx.store.get_application(app_id)
+    ep = await ctx.store.get_endpoint(app.id, endpoint_id)
+    return EndpointSecretOut(key=verifying_key(ep.secret))
+
+
+@router.post("/{endpoint_id}/secret/rotate", response_model=EndpointSecretOut)
+async def rotate_endpoint_secret(
+    ctx: Ctx, app_id: AppRef, endpoint_id: EpRef, body: EndpointSecretRotateIn
+) -> EndpointSecretOut:
+    """The old key keeps signing alongside the new one until its grace period ends."""
+    app = await ctx.store.get_application(app_id)
+    ep = await ctx.store.get_endpoint(app.id, endpoint_id)
+    new_secret = checked_secret(body.key, "key") if body.key else ctx.new_secret()
+    grace = body.grace_period_seconds
+    grace_ms = int((ctx.secret_rotation_grace_s if grace is None else grace) * 1000)
+    now = now_ms()
+    kept = [s for s in ep.old_secrets if s.expires_at > now]
+    if grace_ms > 0:
+        kept.append(OldSecret(key=ep.secret, expires_at=now + grace_ms))
+    ep.secret, ep.old_secrets = new_secret, kept[-5:]
+    await _save(ctx, ep)
+    return EndpointSecretOut(key=verifying_key(new_secret))
+
+
+@router.get("/{endpoint_id}/headers", response_model=EndpointHeadersOut)
+async def get_endpoint_headers(ctx: Ctx, app_id: AppRef, endpoint_id: EpRef) -> EndpointHeadersOut:
+    app = await ctx.store.get_application(app_id)
+    ep = await ctx.store.get_endpoint(app.id, endpoint_id)
+    return EndpointHeadersOut(headers=ep.headers, sensitive=[])
+
+
+@router.put("/{endpoint_id}/headers", status_code=204)
+async def set_endpoint_headers(
+    ctx: Ctx, app_id: AppRef, endpoint_id: EpRef, body: EndpointHeadersIn
+) -> Response:
+    app = await ctx.store.get_application(app_id)
+    ep = await ctx.store.get_endpoint(app.id, endpoint_id)
+    ep.headers = checked_headers(dict(body.headers))
+    await _save(ctx, ep)
+    return Response(status_code=204)
+
+
+@router.patch("/{endpoint_id}/headers", status_code=204)
+async def patch_endpoint_headers(
+    ctx: Ctx, app_id: AppRef, endpoint_id: EpRef, body: EndpointHeadersPatchIn
+) -> Response:
+    app = await ctx.store.get_application(app_id)
+    ep = await ctx.store.get_endpoint(app.id, endpoint_id)
+    headers = dict(ep.headers)
+    for name, value in body.headers.items():
+        if value is None:
+            headers.pop(name, None)
+        else:
+            headers[name] = value
+    for name in body.delete_headers:
+        headers.pop(name, None)
+    ep.headers = checked_headers(headers)
+    await _save(ctx, ep)
+    return Response(status_code=204)

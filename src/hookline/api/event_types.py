@@ -1,0 +1,129 @@
+"""/api/v1/event-type: the catalogue of event types (archived rather than deleted)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+
+from hookline.api.context import Ctx, Paging, now_ms, to_datetime
+from hookline.api.schemas import (
+    ID_PATTERN,
+    EventTypeIn,
+    EventTypeOut,
+    EventTypePatch,
+    EventTypeUpsertIn,
+    ListEventTypeOut,
+)
+from hookline.errors import NotFound
+from hookline.models import EventType
+
+router = APIRouter(prefix="/api/v1/event-type", tags=["Event Type"])
+Name = Annotated[str, Path(min_length=1, max_length=256, pattern=ID_PATTERN)]
+
+
+def event_type_out(et: EventType, with_schemas: bool = True) -> EventTypeOut:
+    return EventTypeOut(
+        name=et.name,
+        description=et.description,
+        archived=et.archived,
+        deprecated=et.deprecated,
+        schemas=et.schemas if with_schemas else None,
+        feature_flag=et.feature_flag,
+        created_at=to_datetime(et.created_at),
+        updated_at=to_datetime(et.updated_at),
+    )
+
+
+@router.get("", response_model=ListEventTypeOut)
+async def list_event_types(
+    ctx: Ctx,
+    page: Paging,
+    include_archived: Annotated[bool, Query()] = False,
+    with_content: Annotated[bool, Query()] = True,
+) -> ListEventTypeOut:
+    result = await ctx.store.list_event_types(page, include_archived)
+    return ListEventTypeOut(
+        data=[event_type_out(e, with_content) for e in result.data],
+        iterator=result.iterator,
+        prev_iterator=result.prev_iterator,
+        done=result.done,
+    )
+
+
+@router.post("", status_code=201, response_model=EventTypeOut)
+async def create_event_type(ctx: Ctx, body: EventTypeIn) -> EventTypeOut:
+    now = now_ms()
+    et = EventType(
+        name=body.name,
+        description=body.description,
+        schemas=body.schemas,
+        archived=body.archived,
+        deprecated=body.deprecated,
+        feature_flag=body.feature_flag,
+        created_at=now,
+        updated_at=now,
+    )
+    return event_type_out(await ctx.store.create_event_type(et))
+
+
+@router.get("/{event_type_name}", response_model=EventTypeOut)
+async def get_event_type(ctx: Ctx, event_type_name: Name) -> EventTypeOut:
+    return event_type_out(await ctx.store.get_event_type(event_type_name))
+
+
+@router.put("/{event_type_name}", response_model=EventTypeOut)
+async def upsert_event_type(
+    ctx: Ctx, event_type_name: Name, body: EventTypeUpsertIn, response: Response
+) -> EventTypeOut:
+    now = now_ms()
+    try:
+        existing = await ctx.store.get_event_type(event_type_name)
+        created_at = existing.created_at
+    except NotFound:
+        created_at = now
+        response.status_code = 201
+    et = EventType(
+        name=event_type_name,
+        description=body.description,
+        schemas=body.schemas,
+        archived=body.archived,
+        deprecated=body.deprecated,
+        feature_flag=body.feature_flag,
+        created_at=created_at,
+        updated_at=now,
+    )
+    return event_type_out(await ctx.store.update_event_type(et))
+
+
+@router.patch("/{event_type_name}", response_model=EventTypeOut)
+async def patch_event_type(ctx: Ctx, event_type_name: Name, body: EventTypePatch) -> EventTypeOut:
+    et = await ctx.store.get_event_type(event_type_name)
+    sent = body.model_fields_set
+    if "description" in sent and body.description is not None:
+        et.description = body.description
+    if "archived" in sent and body.archived is not None:
+        et.archived = body.archived
+    if "deprecated" in sent and body.deprecated is not None:
+        et.deprecated = body.deprecated
+    if "schemas" in sent:
+        et.schemas = body.schemas
+    if "feature_flag" in sent:
+        et.feature_flag = body.feature_flag
+    et.updated_at = now_ms()
+    return event_type_out(await ctx.store.update_event_type(et))
+
+
+@router.delete("/{event_type_name}", status_code=204)
+async def delete_event_type(
+    ctx: Ctx, event_type_name: Name, expunge: Annotated[bool, Query()] = False
+) -> Response:
+    """Archives by default, as Svix does; ``expunge=true`` deletes for good."""
+    et = await ctx.store.get_event_type(event_type_name)
+    if expunge:
+        await ctx.store.delete_event_type(et.name)
+    else:
+        et.archived = True
+        et.updated_at = now_ms()
+        await ctx.store.update_event_type(et)
+    return Response(status_code=204)

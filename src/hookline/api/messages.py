@@ -1,0 +1,260 @@
+"""/api/v1/app/{app}/msg and the attempt log: publish, read back, resend."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Path, Query, Response
+
+from hookline import ids
+from hookline.api.applications import AppRef, new_application
+from hookline.api.context import Ctx, NewestFirst, now_ms, to_datetime, to_ms
+from hookline.api.errors import field_error
+from hookline.api.schemas import (
+    CHANNEL_PATTERN,
+    ID_PATTERN,
+    EmptyOut,
+    ListMessageAttemptOut,
+    ListMessageOut,
+    MessageAttemptOut,
+    MessageIn,
+    MessageOut,
+)
+from hookline.errors import Conflict, NotFound, PayloadTooLarge
+from hookline.models import Attempt, DeliveryStatus, Message
+from hookline.store.base import AttemptFilter, MessageFilter
+
+router = APIRouter(prefix="/api/v1/app/{app_id}", tags=["Message"])
+Ref = Annotated[str, Path(min_length=1, max_length=256, pattern=ID_PATTERN)]
+WithContent = Annotated[bool, Query()]
+Channel = Annotated[str | None, Query(max_length=128, pattern=CHANNEL_PATTERN)]
+_STATUS_TEXT = {0: "success", 1: "pending", 2: "fail", 3: "sending", 4: "canceled"}
+
+
+def message_out(msg: Message, with_content: bool = True) -> MessageOut:
+    payload: dict[str, Any] = {}
+    if with_content and msg.payload is not None:
+        payload = orjson.loads(msg.payload)
+    return MessageOut(
+        id=msg.id,
+        event_type=msg.event_type,
+        event_id=msg.event_id,
+        payload=payload,
+        channels=msg.channels,
+        tags=msg.tags,
+        timestamp=to_datetime(msg.created_at),
+    )
+
+
+def attempt_out(a: Attempt) -> MessageAttemptOut:
+    return MessageAttemptOut(
+        id=a.id,
+        msg_id=a.msg_id,
+        endpoint_id=a.endpoint_id,
+        url=a.url,
+        response=a.response_body,
+        response_status_code=a.response_status,
+        response_duration_ms=a.duration_ms,
+        status=int(a.status),
+        status_text=_STATUS_TEXT[int(a.status)],
+        trigger_type=int(a.trigger),
+        error_kind=None if a.error_kind is None else a.error_kind.value,
+        timestamp=to_datetime(a.created_at),
+    )
+
+
+def split_list(values: list[str] | None) -> list[str] | None:
+    """The Svix SDK joins list query values with commas; plain clients repeat the key."""
+    if not values:
+        return None
+    out = [v.strip() for raw in values for v in raw.split(",") if v.strip()]
+    for v in out:
+        if len(v) > 256 or not v.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise field_error(["query", "event_types"], f"invalid event type {v!r}")
+    return out or None
+
+
+@router.post("/msg", status_code=202, response_model=MessageOut)
+async def create_message(
+    ctx: Ctx, app_id: AppRef, body: MessageIn, with_content: WithContent = True
+) -> MessageOut:
+    try:
+        app = await ctx.store.get_application(app_id)
+    except NotFound:
+        if body.application is None:
+            raise
+        app = await ctx.store.create_application(new_application(body.application))
+    payload = orjson.dumps(body.payload)
+    if len(payload) > ctx.max_payload_bytes:
+        raise PayloadTooLarge(
+            f"payload is {len(payload)} bytes; the limit is {ctx.max_payload_bytes}"
+        )
+    now = now_ms()
+    msg = Message(
+        id=ids.new_id("msg", now),
+        app_id=app.id,
+        event_type=body.event_type,
+        payload=payload,
+        event_id=body.event_id,
+        channels=body.channels,
+        tags=body.tags,
+        created_at=now,
+    )
+    outcome = await ctx.store.publish(msg, now)
+    if not outcome.created:
+        raise Conflict(
+            f"a message with eventId {body.event_id!r} already exists: {outcome.message.id}",
+            code="duplicate_event_id",
+        )
+    out = message_out(msg, with_content=False)
+    if with_content:
+        out.payload = body.payload
+    return out
+
+
+@router.get("/msg", response_model=ListMessageOut)
+async def list_messages(
+    ctx: Ctx,
+    app_id: AppRef,
+    page: NewestFirst,
+    event_types: Annotated[list[str] | None, Query()] = None,
+    channel: Channel = None,
+    before: Annotated[datetime | None, Query()] = None,
+    after: Annotated[datetime | None, Query()] = None,
+    with_content: WithContent = True,
+) -> ListMessageOut:
+    app = await ctx.store.get_application(app_id)
+    flt = MessageFilter(
+        event_types=split_list(event_types),
+        channel=channel,
+        before_ms=to_ms(before),
+        after_ms=to_ms(after),
+    )
+    result = await ctx.store.list_messages(app.id, flt, page)
+    return ListMessageOut(
+        data=[message_out(m, with_content) for m in result.data],
+        iterator=result.iterator,
+        prev_iterator=result.prev_iterator,
+        done=result.done,
+    )
+
+
+@router.get("/msg/{msg_id}", response_model=MessageOut)
+async def get_message(
+    ctx: Ctx, app_id: AppRef, msg_id: Ref, with_content: WithContent = True
+) -> MessageOut:
+    app = await ctx.store.get_application(app_id)
+    return message_out(await ctx.store.get_message(app.id, msg_id), with_content)
+
+
+def _attempt_filter(
+    status: int | None,
+    event_types: list[str] | None,
+    channel: str | None,
+    before: datetime | None,
+    after: datetime | None,
+    endpoint_id: str | None = None,
+) -> AttemptFilter:
+    return AttemptFilter(
+        status=None if status is None else DeliveryStatus(status),
+        event_types=split_list(event_types),
+        channel=channel,
+        endpoint_id=endpoint_id,
+        before_ms=to_ms(before),
+        after_ms=to_ms(after),
+    )
+
+
+Status = Annotated[int | None, Query(ge=0, le=3)]
+EventTypes = Annotated[list[str] | None, Query()]
+When = Annotated[datetime | None, Query()]
+
+
+@router.get("/attempt/msg/{msg_id}", response_model=ListMessageAttemptOut, tags=["Message Attempt"])
+async def list_attempts_by_msg(
+    ctx: Ctx,
+    app_id: AppRef,
+    msg_id: Ref,
+    page: NewestFirst,
+    status: Status = None,
+    event_types: EventTypes = None,
+    channel: Channel = None,
+    before: When = None,
+    after: When = None,
+    endpoint_id: Annotated[str | None, Query(max_length=256)] = None,
+) -> ListMessageAttemptOut:
+    app = await ctx.store.get_application(app_id)
+    msg = await ctx.store.get_message(app.id, msg_id)
+    if endpoint_id is not None:
+        endpoint_id = (await ctx.store.get_endpoint(app.id, endpoint_id)).id
+    flt = _attempt_filter(status, event_types, channel, before, after, endpoint_id)
+    result = await ctx.store.list_attempts(app.id, flt, page, msg_id=msg.id)
+    return ListMessageAttemptOut(
+        data=[attempt_out(a) for a in result.data],
+        iterator=result.iterator,
+        prev_iterator=result.prev_iterator,
+        done=result.done,
+    )
+
+
+@router.get(
+    "/attempt/endpoint/{endpoint_id}",
+    response_model=ListMessageAttemptOut,
+    tags=["Message Attempt"],
+)
+async def list_attempts_by_endpoint(
+    ctx: Ctx,
+    app_id: AppRef,
+    endpoint_id: Ref,
+    page: NewestFirst,
+    status: Status = None,
+    event_types: EventTypes = None,
+    channel: Channel = None,
+    before: When = None,
+    after: When = None,
+) -> ListMessageAttemptOut:
+    app = await ctx.store.get_application(app_id)
+    ep = await ctx.store.get_endpoint(app.id, endpoint_id)
+    flt = _attempt_filter(status, event_types, channel, before, after, ep.id)
+    result = await ctx.store.list_attempts(app.id, flt, page)
+    return ListMessageAttemptOut(
+        data=[attempt_out(a) for a in result.data],
+        iterator=result.iterator,
+        prev_iterator=result.prev_iterator,
+        done=result.done,
+    )
+
+
+@router.get(
+    "/msg/{msg_id}/attempt/{attempt_id}",
+    response_model=MessageAttemptOut,
+    tags=["Message Attempt"],
+)
+async def get_attempt(
+    ctx: Ctx,
+    app_id: AppRef,
+    msg_id: Ref,
+    attempt_id: Annotated[str, Path(min_length=1, max_length=256, pattern=ID_PATTERN)],
+) -> MessageAttemptOut:
+    app = await ctx.store.get_application(app_id)
+    msg = await ctx.store.get_message(app.id, msg_id)
+    return attempt_out(await ctx.store.get_attempt(app.id, msg.id, attempt_id))
+
+
+@router.post(
+    "/msg/{msg_id}/endpoint/{endpoint_id}/resend",
+    status_code=202,
+    response_model=EmptyOut,
+    tags=["Message Attempt"],
+)
+async def resend(ctx: Ctx, app_id: AppRef, msg_id: Ref, endpoint_id: Ref) -> Response:
+    """Queues one manual attempt (no retries), as Svix's resend does."""
+    app = await ctx.store.get_application(app_id)
+    msg = await ctx.store.get_message(app.id, msg_id)
+    ep = await ctx.store.get_endpoint(app.id, endpoint_id)
+    if msg.payload is None:
+        raise NotFound(f"the payload of {msg.id} has expired")
+    await ctx.store.resend(app.id, msg.id, ep.id, now_ms())
+    return Response(b"{}", status_code=202, media_type="application/json")

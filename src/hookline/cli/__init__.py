@@ -1,0 +1,86 @@
+"""The ``hookline`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+from hookline import runtime
+from hookline.config import Settings
+from hookline.store import migrate as migrations
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise click.UsageError(f"invalid configuration:\n{exc}") from None
+
+
+def _event_loop_policy() -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is absent on Windows
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def _run(settings: Settings, dev: bool) -> None:
+    roles = runtime.build_roles(settings, dev=dev)
+    if roles.api is not None:
+        click.echo(f"hookline API: http://{settings.host}:{settings.port}/api/v1")
+        click.echo(f"admin token:  {runtime.admin_token(settings)}")
+    click.echo(f"database:     {settings.resolved_database_url}")
+    if roles.worker is not None:
+        guard = "loopback targets allowed (--dev)" if dev else "on"
+        if settings.allow_private_targets:
+            guard = "off (HOOKLINE_ALLOW_PRIVATE_TARGETS)"
+        click.echo(f"SSRF guard:   {guard}")
+    sys.stdout.flush()
+    _event_loop_policy()
+    asyncio.run(runtime.run(roles))
+
+
+@click.group()
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+def main(log_level: str) -> None:
+    """hookline: webhooks, sent and received."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to bind [env HOOKLINE_HOST].")
+@click.option("--port", default=None, type=int, help="Port to bind [env HOOKLINE_PORT].")
+@click.option("--dev", is_flag=True, help="Development mode: deliveries may target loopback.")
+@click.option("--no-worker", is_flag=True, help="Run only the API.")
+def serve(host: str | None, port: int | None, dev: bool, no_worker: bool) -> None:
+    """Run the API and the delivery worker in one process."""
+    settings = _settings(host=host, port=port, run_worker=False if no_worker else None)
+    _run(settings, dev)
+
+
+@main.command()
+@click.option("--dev", is_flag=True, help="Development mode: deliveries may target loopback.")
+def worker(dev: bool) -> None:
+    """Run only the delivery worker."""
+    _run(_settings(run_api=False), dev)
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    settings = _settings()
+    migrations.upgrade(settings.resolved_database_url)
+    click.echo("database is up to date")

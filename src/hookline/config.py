@@ -1,0 +1,91 @@
+"""Settings, read once by the composition root from ``HOOKLINE_*`` variables.
+
+Nothing reads the environment anywhere else: every layer gets what it needs passed in.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Delays of the retries after the immediate first attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+DEFAULT_RETRY_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOOKLINE_", extra="ignore", frozen=True)
+
+    environment: Literal["development", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    data_dir: Path = Path(".hookline")
+    database_url: str | None = None
+    api_token: SecretStr | None = None
+    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL"] = "FULL"
+
+    retry_schedule: Annotated[tuple[float, ...], NoDecode] = DEFAULT_RETRY_SCHEDULE
+    retry_jitter: float = Field(default=0.2, ge=0, lt=1)
+    request_timeout: float = Field(default=15.0, gt=0)
+    connect_timeout: float = Field(default=5.0, gt=0)
+    max_response_body: int = Field(default=20 * 1024, ge=0)
+    max_payload_bytes: int = Field(default=1024 * 1024, gt=0)
+    secret_rotation_grace: float = Field(default=24 * 3600.0, ge=0)
+
+    allow_private_targets: bool = False
+    allow_loopback_targets: bool = False
+    allowed_subnets: Annotated[tuple[str, ...], NoDecode] = ()
+
+    run_api: bool = True
+    run_worker: bool = True
+    worker_batch_size: int = Field(default=256, gt=0)
+    worker_concurrency: int = Field(default=128, gt=0)
+    lease_seconds: float = Field(default=60.0, gt=0)
+    poll_interval: float = Field(default=1.0, gt=0)
+    send_svix_headers: bool = True
+
+    @field_validator("retry_schedule", mode="before")
+    @classmethod
+    def _parse_schedule(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            return tuple(float(p) for p in parts)
+        return value
+
+    @field_validator("allowed_subnets", mode="before")
+    @classmethod
+    def _parse_subnets(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(p.strip() for p in value.split(",") if p.strip())
+        return value
+
+    @field_validator("allowed_subnets")
+    @classmethod
+    def _check_subnets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for subnet in value:
+            ipaddress.ip_network(subnet, strict=False)
+        return value
+
+    @field_validator("retry_schedule")
+    @classmethod
+    def _check_schedule(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(d < 0 for d in value):
+            raise ValueError("retry delays must be zero or positive seconds")
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_a_token(self) -> Settings:
+        if self.environment == "production":
+            token = self.api_token.get_secret_value() if self.api_token else ""
+            if len(token) < 16:
+                raise ValueError("HOOKLINE_API_TOKEN must be set (16+ chars) in production")
+        if self.lease_seconds <= self.request_timeout:
+            raise ValueError("lease_seconds must exceed request_timeout")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'hookline.db'}"

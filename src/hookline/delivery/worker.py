@@ -1,0 +1,194 @@
+"""The delivery worker: claim due deliveries, send them concurrently, record results.
+
+One loop claims batches under a lease while earlier sends are still in flight, and
+one flusher writes finished results in batches, so neither the database nor a slow
+receiver sets the pace for everything else. A crash at any point leaves leased rows
+that fall due again when the lease expires: delivery is at-least-once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+
+from hookline import ids
+from hookline.delivery.sender import Outcome, Sender
+from hookline.models import (
+    Attempt,
+    DeliveryResult,
+    DeliveryStatus,
+    DeliveryTask,
+    ErrorKind,
+    TriggerType,
+)
+from hookline.retry import RetryPolicy, parse_retry_after
+from hookline.store.base import Store
+
+log = logging.getLogger("hookline.worker")
+
+
+@dataclass(slots=True, frozen=True)
+class WorkerConfig:
+    batch_size: int = 256
+    concurrency: int = 128
+    lease_seconds: float = 60.0
+    poll_interval: float = 1.0
+    drain_timeout: float = 20.0
+
+
+def decide(
+    task: DeliveryTask, outcome: Outcome, policy: RetryPolicy, now_ms: int
+) -> DeliveryResult:
+    """Turn one send's outcome into the attempt row and the delivery's next step."""
+    attempts_made = task.attempts + 1
+    status = DeliveryStatus.SUCCESS if outcome.ok else DeliveryStatus.FAILED
+    attempt = Attempt(
+        id=ids.new_id("atmpt", outcome.started_at_ms or now_ms),
+        delivery_id=task.delivery_id,
+        msg_id=task.msg_id,
+        endpoint_id=task.endpoint_id,
+        app_id=task.app_id,
+        url=task.url,
+        status=status,
+        response_status=outcome.status,
+        response_body=outcome.body,
+        duration_ms=outcome.duration_ms,
+        error_kind=outcome.error_kind,
+        trigger=task.trigger,
+        created_at=outcome.started_at_ms or now_ms,
+    )
+    if outcome.ok:
+        return DeliveryResult(attempt, next_attempt_at=None)
+    if outcome.status == 410:
+        return DeliveryResult(attempt, next_attempt_at=None, disable_endpoint=True)
+    if task.trigger is TriggerType.MANUAL:
+        return DeliveryResult(attempt, next_attempt_at=None)
+    delay = policy.next_delay(
+        attempts_made,
+        status=outcome.status or None,
+        retry_after=parse_retry_after(outcome.retry_after),
+    )
+    if delay is None:
+        return DeliveryResult(attempt, next_attempt_at=None)
+    return DeliveryResult(attempt, next_attempt_at=now_ms + int(delay * 1000))
+
+
+class Worker:
+    def __init__(
+        self, store: Store, sender: Sender, policy: RetryPolicy, config: WorkerConfig
+    ) -> None:
+        self._store = store
+        self._sender = sender
+        self._policy = policy
+        self._config = config
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{ids.new_id('wrk')[-8:]}"
+        self._in_flight = 0
+        self._slot_freed = asyncio.Event()
+        self._results: list[DeliveryResult] = []
+        self._results_ready = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._sends: set[asyncio.Task[None]] = set()
+        self.delivered = 0
+
+    def stop(self) -> None:
+        """Stop claiming; ``run`` returns after in-flight sends finish and are recorded."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        flusher = asyncio.create_task(self._flush_loop(), name="hookline-flusher")
+        try:
+            await self._claim_loop()
+            if self._sends:
+                _, pending = await asyncio.wait(self._sends, timeout=self._config.drain_timeout)
+                for t in pending:
+                    t.cancel()
+        finally:
+            self._results_ready.set()
+            flusher.cancel()
+            await asyncio.gather(flusher, return_exceptions=True)
+            await self._flush()
+            await self._store.release(self.owner)
+
+    async def _claim_loop(self) -> None:
+        lease_ms = int(self._config.lease_seconds * 1000)
+        while not self._stopping.is_set():
+            free = self._config.concurrency - self._in_flight
+            if free <= 0:
+                self._slot_freed.clear()
+                await self._wait_any(self._slot_freed.wait(), timeout=self._config.poll_interval)
+                continue
+            limit = min(free, self._config.batch_size)
+            try:
+                tasks = await self._store.claim_due(self.owner, limit, _now_ms(), lease_ms)
+            except Exception:
+                log.exception("claiming deliveries failed; retrying")
+                await self._wait_any(asyncio.sleep(self._config.poll_interval), timeout=None)
+                continue
+            for task in tasks:
+                self._start(task)
+            if len(tasks) < limit:
+                await self._idle()
+
+    async def _idle(self) -> None:
+        timeout = self._config.poll_interval
+        due = await self._store.next_due_at()
+        if due is not None:
+            timeout = max(0.0, min(timeout, (due - _now_ms()) / 1000))
+        if timeout > 0:
+            await self._wait_any(self._store.wait_for_work(timeout), timeout=timeout)
+
+    async def _wait_any(self, aw: Awaitable[object], timeout: float | None) -> None:
+        """Wait for ``aw`` or for stop(), whichever comes first."""
+        waiter = asyncio.ensure_future(aw)
+        stopper = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait({waiter, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for fut in (waiter, stopper):
+            if not fut.done():
+                fut.cancel()
+
+    def _start(self, task: DeliveryTask) -> None:
+        self._in_flight += 1
+        send = asyncio.create_task(self._deliver(task))
+        self._sends.add(send)
+        send.add_done_callback(self._sends.discard)
+
+    async def _deliver(self, task: DeliveryTask) -> None:
+        try:
+            try:
+                outcome = await self._sender.send(task)
+            except Exception as exc:  # a bug in the sender must not lose the lease silently
+                log.exception("sending %s failed unexpectedly", task.delivery_id)
+                outcome = Outcome(0, f"internal error: {exc}", 0, ErrorKind.CONNECTION_ERROR)
+            self._results.append(decide(task, outcome, self._policy, _now_ms()))
+            self._results_ready.set()
+        finally:
+            self._in_flight -= 1
+            self._slot_freed.set()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._results_ready.wait()
+            self._results_ready.clear()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if not self._results:
+            return
+        batch, self._results = self._results, []
+        while True:
+            try:
+                await self._store.record_results(self.owner, batch, _now_ms())
+                break
+            except Exception:
+                log.exception("recording %d results failed; retrying", len(batch))
+                await asyncio.sleep(0.5)
+        self.delivered += sum(1 for r in batch if r.attempt.status is DeliveryStatus.SUCCESS)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

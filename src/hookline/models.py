@@ -1,0 +1,197 @@
+"""Domain records shared by every layer: plain data, no I/O.
+
+Times are integer milliseconds since the Unix epoch (UTC) everywhere below the API.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+JsonObject = Mapping[str, Any]
+T = TypeVar("T")
+
+
+class DeliveryStatus(enum.IntEnum):
+    """Svix's MessageStatus numbering, so the API can pass the value through."""
+
+    SUCCESS = 0
+    PENDING = 1
+    FAILED = 2
+    SENDING = 3
+
+
+class TriggerType(enum.IntEnum):
+    SCHEDULED = 0
+    MANUAL = 1
+
+
+class ErrorKind(enum.StrEnum):
+    """Why an attempt got no usable HTTP response (or got a non-2xx one)."""
+
+    HTTP_STATUS = "http_status"
+    TIMEOUT = "timeout"
+    CONNECTION_REFUSED = "connection_refused"
+    CONNECTION_ERROR = "connection_error"
+    DNS = "dns"
+    TLS = "tls"
+    INVALID_RESPONSE = "invalid_response"
+    BLOCKED = "blocked"
+
+
+@dataclass(slots=True)
+class Application:
+    id: str
+    name: str
+    uid: str | None = None
+    rate_limit: int | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    created_at: int = 0
+    updated_at: int = 0
+
+
+@dataclass(slots=True)
+class EventType:
+    name: str
+    description: str = ""
+    schemas: dict[str, Any] | None = None
+    archived: bool = False
+    feature_flag: str | None = None
+    deprecated: bool = False
+    created_at: int = 0
+    updated_at: int = 0
+
+
+def subscription_matches(
+    wanted_types: list[str] | None,
+    wanted_channels: list[str] | None,
+    event_type: str,
+    channels: list[str] | None,
+) -> bool:
+    """Svix's fan-out rule: the type filter must match, and channels must overlap."""
+    if wanted_types and event_type not in wanted_types:
+        return False
+    if wanted_channels:
+        return bool(channels) and not set(wanted_channels).isdisjoint(channels or ())
+    return True
+
+
+@dataclass(slots=True, frozen=True)
+class OldSecret:
+    """A rotated-out key that keeps signing until it expires."""
+
+    key: str
+    expires_at: int
+
+
+@dataclass(slots=True)
+class Endpoint:
+    id: str
+    app_id: str
+    url: str
+    secret: str
+    uid: str | None = None
+    description: str = ""
+    event_types: list[str] | None = None
+    channels: list[str] | None = None
+    disabled: bool = False
+    rate_limit: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
+    old_secrets: list[OldSecret] = field(default_factory=list)
+    version: int = 1
+    created_at: int = 0
+    updated_at: int = 0
+
+    def accepts(self, event_type: str, channels: list[str] | None) -> bool:
+        return not self.disabled and subscription_matches(
+            self.event_types, self.channels, event_type, channels
+        )
+
+    def signing_keys(self, now_ms: int) -> list[str]:
+        """The current key first, then every old key that has not expired yet."""
+        return [self.secret, *(s.key for s in self.old_secrets if s.expires_at > now_ms)]
+
+
+@dataclass(slots=True)
+class Message:
+    id: str
+    app_id: str
+    event_type: str
+    payload: bytes | None
+    event_id: str | None = None
+    channels: list[str] | None = None
+    tags: list[str] | None = None
+    created_at: int = 0
+
+
+@dataclass(slots=True)
+class Delivery:
+    id: str
+    msg_id: str
+    endpoint_id: str
+    app_id: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: int | None
+    trigger: TriggerType = TriggerType.SCHEDULED
+    created_at: int = 0
+    updated_at: int = 0
+
+
+@dataclass(slots=True)
+class Attempt:
+    id: str
+    delivery_id: str
+    msg_id: str
+    endpoint_id: str
+    app_id: str
+    url: str
+    status: DeliveryStatus
+    response_status: int
+    response_body: str
+    duration_ms: int
+    error_kind: ErrorKind | None
+    trigger: TriggerType
+    created_at: int
+
+
+@dataclass(slots=True, frozen=True)
+class DeliveryTask:
+    """Everything a worker needs to send one claimed delivery, read in one go."""
+
+    delivery_id: str
+    attempts: int
+    trigger: TriggerType
+    msg_id: str
+    app_id: str
+    event_type: str
+    payload: bytes
+    msg_created_at: int
+    endpoint_id: str
+    url: str
+    headers: Mapping[str, str]
+    signing_keys: tuple[str, ...]
+
+
+@dataclass(slots=True, frozen=True)
+class DeliveryResult:
+    """The outcome of one send, with the follow-up already decided by the retry policy.
+
+    ``next_attempt_at`` set means retry then; None means final (``attempt.status``
+    says success or failure). ``disable_endpoint`` is set for 410 Gone.
+    """
+
+    attempt: Attempt
+    next_attempt_at: int | None
+    disable_endpoint: bool = False
+
+
+@dataclass(slots=True, frozen=True)
+class Page(Generic[T]):
+    data: list[T]
+    iterator: str | None
+    prev_iterator: str | None
+    done: bool

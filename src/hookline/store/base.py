@@ -1,0 +1,125 @@
+"""The storage contract, in domain verbs.
+
+Every layer above the store imports this protocol, never a concrete store. Writes
+that belong together (a message and its fan-out, a batch of attempt results) are one
+verb, so each backend can make them one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from hookline.models import (
+    Application,
+    Attempt,
+    Delivery,
+    DeliveryResult,
+    DeliveryStatus,
+    DeliveryTask,
+    Endpoint,
+    EventType,
+    Message,
+    Page,
+)
+
+
+@dataclass(slots=True, frozen=True)
+class PageRequest:
+    limit: int = 50
+    iterator: str | None = None
+    reverse: bool = False  # walk toward older items (Svix's default for messages)
+
+
+@dataclass(slots=True, frozen=True)
+class MessageFilter:
+    event_types: Sequence[str] | None = None
+    channel: str | None = None
+    before_ms: int | None = None
+    after_ms: int | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class AttemptFilter:
+    status: DeliveryStatus | None = None
+    event_types: Sequence[str] | None = None
+    channel: str | None = None
+    endpoint_id: str | None = None
+    before_ms: int | None = None
+    after_ms: int | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class PublishOutcome:
+    message: Message
+    created: bool  # False: an earlier message with the same eventId was returned
+    deliveries: int
+
+
+@dataclass(slots=True, frozen=True)
+class StoredResponse:
+    """A response kept for an Idempotency-Key, replayed on a repeated request."""
+
+    status: int
+    body: bytes
+
+
+class Store(Protocol):
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+
+    # applications
+    async def create_application(self, app: Application) -> Application: ...
+    async def get_application(self, ref: str) -> Application: ...
+    async def list_applications(self, page: PageRequest) -> Page[Application]: ...
+    async def update_application(self, app: Application) -> Application: ...
+    async def delete_application(self, app_id: str) -> None: ...
+
+    # event types
+    async def create_event_type(self, event_type: EventType) -> EventType: ...
+    async def get_event_type(self, name: str) -> EventType: ...
+    async def list_event_types(
+        self, page: PageRequest, include_archived: bool
+    ) -> Page[EventType]: ...
+    async def update_event_type(self, event_type: EventType) -> EventType: ...
+    async def delete_event_type(self, name: str) -> None: ...
+
+    # endpoints
+    async def create_endpoint(self, endpoint: Endpoint) -> Endpoint: ...
+    async def get_endpoint(self, app_id: str, ref: str) -> Endpoint: ...
+    async def list_endpoints(self, app_id: str, page: PageRequest) -> Page[Endpoint]: ...
+    async def update_endpoint(self, endpoint: Endpoint) -> Endpoint: ...
+    async def delete_endpoint(self, app_id: str, endpoint_id: str) -> None: ...
+
+    # messages
+    async def publish(self, message: Message, now_ms: int) -> PublishOutcome: ...
+    async def get_message(self, app_id: str, msg_id: str) -> Message: ...
+    async def list_messages(
+        self, app_id: str, flt: MessageFilter, page: PageRequest
+    ) -> Page[Message]: ...
+    async def resend(self, app_id: str, msg_id: str, endpoint_id: str, now_ms: int) -> Delivery: ...
+
+    # delivery engine
+    async def claim_due(
+        self, owner: str, limit: int, now_ms: int, lease_ms: int
+    ) -> list[DeliveryTask]: ...
+    async def record_results(
+        self, owner: str, results: Sequence[DeliveryResult], now_ms: int
+    ) -> None: ...
+    async def release(self, owner: str) -> None: ...
+    async def wait_for_work(self, timeout: float) -> None: ...
+    async def next_due_at(self) -> int | None: ...
+
+    # attempts
+    async def list_attempts(
+        self, app_id: str, flt: AttemptFilter, page: PageRequest, msg_id: str | None = None
+    ) -> Page[Attempt]: ...
+    async def get_attempt(self, app_id: str, msg_id: str, attempt_id: str) -> Attempt: ...
+    async def list_deliveries(self, app_id: str, msg_id: str) -> list[Delivery]: ...
+
+    # idempotency
+    async def get_idempotent_response(self, key: str, now_ms: int) -> StoredResponse | None: ...
+    async def save_idempotent_response(
+        self, key: str, response: StoredResponse, now_ms: int
+    ) -> None: ...

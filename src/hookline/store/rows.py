@@ -1,0 +1,225 @@
+"""Row <-> record conversion shared by the SQL stores (column order is fixed here)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from hookline.models import (
+    Application,
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    Endpoint,
+    ErrorKind,
+    EventType,
+    Message,
+    OldSecret,
+    TriggerType,
+)
+
+Row = Sequence[Any]
+
+
+def dump(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def dump_opt(value: Any) -> str | None:
+    return None if value is None else dump(value)
+
+
+def load(text: str | bytes | None) -> Any:
+    return None if text is None else orjson.loads(text)
+
+
+APP_COLS = "id, uid, name, rate_limit, metadata, created_at, updated_at"
+
+
+def app_from_row(r: Row) -> Application:
+    return Application(
+        id=r[0],
+        uid=r[1],
+        name=r[2],
+        rate_limit=r[3],
+        metadata=load(r[4]),
+        created_at=r[5],
+        updated_at=r[6],
+    )
+
+
+def app_params(a: Application) -> tuple[Any, ...]:
+    return (a.id, a.uid, a.name, a.rate_limit, dump(a.metadata), a.created_at, a.updated_at)
+
+
+EVENT_TYPE_COLS = (
+    "name, description, schemas, archived, deprecated, feature_flag, created_at, updated_at"
+)
+
+
+def event_type_from_row(r: Row) -> EventType:
+    return EventType(
+        name=r[0],
+        description=r[1],
+        schemas=load(r[2]),
+        archived=bool(r[3]),
+        deprecated=bool(r[4]),
+        feature_flag=r[5],
+        created_at=r[6],
+        updated_at=r[7],
+    )
+
+
+def event_type_params(e: EventType) -> tuple[Any, ...]:
+    return (
+        e.name,
+        e.description,
+        dump_opt(e.schemas),
+        e.archived,
+        e.deprecated,
+        e.feature_flag,
+        e.created_at,
+        e.updated_at,
+    )
+
+
+ENDPOINT_COLS = (
+    "id, app_id, uid, url, description, event_types, channels, disabled, rate_limit, "
+    "secret, old_secrets, headers, metadata, version, created_at, updated_at"
+)
+
+
+def endpoint_from_row(r: Row) -> Endpoint:
+    return Endpoint(
+        id=r[0],
+        app_id=r[1],
+        uid=r[2],
+        url=r[3],
+        description=r[4],
+        event_types=load(r[5]),
+        channels=load(r[6]),
+        disabled=bool(r[7]),
+        rate_limit=r[8],
+        secret=r[9],
+        old_secrets=[OldSecret(key=k, expires_at=t) for k, t in load(r[10])],
+        headers=load(r[11]),
+        metadata=load(r[12]),
+        version=r[13],
+        created_at=r[14],
+        updated_at=r[15],
+    )
+
+
+def endpoint_params(e: Endpoint) -> tuple[Any, ...]:
+    return (
+        e.id,
+        e.app_id,
+        e.uid,
+        e.url,
+        e.description,
+        dump_opt(e.event_types),
+        dump_opt(e.channels),
+        e.disabled,
+        e.rate_limit,
+        e.secret,
+        dump([[s.key, s.expires_at] for s in e.old_secrets]),
+        dump(e.headers),
+        dump(e.metadata),
+        e.version,
+        e.created_at,
+        e.updated_at,
+    )
+
+
+MESSAGE_COLS = "id, app_id, event_type, event_id, payload, channels, tags, created_at"
+
+
+def message_from_row(r: Row) -> Message:
+    return Message(
+        id=r[0],
+        app_id=r[1],
+        event_type=r[2],
+        event_id=r[3],
+        payload=None if r[4] is None else bytes(r[4]),
+        channels=load(r[5]),
+        tags=load(r[6]),
+        created_at=r[7],
+    )
+
+
+def message_params(m: Message) -> tuple[Any, ...]:
+    return (
+        m.id,
+        m.app_id,
+        m.event_type,
+        m.event_id,
+        m.payload,
+        dump_opt(m.channels),
+        dump_opt(m.tags),
+        m.created_at,
+    )
+
+
+DELIVERY_COLS = (
+    "id, msg_id, endpoint_id, app_id, status, attempts, next_attempt_at, trigger, "
+    "created_at, updated_at"
+)
+
+
+def delivery_from_row(r: Row) -> Delivery:
+    return Delivery(
+        id=r[0],
+        msg_id=r[1],
+        endpoint_id=r[2],
+        app_id=r[3],
+        status=DeliveryStatus(r[4]),
+        attempts=r[5],
+        next_attempt_at=r[6],
+        trigger=TriggerType(r[7]),
+        created_at=r[8],
+        updated_at=r[9],
+    )
+
+
+ATTEMPT_COLS = (
+    "id, delivery_id, msg_id, endpoint_id, app_id, url, status, response_status, "
+    "response_body, duration_ms, error_kind, trigger, created_at"
+)
+
+
+def attempt_from_row(r: Row) -> Attempt:
+    return Attempt(
+        id=r[0],
+        delivery_id=r[1],
+        msg_id=r[2],
+        endpoint_id=r[3],
+        app_id=r[4],
+        url=r[5],
+        status=DeliveryStatus(r[6]),
+        response_status=r[7],
+        response_body=r[8],
+        duration_ms=r[9],
+        error_kind=None if r[10] is None else ErrorKind(r[10]),
+        trigger=TriggerType(r[11]),
+        created_at=r[12],
+    )
+
+
+def attempt_params(a: Attempt) -> tuple[Any, ...]:
+    return (
+        a.id,
+        a.delivery_id,
+        a.msg_id,
+        a.endpoint_id,
+        a.app_id,
+        a.url,
+        int(a.status),
+        a.response_status,
+        a.response_body,
+        a.duration_ms,
+        None if a.error_kind is None else a.error_kind.value,
+        int(a.trigger),
+        a.created_at,
+    )

@@ -1,0 +1,134 @@
+"""The declared schema, one source for every SQL backend.
+
+Migrations must produce exactly this (a test diffs them); the stores write their
+own SQL against these names. Times are integer milliseconds, JSON columns are text.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+application = Table(
+    "application",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("uid", String(256), nullable=True, unique=True),
+    Column("name", Text, nullable=False),
+    Column("rate_limit", Integer, nullable=True),
+    Column("metadata", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+event_type = Table(
+    "event_type",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("description", Text, nullable=False),
+    Column("schemas", Text, nullable=True),
+    Column("archived", Boolean, nullable=False),
+    Column("deprecated", Boolean, nullable=False),
+    Column("feature_flag", String(256), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+endpoint = Table(
+    "endpoint",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("app_id", String(40), nullable=False),
+    Column("uid", String(256), nullable=True),
+    Column("url", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("event_types", Text, nullable=True),
+    Column("channels", Text, nullable=True),
+    Column("disabled", Boolean, nullable=False),
+    Column("rate_limit", Integer, nullable=True),
+    Column("secret", Text, nullable=False),
+    Column("old_secrets", Text, nullable=False),
+    Column("headers", Text, nullable=False),
+    Column("metadata", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("app_id", "uid", name="uq_endpoint_app_uid"),
+    Index("ix_endpoint_app", "app_id", "id"),
+)
+
+message = Table(
+    "message",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("app_id", String(40), nullable=False),
+    Column("event_type", String(256), nullable=False),
+    Column("event_id", String(256), nullable=True),
+    Column("payload", LargeBinary, nullable=True),
+    Column("channels", Text, nullable=True),
+    Column("tags", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("app_id", "event_id", name="uq_message_app_event_id"),
+    Index("ix_message_app", "app_id", "id"),
+)
+
+delivery = Table(
+    "delivery",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("msg_id", String(40), nullable=False),
+    Column("endpoint_id", String(40), nullable=False),
+    Column("app_id", String(40), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("trigger", Integer, nullable=False),
+    Column("next_attempt_at", BigInteger, nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_delivery_due", "next_attempt_at"),
+    Index("ix_delivery_msg", "msg_id", "endpoint_id"),
+    Index("ix_delivery_endpoint", "endpoint_id", "status"),
+)
+
+attempt = Table(
+    "attempt",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("delivery_id", String(40), nullable=False),
+    Column("msg_id", String(40), nullable=False),
+    Column("endpoint_id", String(40), nullable=False),
+    Column("app_id", String(40), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("response_status", Integer, nullable=False),
+    Column("response_body", Text, nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("error_kind", String(32), nullable=True),
+    Column("trigger", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_attempt_msg", "msg_id", "id"),
+    Index("ix_attempt_endpoint", "endpoint_id", "id"),
+)
+
+idempotency_key = Table(
+    "idempotency_key",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("status", Integer, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
