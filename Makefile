@@ -1,0 +1,43 @@
+# hookline developer commands. Every target sets up .venv first if it is missing.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: run test lint typecheck contracts pytest bench bench-smoke clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## Start hookline on SQLite (./.hookline) and print the API URL and the admin token.
+run: $(STAMP)
+	$(BIN)/hookline serve --dev --host $(HOST) --port $(PORT)
+
+## The whole suite: lint, types, architecture contracts, tests.
+test: lint typecheck contracts pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+contracts: $(STAMP)
+	$(BIN)/lint-imports
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Deliveries per second for 10,000 messages to a local receiver.
+bench-smoke: $(STAMP)
+	$(BIN)/python -m bench.smoke
+
+clean:
+	rm -rf $(VENV) .hookline build dist src/*.egg-info
