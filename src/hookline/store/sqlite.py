@@ -24,6 +24,7 @@ from hookline.models import (
     subscription_matches,
 )
 from hookline.store import rows
+from hookline.store import sqlite_queue as queue
 from hookline.store.base import (
     AttemptFilter,
     MessageFilter,
@@ -212,7 +213,7 @@ class SqliteStore:
             if endpoint.uid and _find_endpoint(conn, endpoint.app_id, endpoint.uid):
                 raise Conflict(f"an endpoint with uid {endpoint.uid!r} already exists")
             conn.execute(
-                f"INSERT INTO endpoint ({rows.ENDPOINT_COLS}) VALUES ({_marks(16)})",
+                f"INSERT INTO endpoint ({rows.ENDPOINT_COLS}) VALUES ({queue.marks(16)})",
                 rows.endpoint_params(endpoint),
             )
             return endpoint
@@ -242,13 +243,13 @@ class SqliteStore:
                     raise Conflict(f"an endpoint with uid {endpoint.uid!r} already exists")
             conn.execute("DELETE FROM endpoint WHERE id=?", (endpoint.id,))
             conn.execute(
-                f"INSERT INTO endpoint ({rows.ENDPOINT_COLS}) VALUES ({_marks(16)})",
+                f"INSERT INTO endpoint ({rows.ENDPOINT_COLS}) VALUES ({queue.marks(16)})",
                 rows.endpoint_params(endpoint),
             )
             if endpoint.disabled and not before.disabled:
-                _park_endpoint(conn, endpoint.id)
+                queue.park_endpoint(conn, endpoint.id)
             elif before.disabled and not endpoint.disabled:
-                _unpark_endpoint(conn, endpoint.id, endpoint.updated_at)
+                queue.unpark_endpoint(conn, endpoint.id, endpoint.updated_at)
             return endpoint
 
         result = await self._write(op)
@@ -389,42 +390,12 @@ class SqliteStore:
     async def claim_due(
         self, owner: str, limit: int, now_ms: int, lease_ms: int
     ) -> list[DeliveryTask]:
-        return await self._write(lambda conn: _claim(conn, owner, limit, now_ms, lease_ms))
+        return await self._write(lambda conn: queue.claim(conn, owner, limit, now_ms, lease_ms))
 
     async def record_results(
         self, owner: str, results: Sequence[DeliveryResult], now_ms: int
     ) -> None:
-        def op(conn: Conn) -> None:
-            conn.executemany(
-                f"INSERT INTO attempt ({rows.ATTEMPT_COLS}) VALUES ({_marks(13)})",
-                [rows.attempt_params(r.attempt) for r in results],
-            )
-            conn.executemany(
-                "UPDATE delivery SET status=?, attempts=attempts+1, next_attempt_at=?,"
-                " lease_owner=NULL, updated_at=? WHERE id=? AND lease_owner=?",
-                [
-                    (
-                        int(
-                            DeliveryStatus.PENDING
-                            if r.next_attempt_at is not None
-                            else r.attempt.status
-                        ),
-                        r.next_attempt_at,
-                        now_ms,
-                        r.attempt.delivery_id,
-                        owner,
-                    )
-                    for r in results
-                ],
-            )
-            for endpoint_id in {r.attempt.endpoint_id for r in results if r.disable_endpoint}:
-                conn.execute(
-                    "UPDATE endpoint SET disabled=1, updated_at=? WHERE id=?",
-                    (now_ms, endpoint_id),
-                )
-                _park_endpoint(conn, endpoint_id)
-
-        await self._write(op)
+        await self._write(lambda conn: queue.record(conn, owner, results, now_ms))
 
     async def release(self, owner: str) -> None:
         def op(conn: Conn) -> None:
@@ -533,10 +504,6 @@ class SqliteStore:
         await self._write(op)
 
 
-def _marks(n: int) -> str:
-    return ",".join("?" * n)
-
-
 def _find_app(conn: Conn, ref: str) -> Application | None:
     r = conn.execute(
         f"SELECT {rows.APP_COLS} FROM application WHERE id=? OR uid=?", (ref, ref)
@@ -552,23 +519,6 @@ def _find_endpoint(conn: Conn, app_id: str, ref: str) -> Endpoint | None:
     return None if r is None else rows.endpoint_from_row(r)
 
 
-def _park_endpoint(conn: Conn, endpoint_id: str) -> None:
-    """A disabled endpoint's due deliveries leave the due index until it is enabled."""
-    conn.execute(
-        "UPDATE delivery SET next_attempt_at=NULL, status=?, lease_owner=NULL"
-        " WHERE endpoint_id=? AND next_attempt_at IS NOT NULL AND lease_owner IS NULL",
-        (int(DeliveryStatus.PENDING), endpoint_id),
-    )
-
-
-def _unpark_endpoint(conn: Conn, endpoint_id: str, now_ms: int) -> None:
-    conn.execute(
-        "UPDATE delivery SET next_attempt_at=? WHERE endpoint_id=? AND status=?"
-        " AND next_attempt_at IS NULL",
-        (now_ms, endpoint_id, int(DeliveryStatus.PENDING)),
-    )
-
-
 def _time_and_type_filters(
     event_types: Sequence[str] | None,
     channel: str | None,
@@ -579,7 +529,7 @@ def _time_and_type_filters(
     prefix: str,
 ) -> None:
     if event_types:
-        where.append(f"{prefix}event_type IN ({_marks(len(event_types))})")
+        where.append(f"{prefix}event_type IN ({queue.marks(len(event_types))})")
         params.extend(event_types)
     if channel:
         where.append(f"EXISTS (SELECT 1 FROM json_each({prefix}channels) WHERE value = ?)")
@@ -590,73 +540,3 @@ def _time_and_type_filters(
     if after_ms is not None:
         where.append(f"{prefix}created_at > ?")
         params.append(after_ms)
-
-
-def _claim(conn: Conn, owner: str, limit: int, now_ms: int, lease_ms: int) -> list[DeliveryTask]:
-    """Lease due deliveries: the lease expiry becomes next_attempt_at, so a crashed
-    worker's deliveries simply fall due again (at-least-once)."""
-    claimed = conn.execute(
-        "UPDATE delivery SET status=?, lease_owner=?, next_attempt_at=? WHERE id IN ("
-        " SELECT id FROM delivery WHERE next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?)"
-        " RETURNING id, msg_id, endpoint_id, attempts, trigger",
-        (int(DeliveryStatus.SENDING), owner, now_ms + lease_ms, now_ms, limit),
-    ).fetchall()
-    if not claimed:
-        return []
-    msg_ids = list({r[1] for r in claimed})
-    ep_ids = list({r[2] for r in claimed})
-    messages = {
-        r[0]: r
-        for r in conn.execute(
-            "SELECT id, app_id, event_type, payload, created_at FROM message"
-            f" WHERE id IN ({_marks(len(msg_ids))})",
-            msg_ids,
-        )
-    }
-    endpoints = {
-        r[0]: rows.endpoint_from_row(r)
-        for r in conn.execute(
-            f"SELECT {rows.ENDPOINT_COLS} FROM endpoint WHERE id IN ({_marks(len(ep_ids))})",
-            ep_ids,
-        )
-    }
-    tasks: list[DeliveryTask] = []
-    orphaned: list[tuple[int, str]] = []
-    for dlv_id, msg_id, ep_id, attempts, trigger in claimed:
-        msg = messages.get(msg_id)
-        ep = endpoints.get(ep_id)
-        if msg is None or msg[3] is None or ep is None:
-            orphaned.append((int(DeliveryStatus.FAILED), dlv_id))
-            continue
-        if ep.disabled:
-            _park_endpoint_delivery(conn, dlv_id)
-            continue
-        tasks.append(
-            DeliveryTask(
-                delivery_id=dlv_id,
-                attempts=attempts,
-                trigger=TriggerType(trigger),
-                msg_id=msg_id,
-                app_id=msg[1],
-                event_type=msg[2],
-                payload=bytes(msg[3]),
-                msg_created_at=msg[4],
-                endpoint_id=ep_id,
-                url=ep.url,
-                headers=ep.headers,
-                signing_keys=tuple(ep.signing_keys(now_ms)),
-            )
-        )
-    if orphaned:
-        conn.executemany(
-            "UPDATE delivery SET status=?, next_attempt_at=NULL, lease_owner=NULL WHERE id=?",
-            orphaned,
-        )
-    return tasks
-
-
-def _park_endpoint_delivery(conn: Conn, delivery_id: str) -> None:
-    conn.execute(
-        "UPDATE delivery SET status=?, next_attempt_at=NULL, lease_owner=NULL WHERE id=?",
-        (int(DeliveryStatus.PENDING), delivery_id),
-    )
