@@ -21,6 +21,7 @@ class DeliveryStatus(enum.IntEnum):
     PENDING = 1
     FAILED = 2
     SENDING = 3
+    CANCELED = 4
 
 
 class TriggerType(enum.IntEnum):

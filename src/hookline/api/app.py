@@ -34,13 +34,18 @@ def create_app(context: ApiContext) -> FastAPI:
     for module in (applications, event_types, endpoints, messages):
         app.include_router(module.router, dependencies=auth)
     app.add_middleware(IdempotencyMiddleware, store=context.store)
+    app.add_middleware(JsonByDefault)
     # The body cap sits outside everything, so oversized requests never reach JSON parsing.
     app.add_middleware(BodyLimitMiddleware, limit=context.max_payload_bytes * 2 + 64 * 1024)
     return app
 
 
 class BodyLimitMiddleware:
-    """Answers 413 once a request body passes ``limit`` bytes, declared or streamed."""
+    """Answers 413 once a request body passes ``limit`` bytes, declared or streamed.
+
+    A streamed body that runs over is cut off: the app sees a disconnect, and whatever
+    it tries to send afterwards is dropped in favour of the 413.
+    """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -55,31 +60,42 @@ class BodyLimitMiddleware:
             await _too_large(send, self.limit)
             return
         seen = 0
-        started = False
+        started = rejected = False
 
         async def counting_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, rejected
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _BodyTooLarge
+                if seen > self.limit and not rejected:
+                    rejected = True
+                    if not started:
+                        await _too_large(send, self.limit)
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal started
+            if rejected:
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _BodyTooLarge:
-            if not started:
-                await _too_large(send, self.limit)
+        await self.app(scope, counting_receive, guarded_send)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class JsonByDefault:
+    """A body sent without a Content-Type is read as JSON, as Svix's API reads it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
+            headers = scope["headers"]
+            if not any(name == b"content-type" for name, _ in headers):
+                scope = dict(scope, headers=[*headers, (b"content-type", b"application/json")])
+        await self.app(scope, receive, send)
 
 
 async def _too_large(send: Send, limit: int) -> None:

@@ -94,7 +94,9 @@ async def upsert_application(
             created.uid = app_id
         response.status_code = 201
         return app_out(await ctx.store.create_application(created))
-    app.name, app.uid, app.rate_limit = body.name, body.uid, body.throttle_rate
+    # PUT by uid must keep the app reachable at that uid when the body omits it
+    app.name, app.rate_limit = body.name, body.throttle_rate
+    app.uid = body.uid if body.uid is not None else app.uid
     app.metadata = body.metadata or {}
     app.updated_at = now_ms()
     return app_out(await ctx.store.update_application(app))

@@ -31,6 +31,7 @@ from hookline.signing import InvalidSecret, parse_secret
 
 router = APIRouter(prefix="/api/v1/app/{app_id}/endpoint", tags=["Endpoint"])
 EpRef = Annotated[str, Path(min_length=1, max_length=256, pattern=ID_PATTERN)]
+_HOST = re.compile(r"^(?:[A-Za-z0-9_~-]+(?:\.[A-Za-z0-9_~-]+)*\.?|[0-9A-Fa-f:.]+)$")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
 
@@ -62,6 +63,8 @@ def checked_url(url: str, loc: str = "url") -> str:
         raise field_error(["body", loc], "URL scheme must be http or https")
     if not parsed.host or not parsed.is_absolute():
         raise field_error(["body", loc], "URL must be absolute with a host")
+    if not _HOST.match(parsed.host):
+        raise field_error(["body", loc], "URL host is not a valid hostname or IP address")
     return url
 
 
@@ -152,7 +155,8 @@ async def upsert_endpoint(
         response.status_code = 201
         return endpoint_out(await ctx.store.create_endpoint(created))
     ep.url = checked_url(body.url)
-    ep.description, ep.uid, ep.disabled = body.description, body.uid, body.disabled
+    ep.description, ep.disabled = body.description, body.disabled
+    ep.uid = body.uid if body.uid is not None else ep.uid
     ep.event_types, ep.channels = body.event_types, body.channels
     ep.rate_limit, ep.metadata = body.throttle_rate, body.metadata or {}
     return endpoint_out(await _save(ctx, ep))

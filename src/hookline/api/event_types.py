@@ -15,7 +15,7 @@ from hookline.api.schemas import (
     EventTypeUpsertIn,
     ListEventTypeOut,
 )
-from hookline.errors import NotFound
+from hookline.errors import Conflict, NotFound
 from hookline.models import EventType
 
 router = APIRouter(prefix="/api/v1/event-type", tags=["Event Type"])
@@ -53,6 +53,7 @@ async def list_event_types(
 
 @router.post("", status_code=201, response_model=EventTypeOut)
 async def create_event_type(ctx: Ctx, body: EventTypeIn) -> EventTypeOut:
+    """Creates, or brings an archived event type back (Svix's create-or-unarchive)."""
     now = now_ms()
     et = EventType(
         name=body.name,
@@ -64,7 +65,14 @@ async def create_event_type(ctx: Ctx, body: EventTypeIn) -> EventTypeOut:
         created_at=now,
         updated_at=now,
     )
-    return event_type_out(await ctx.store.create_event_type(et))
+    try:
+        return event_type_out(await ctx.store.create_event_type(et))
+    except Conflict:
+        existing = await ctx.store.get_event_type(body.name)
+        if not existing.archived:
+            raise
+        et.created_at = existing.created_at
+        return event_type_out(await ctx.store.update_event_type(et))
 
 
 @router.get("/{event_type_name}", response_model=EventTypeOut)

@@ -1,17 +1,22 @@
 """``Idempotency-Key`` for every POST: a repeated key replays the first response.
 
-Pure ASGI middleware so it covers every route without each one opting in. Responses
-below 500 are kept for 24 hours; a 5xx is not kept, so the client can retry.
+Pure ASGI middleware so it covers every route without each one opting in. The key is
+reserved before the request runs, so concurrent repeats wait for the first answer
+instead of running twice. Responses below 500 are kept for 24 hours; a 5xx (or a
+401) is forgotten, so the client can retry.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hookline.store.base import Store, StoredResponse
+
+IN_FLIGHT_WAIT_S = 15.0
 
 
 class IdempotencyMiddleware:
@@ -33,9 +38,9 @@ class IdempotencyMiddleware:
             b"\0".join((auth, scope["path"].encode(), scope.get("query_string", b""), raw_key))
         ).hexdigest()
         now = int(time.time() * 1000)
-        stored = await self.store.get_idempotent_response(key, now)
+        stored = await self.store.begin_idempotent(key, now)
         if stored is not None:
-            await _replay(stored, send)
+            await _replay(await self._settled(key, stored), send)
             return
         status = 0
         chunks: list[bytes] = []
@@ -48,11 +53,30 @@ class IdempotencyMiddleware:
                 chunks.append(message.get("body", b""))
             await send(message)
 
-        await self.app(scope, receive, capture)
-        if 200 <= status < 500 and status != 401:
-            await self.store.save_idempotent_response(
-                key, StoredResponse(status=status, body=b"".join(chunks)), now
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            if 200 <= status < 500 and status != 401:
+                response = StoredResponse(status=status, body=b"".join(chunks))
+                await self.store.save_idempotent_response(key, response, now)
+            else:
+                await self.store.forget_idempotent(key)
+
+    async def _settled(self, key: str, stored: StoredResponse) -> StoredResponse:
+        """A repeat that arrives while the first request runs waits for its answer."""
+        deadline = time.monotonic() + IN_FLIGHT_WAIT_S
+        while stored.status == 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+            found = await self.store.get_idempotent_response(key, int(time.time() * 1000))
+            if found is None:
+                break
+            stored = found
+        if stored.status == 0:
+            body = (
+                b'{"code":"conflict","detail":"a request with this Idempotency-Key is in progress"}'
             )
+            return StoredResponse(status=409, body=body)
+        return stored
 
 
 async def _replay(stored: StoredResponse, send: Send) -> None:

@@ -81,20 +81,28 @@ async def create_message(
     ctx: Ctx, app_id: AppRef, body: MessageIn, with_content: WithContent = True
 ) -> MessageOut:
     try:
-        app = await ctx.store.get_application(app_id)
-    except NotFound:
-        if body.application is None:
-            raise
-        app = await ctx.store.create_application(new_application(body.application))
-    payload = orjson.dumps(body.payload)
+        payload = orjson.dumps(body.payload)
+    except orjson.JSONEncodeError as exc:
+        raise field_error(["body", "payload"], f"payload cannot be encoded: {exc}") from None
     if len(payload) > ctx.max_payload_bytes:
         raise PayloadTooLarge(
             f"payload is {len(payload)} bytes; the limit is {ctx.max_payload_bytes}"
         )
+    new_app = None
+    try:
+        target_app_id = (await ctx.store.get_application(app_id)).id
+    except NotFound:
+        if body.application is None:
+            raise
+        # Svix creates the application on first use; it is reachable at the path's uid.
+        new_app = new_application(body.application)
+        if new_app.uid is None and not app_id.startswith("app_"):
+            new_app.uid = app_id
+        target_app_id = new_app.id
     now = now_ms()
     msg = Message(
         id=ids.new_id("msg", now),
-        app_id=app.id,
+        app_id=target_app_id,
         event_type=body.event_type,
         payload=payload,
         event_id=body.event_id,
@@ -102,7 +110,7 @@ async def create_message(
         tags=body.tags,
         created_at=now,
     )
-    outcome = await ctx.store.publish(msg, now)
+    outcome = await ctx.store.publish(msg, now, new_app)
     if not outcome.created:
         raise Conflict(
             f"a message with eventId {body.event_id!r} already exists: {outcome.message.id}",
@@ -167,7 +175,7 @@ def _attempt_filter(
     )
 
 
-Status = Annotated[int | None, Query(ge=0, le=3)]
+Status = Annotated[int | None, Query(ge=0, le=4)]
 EventTypes = Annotated[list[str] | None, Query()]
 When = Annotated[datetime | None, Query()]
 

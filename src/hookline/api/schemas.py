@@ -20,6 +20,8 @@ Uid = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=ID_
 EventTypeName = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=ID_PATTERN)]
 Channel = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=CHANNEL_PATTERN)]
 Secret = Annotated[str, StringConstraints(pattern=SECRET_PATTERN)]
+TAG_PATTERN = r"^[a-zA-Z0-9\-_./\\#]+$"
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=TAG_PATTERN)]
 Metadata = dict[str, str]
 ThrottleRate = Annotated[int, Field(ge=1, le=65535)]
 
@@ -205,10 +207,7 @@ class MessageIn(Schema):
     payload: dict[str, Any]
     event_id: Uid | None = None
     channels: Annotated[list[Channel], Field(min_length=1, max_length=10)] | None = None
-    tags: (
-        Annotated[list[Annotated[str, StringConstraints(max_length=128)]], Field(max_length=5)]
-        | None
-    ) = None
+    tags: Annotated[list[Tag], Field(max_length=5)] | None = None
     application: ApplicationIn | None = None
 
 

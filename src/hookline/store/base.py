@@ -93,7 +93,12 @@ class Store(Protocol):
     async def delete_endpoint(self, app_id: str, endpoint_id: str) -> None: ...
 
     # messages
-    async def publish(self, message: Message, now_ms: int) -> PublishOutcome: ...
+    async def publish(
+        self, message: Message, now_ms: int, new_app: Application | None = None
+    ) -> PublishOutcome:
+        """Store ``message`` and its fan-out; ``new_app`` is created first if its uid is free."""
+        ...
+
     async def get_message(self, app_id: str, msg_id: str) -> Message: ...
     async def list_messages(
         self, app_id: str, flt: MessageFilter, page: PageRequest
@@ -119,6 +124,12 @@ class Store(Protocol):
     async def list_deliveries(self, app_id: str, msg_id: str) -> list[Delivery]: ...
 
     # idempotency
+    async def begin_idempotent(self, key: str, now_ms: int) -> StoredResponse | None:
+        """Reserve ``key``; None means the caller owns it now. Otherwise the stored
+        response comes back, with status 0 while the first request is still running."""
+        ...
+
+    async def forget_idempotent(self, key: str) -> None: ...
     async def get_idempotent_response(self, key: str, now_ms: int) -> StoredResponse | None: ...
     async def save_idempotent_response(
         self, key: str, response: StoredResponse, now_ms: int

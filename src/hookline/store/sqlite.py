@@ -7,8 +7,10 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+import orjson
+
 from hookline import ids
-from hookline.errors import Conflict, NotFound, StoreError
+from hookline.errors import Conflict, NotFound, StoreError, ValidationFailed
 from hookline.models import (
     Application,
     Attempt,
@@ -37,6 +39,7 @@ from hookline.store.sqlite_db import SqliteDatabase
 T = TypeVar("T")
 Conn = sqlite3.Connection
 IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
+IN_FLIGHT_TTL_MS = 120 * 1000  # a reservation older than this belongs to a dead request
 
 
 def _page(
@@ -70,6 +73,13 @@ def _page(
     )
 
 
+def _unstorable(exc: Exception) -> ValidationFailed:
+    """Input that JSON or UTF-8 cannot carry (lone surrogates, integers past 64 bits)."""
+    return ValidationFailed(
+        [{"loc": ["body"], "msg": f"value cannot be stored: {exc}", "type": "value_error"}]
+    )
+
+
 class SqliteStore:
     """Implements ``hookline.store.base.Store`` on one SQLite file."""
 
@@ -86,6 +96,8 @@ class SqliteStore:
     async def _read(self, op: Callable[[Conn], T]) -> T:
         try:
             return await self._db.read(op)
+        except (UnicodeEncodeError, orjson.JSONEncodeError) as exc:
+            raise _unstorable(exc) from exc
         except sqlite3.Error as exc:
             raise StoreError(str(exc)) from exc
 
@@ -94,6 +106,8 @@ class SqliteStore:
             return await self._db.write(op)
         except sqlite3.IntegrityError as exc:
             raise Conflict(f"conflicts with an existing record: {exc}") from exc
+        except (UnicodeEncodeError, orjson.JSONEncodeError) as exc:
+            raise _unstorable(exc) from exc
         except sqlite3.Error as exc:
             raise StoreError(str(exc)) from exc
 
@@ -273,8 +287,18 @@ class SqliteStore:
 
     # ----- messages -----------------------------------------------------------------
 
-    async def publish(self, message: Message, now_ms: int) -> PublishOutcome:
+    async def publish(
+        self, message: Message, now_ms: int, new_app: Application | None = None
+    ) -> PublishOutcome:
         def op(conn: Conn) -> PublishOutcome:
+            if new_app is not None:
+                existing = _find_app(conn, new_app.uid) if new_app.uid else None
+                if existing is None:
+                    conn.execute(
+                        f"INSERT INTO application ({rows.APP_COLS}) VALUES (?,?,?,?,?,?,?)",
+                        rows.app_params(new_app),
+                    )
+                message.app_id = new_app.id if existing is None else existing.id
             if message.event_id is not None:
                 r = conn.execute(
                     f"SELECT {rows.MESSAGE_COLS} FROM message WHERE app_id=? AND event_id=?",
@@ -479,6 +503,29 @@ class SqliteStore:
         return await self._read(op)
 
     # ----- idempotency --------------------------------------------------------------
+
+    async def begin_idempotent(self, key: str, now_ms: int) -> StoredResponse | None:
+        def op(conn: Conn) -> StoredResponse | None:
+            r = conn.execute(
+                "SELECT status, body, created_at FROM idempotency_key WHERE key=?", (key,)
+            ).fetchone()
+            if r is not None and r[2] > now_ms - IDEMPOTENCY_TTL_MS:
+                abandoned = r[0] == 0 and r[2] < now_ms - IN_FLIGHT_TTL_MS
+                if not abandoned:
+                    return StoredResponse(status=r[0], body=bytes(r[1]))
+            conn.execute(
+                "INSERT OR REPLACE INTO idempotency_key (key, status, body, created_at)"
+                " VALUES (?, 0, x'', ?)",
+                (key, now_ms),
+            )
+            return None
+
+        return await self._write(op)
+
+    async def forget_idempotent(self, key: str) -> None:
+        await self._write(
+            lambda conn: conn.execute("DELETE FROM idempotency_key WHERE key=?", (key,))
+        )
 
     async def get_idempotent_response(self, key: str, now_ms: int) -> StoredResponse | None:
         def op(conn: Conn) -> StoredResponse | None:
