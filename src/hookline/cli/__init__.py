@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from hookline import runtime
 from hookline.config import Settings
+from hookline.signing import InvalidSecret, Webhook
 from hookline.store import migrate as migrations
 
 
@@ -34,7 +35,10 @@ def _run(settings: Settings, dev: bool) -> None:
     roles = runtime.build_roles(settings, dev=dev)
     if roles.api is not None:
         click.echo(f"hookline API: http://{settings.host}:{settings.port}/api/v1")
-        click.echo(f"admin token:  {runtime.admin_token(settings)}")
+        token = runtime.admin_token(settings)
+        if settings.environment == "production":
+            token = "(set by HOOKLINE_API_TOKEN; not printed in production)"
+        click.echo(f"admin token:  {token}")
     click.echo(f"database:     {settings.resolved_database_url}")
     if roles.worker is not None:
         guard = "loopback targets allowed (--dev)" if dev else "on"
@@ -84,3 +88,22 @@ def migrate() -> None:
     settings = _settings()
     migrations.upgrade(settings.resolved_database_url)
     click.echo("database is up to date")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=9000, show_default=True, type=int)
+@click.option("--secret", default=None, help="The endpoint's whsec_/whpk_ key, to verify.")
+@click.option("--status", default=200, show_default=True, type=int, help="Status to answer.")
+def listen(host: str, port: int, secret: str | None, status: int) -> None:
+    """Receive webhooks locally: print each one and verify its signature."""
+    from hookline.cli.listen import serve as serve_listener
+
+    webhook = None
+    if secret:
+        try:
+            webhook = Webhook(secret)
+        except InvalidSecret as exc:
+            raise click.BadParameter(str(exc), param_hint="--secret") from None
+    _event_loop_policy()
+    asyncio.run(serve_listener(host, port, webhook, status))
