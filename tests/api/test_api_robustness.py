@@ -196,3 +196,18 @@ async def test_random_list_queries_never_5xx(
     server: httpx.AsyncClient, refs: dict[str, str], path: str, query: dict[str, str]
 ) -> None:
     assert_handled(await server.get(path.format(**refs), params=query))
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400", "NaN", "Infinity", "-Infinity"])
+async def test_non_finite_numbers_are_invalid_json(client: httpx.AsyncClient, number: str) -> None:
+    app = (await client.post("/api/v1/app", json={"name": "n"})).json()
+    raw = '{"eventType": "a.b", "payload": {"n": NUMBER}}'.replace("NUMBER", number)
+    resp = await client.post(
+        f"/api/v1/app/{app['id']}/msg",
+        content=raw,
+        headers={"content-type": "application/json"},
+    )
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["code"] == "invalid_json"
+    listed = await client.get(f"/api/v1/app/{app['id']}/msg")
+    assert listed.json()["data"] == []

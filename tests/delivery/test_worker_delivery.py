@@ -8,11 +8,13 @@ import socket
 
 import nacl.signing
 import standardwebhooks
-from conftest import EngineFactory
+from aiohttp.abc import AbstractResolver, ResolveResult
+from conftest import LOOPBACK_OK, EngineFactory
 
+from hookline.delivery.sender import Sender, SenderConfig
 from hookline.delivery.ssrf import AddressPolicy
-from hookline.models import DeliveryStatus, ErrorKind, TriggerType
-from hookline.signing import generate_ed25519_keypair, parse_secret
+from hookline.models import DeliveryStatus, DeliveryTask, ErrorKind, TriggerType
+from hookline.signing import generate_ed25519_keypair, generate_secret, parse_secret
 from hookline.store.base import AttemptFilter, PageRequest
 
 NEWEST_FIRST = PageRequest(limit=50, reverse=True)
@@ -207,3 +209,55 @@ async def test_manual_resend_is_one_attempt(engine: EngineFactory) -> None:
     attempts = await attempts_of(e, msg.id)
     assert [a.trigger for a in attempts] == [TriggerType.SCHEDULED, TriggerType.MANUAL]
     assert len(e.receiver.requests("/r")) == 2
+
+
+class UnresolvableNames(AbstractResolver):
+    """Answers every lookup the way a resolver does for a name that does not exist,
+    without sending a DNS query anywhere."""
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_dns_failure_is_recorded() -> None:
+    sender = Sender(SenderConfig(policy=LOOPBACK_OK), resolver=UnresolvableNames())
+    await sender.open()
+    try:
+        outcome = await sender.send(_task("http://hooks.example.invalid/x"))
+    finally:
+        await sender.close()
+    assert outcome.error_kind is ErrorKind.DNS and outcome.status == 0
+
+
+async def test_tls_failure_is_recorded(engine: EngineFactory) -> None:
+    """https:// to a plain-HTTP listener fails the handshake."""
+    e = await engine(schedule=())
+    ep = await e.endpoint("/tls")
+    ep.url = f"https://127.0.0.1:{e.receiver.port}/tls"
+    await e.store.update_endpoint(ep)
+    msg = await e.publish()
+    await e.until(lambda: _status_is(e, msg.id, DeliveryStatus.FAILED))
+    [attempt] = await attempts_of(e, msg.id)
+    assert attempt.error_kind is ErrorKind.TLS
+
+
+def _task(url: str) -> DeliveryTask:
+    return DeliveryTask(
+        delivery_id="dlv_1",
+        attempts=0,
+        trigger=TriggerType.SCHEDULED,
+        msg_id="msg_1",
+        app_id="app_1",
+        event_type="a.b",
+        payload=b"{}",
+        msg_created_at=0,
+        endpoint_id="ep_1",
+        url=url,
+        headers={},
+        signing_keys=(generate_secret(),),
+    )

@@ -15,10 +15,11 @@ from hookline.api.schemas import (
     ApplicationPatch,
     ListApplicationOut,
 )
+from hookline.api.strict_json import StrictJsonRoute
 from hookline.errors import NotFound
 from hookline.models import Application
 
-router = APIRouter(prefix="/api/v1/app", tags=["Application"])
+router = APIRouter(prefix="/api/v1/app", tags=["Application"], route_class=StrictJsonRoute)
 AppRef = Annotated[str, Path(min_length=1, max_length=256, pattern=ID_PATTERN)]
 
 

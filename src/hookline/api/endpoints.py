@@ -25,11 +25,14 @@ from hookline.api.schemas import (
     EndpointUpsertIn,
     ListEndpointOut,
 )
+from hookline.api.strict_json import StrictJsonRoute
 from hookline.errors import NotFound
 from hookline.models import Endpoint, OldSecret
 from hookline.signing import InvalidSecret, parse_secret
 
-router = APIRouter(prefix="/api/v1/app/{app_id}/endpoint", tags=["Endpoint"])
+router = APIRouter(
+    prefix="/api/v1/app/{app_id}/endpoint", tags=["Endpoint"], route_class=StrictJsonRoute
+)
 EpRef = Annotated[str, Path(min_length=1, max_length=256, pattern=ID_PATTERN)]
 _HOST = re.compile(r"^(?:[A-Za-z0-9_~-]+(?:\.[A-Za-z0-9_~-]+)*\.?|[0-9A-Fa-f:.]+)$")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")

@@ -15,10 +15,11 @@ from hookline.api.schemas import (
     EventTypeUpsertIn,
     ListEventTypeOut,
 )
+from hookline.api.strict_json import StrictJsonRoute
 from hookline.errors import Conflict, NotFound
 from hookline.models import EventType
 
-router = APIRouter(prefix="/api/v1/event-type", tags=["Event Type"])
+router = APIRouter(prefix="/api/v1/event-type", tags=["Event Type"], route_class=StrictJsonRoute)
 Name = Annotated[str, Path(min_length=1, max_length=256, pattern=ID_PATTERN)]
 
 

@@ -22,11 +22,12 @@ from hookline.api.schemas import (
     MessageIn,
     MessageOut,
 )
+from hookline.api.strict_json import StrictJsonRoute
 from hookline.errors import Conflict, NotFound, PayloadTooLarge
 from hookline.models import Attempt, DeliveryStatus, Message
 from hookline.store.base import AttemptFilter, MessageFilter
 
-router = APIRouter(prefix="/api/v1/app/{app_id}", tags=["Message"])
+router = APIRouter(prefix="/api/v1/app/{app_id}", tags=["Message"], route_class=StrictJsonRoute)
 Ref = Annotated[str, Path(min_length=1, max_length=256, pattern=ID_PATTERN)]
 WithContent = Annotated[bool, Query()]
 Channel = Annotated[str | None, Query(max_length=128, pattern=CHANNEL_PATTERN)]

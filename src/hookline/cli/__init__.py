@@ -62,6 +62,9 @@ def main(log_level: str) -> None:
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("alembic").setLevel(
+        max(logging.WARNING, logging.getLevelName(log_level.upper()))
+    )
 
 
 @main.command()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 from yarl import URL
 
 from hookline.delivery.ssrf import AddressPolicy, BlockedAddress, GuardedResolver
@@ -71,15 +72,17 @@ def _secrets(keys: tuple[str, ...]) -> tuple[Secret, ...]:
 
 
 class Sender:
-    def __init__(self, config: SenderConfig) -> None:
+    def __init__(self, config: SenderConfig, resolver: AbstractResolver | None = None) -> None:
+        """``resolver`` replaces the system resolver underneath the SSRF guard."""
         self._config = config
+        self._resolver = resolver
         self._session: aiohttp.ClientSession | None = None
 
     async def open(self) -> None:
         connector = aiohttp.TCPConnector(
             limit=0,
             ttl_dns_cache=30,
-            resolver=GuardedResolver(self._config.policy),
+            resolver=GuardedResolver(self._config.policy, self._resolver),
             enable_cleanup_closed=True,
         )
         self._session = aiohttp.ClientSession(

@@ -1,0 +1,44 @@
+"""JSON request bodies without the values a webhook payload cannot carry faithfully.
+
+The standard parser accepts ``NaN``, ``Infinity`` and numbers like ``1e400`` (read as
+infinity), which would be sent on as ``null``. Those bodies are rejected as invalid JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise json.JSONDecodeError(f"number {text} is out of range", text, 0)
+    return value
+
+
+def _no_constants(text: str) -> float:
+    raise json.JSONDecodeError(f"{text} is not valid JSON", text, 0)
+
+
+class StrictJsonRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            self._json = json.loads(body, parse_float=_finite, parse_constant=_no_constants)
+        return self._json
+
+
+class StrictJsonRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def strict_handler(request: Request) -> Response:
+            return await handler(StrictJsonRequest(request.scope, request.receive))
+
+        return strict_handler
