@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from hookline import ids
-from hookline.api.context import Ctx, Paging, now_ms, to_datetime
+from hookline.api.context import Ctx, Paging, list_out, now_ms, to_datetime
 from hookline.api.schemas import (
     ID_PATTERN,
     ApplicationIn,
@@ -52,12 +52,7 @@ def new_application(body: ApplicationIn) -> Application:
 @router.get("", response_model=ListApplicationOut)
 async def list_applications(ctx: Ctx, page: Paging) -> ListApplicationOut:
     result = await ctx.store.list_applications(page)
-    return ListApplicationOut(
-        data=[app_out(a) for a in result.data],
-        iterator=result.iterator,
-        prev_iterator=result.prev_iterator,
-        done=result.done,
-    )
+    return list_out(ListApplicationOut, result, app_out)
 
 
 @router.post("", status_code=201, response_model=ApplicationOut)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query, Request
+from pydantic import BaseModel
 
 from hookline.errors import Unauthorized
+from hookline.models import Page
 from hookline.signing import generate_secret
 from hookline.store.base import PageRequest, Store
 
@@ -65,6 +68,20 @@ def newest_first_page(
 
 Paging = Annotated[PageRequest, Depends(page_request)]
 NewestFirst = Annotated[PageRequest, Depends(newest_first_page)]
+
+
+L = TypeVar("L", bound=BaseModel)
+T = TypeVar("T")
+
+
+def list_out(cls: type[L], page: Page[T], convert: Callable[[T], Any]) -> L:
+    """Svix's list envelope: ``data`` plus the iterators and ``done``."""
+    return cls(
+        data=[convert(item) for item in page.data],
+        iterator=page.iterator,
+        prev_iterator=page.prev_iterator,
+        done=page.done,
+    )
 
 
 def now_ms() -> int:

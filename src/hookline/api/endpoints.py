@@ -10,7 +10,7 @@ from yarl import URL
 
 from hookline import ids
 from hookline.api.applications import AppRef
-from hookline.api.context import Ctx, Paging, now_ms, to_datetime
+from hookline.api.context import Ctx, Paging, list_out, now_ms, to_datetime
 from hookline.api.errors import field_error
 from hookline.api.schemas import (
     ID_PATTERN,
@@ -100,12 +100,7 @@ def verifying_key(secret: str) -> str:
 async def list_endpoints(ctx: Ctx, app_id: AppRef, page: Paging) -> ListEndpointOut:
     app = await ctx.store.get_application(app_id)
     result = await ctx.store.list_endpoints(app.id, page)
-    return ListEndpointOut(
-        data=[endpoint_out(e) for e in result.data],
-        iterator=result.iterator,
-        prev_iterator=result.prev_iterator,
-        done=result.done,
-    )
+    return list_out(ListEndpointOut, result, endpoint_out)
 
 
 def _new_endpoint(

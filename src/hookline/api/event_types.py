@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from hookline.api.context import Ctx, Paging, now_ms, to_datetime
+from hookline.api.context import Ctx, Paging, list_out, now_ms, to_datetime
 from hookline.api.schemas import (
     ID_PATTERN,
     EventTypeIn,
@@ -44,12 +44,7 @@ async def list_event_types(
     with_content: Annotated[bool, Query()] = True,
 ) -> ListEventTypeOut:
     result = await ctx.store.list_event_types(page, include_archived)
-    return ListEventTypeOut(
-        data=[event_type_out(e, with_content) for e in result.data],
-        iterator=result.iterator,
-        prev_iterator=result.prev_iterator,
-        done=result.done,
-    )
+    return list_out(ListEventTypeOut, result, lambda e: event_type_out(e, with_content))
 
 
 @router.post("", status_code=201, response_model=EventTypeOut)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from hookline import ids
 from hookline.api.applications import AppRef, new_application
-from hookline.api.context import Ctx, NewestFirst, now_ms, to_datetime, to_ms
+from hookline.api.context import Ctx, NewestFirst, list_out, now_ms, to_datetime, to_ms
 from hookline.api.errors import field_error
 from hookline.api.schemas import (
     CHANNEL_PATTERN,
@@ -142,12 +143,7 @@ async def list_messages(
         after_ms=to_ms(after),
     )
     result = await ctx.store.list_messages(app.id, flt, page)
-    return ListMessageOut(
-        data=[message_out(m, with_content) for m in result.data],
-        iterator=result.iterator,
-        prev_iterator=result.prev_iterator,
-        done=result.done,
-    )
+    return list_out(ListMessageOut, result, lambda m: message_out(m, with_content))
 
 
 @router.get("/msg/{msg_id}", response_model=MessageOut)
@@ -158,27 +154,28 @@ async def get_message(
     return message_out(await ctx.store.get_message(app.id, msg_id), with_content)
 
 
-def _attempt_filter(
-    status: int | None,
-    event_types: list[str] | None,
-    channel: str | None,
-    before: datetime | None,
-    after: datetime | None,
-    endpoint_id: str | None = None,
+Status = Annotated[int | None, Query(ge=0, le=4)]
+EventTypes = Annotated[list[str] | None, Query()]
+When = Annotated[datetime | None, Query()]
+
+
+def attempt_query(
+    status: Status = None,
+    event_types: EventTypes = None,
+    channel: Channel = None,
+    before: When = None,
+    after: When = None,
 ) -> AttemptFilter:
     return AttemptFilter(
         status=None if status is None else DeliveryStatus(status),
         event_types=split_list(event_types),
         channel=channel,
-        endpoint_id=endpoint_id,
         before_ms=to_ms(before),
         after_ms=to_ms(after),
     )
 
 
-Status = Annotated[int | None, Query(ge=0, le=4)]
-EventTypes = Annotated[list[str] | None, Query()]
-When = Annotated[datetime | None, Query()]
+AttemptQuery = Annotated[AttemptFilter, Depends(attempt_query)]
 
 
 @router.get("/attempt/msg/{msg_id}", response_model=ListMessageAttemptOut, tags=["Message Attempt"])
@@ -187,25 +184,15 @@ async def list_attempts_by_msg(
     app_id: AppRef,
     msg_id: Ref,
     page: NewestFirst,
-    status: Status = None,
-    event_types: EventTypes = None,
-    channel: Channel = None,
-    before: When = None,
-    after: When = None,
+    flt: AttemptQuery,
     endpoint_id: Annotated[str | None, Query(max_length=256)] = None,
 ) -> ListMessageAttemptOut:
     app = await ctx.store.get_application(app_id)
     msg = await ctx.store.get_message(app.id, msg_id)
     if endpoint_id is not None:
-        endpoint_id = (await ctx.store.get_endpoint(app.id, endpoint_id)).id
-    flt = _attempt_filter(status, event_types, channel, before, after, endpoint_id)
+        flt = replace(flt, endpoint_id=(await ctx.store.get_endpoint(app.id, endpoint_id)).id)
     result = await ctx.store.list_attempts(app.id, flt, page, msg_id=msg.id)
-    return ListMessageAttemptOut(
-        data=[attempt_out(a) for a in result.data],
-        iterator=result.iterator,
-        prev_iterator=result.prev_iterator,
-        done=result.done,
-    )
+    return list_out(ListMessageAttemptOut, result, attempt_out)
 
 
 @router.get(
@@ -214,26 +201,12 @@ async def list_attempts_by_msg(
     tags=["Message Attempt"],
 )
 async def list_attempts_by_endpoint(
-    ctx: Ctx,
-    app_id: AppRef,
-    endpoint_id: Ref,
-    page: NewestFirst,
-    status: Status = None,
-    event_types: EventTypes = None,
-    channel: Channel = None,
-    before: When = None,
-    after: When = None,
+    ctx: Ctx, app_id: AppRef, endpoint_id: Ref, page: NewestFirst, flt: AttemptQuery
 ) -> ListMessageAttemptOut:
     app = await ctx.store.get_application(app_id)
     ep = await ctx.store.get_endpoint(app.id, endpoint_id)
-    flt = _attempt_filter(status, event_types, channel, before, after, ep.id)
-    result = await ctx.store.list_attempts(app.id, flt, page)
-    return ListMessageAttemptOut(
-        data=[attempt_out(a) for a in result.data],
-        iterator=result.iterator,
-        prev_iterator=result.prev_iterator,
-        done=result.done,
-    )
+    result = await ctx.store.list_attempts(app.id, replace(flt, endpoint_id=ep.id), page)
+    return list_out(ListMessageAttemptOut, result, attempt_out)
 
 
 @router.get(
