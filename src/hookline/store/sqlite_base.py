@@ -1,0 +1,135 @@
+"""Shared plumbing of the SQLite store: error wrapping, pagination, lookups."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import orjson
+
+from hookline.errors import Conflict, StoreError, ValidationFailed
+from hookline.models import (
+    Application,
+    Endpoint,
+    Page,
+)
+from hookline.store import rows
+from hookline.store import sqlite_queue as queue
+from hookline.store.base import (
+    PageRequest,
+)
+from hookline.store.sqlite_db import SqliteDatabase
+
+Conn = sqlite3.Connection
+
+T = TypeVar("T")
+
+
+def page_of(
+    conn: Conn,
+    select: str,
+    where: list[str],
+    params: list[Any],
+    key: str,
+    page: PageRequest,
+    convert: Callable[[Any], T],
+) -> Page[T]:
+    """Keyset pagination over a time-ordered key; the iterator is the last key seen."""
+    where = list(where)
+    params = list(params)
+    op, order = ("<", "DESC") if page.reverse else (">", "ASC")
+    if page.iterator:
+        where.append(f"{key} {op} ?")
+        params.append(page.iterator)
+    sql = select + (" WHERE " + " AND ".join(where) if where else "")
+    sql += f" ORDER BY {key} {order} LIMIT ?"
+    params.append(page.limit + 1)
+    fetched = conn.execute(sql, params).fetchall()
+    done = len(fetched) <= page.limit
+    fetched = fetched[: page.limit]
+    last = fetched[-1] if fetched else None
+    return Page(
+        data=[convert(r) for r in fetched],
+        iterator=str(last[0]) if last is not None else page.iterator,  # key is column 0
+        prev_iterator=None,
+        done=done,
+    )
+
+
+def unstorable(exc: Exception) -> ValidationFailed:
+    """Input that JSON or UTF-8 cannot carry (lone surrogates, integers past 64 bits)."""
+    return ValidationFailed(
+        [{"loc": ["body"], "msg": f"value cannot be stored: {exc}", "type": "value_error"}]
+    )
+
+
+class SqliteBase:
+    """Connections, the wake-up event, and driver errors turned into hookline's."""
+
+    def __init__(self, path: str, synchronous: str = "FULL") -> None:
+        self._db = SqliteDatabase(path, synchronous)
+        self._work = asyncio.Event()
+
+    async def open(self) -> None:
+        await self._db.open()
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def _read(self, op: Callable[[Conn], T]) -> T:
+        try:
+            return await self._db.read(op)
+        except (UnicodeEncodeError, orjson.JSONEncodeError) as exc:
+            raise unstorable(exc) from exc
+        except sqlite3.Error as exc:
+            raise StoreError(str(exc)) from exc
+
+    async def _write(self, op: Callable[[Conn], T]) -> T:
+        try:
+            return await self._db.write(op)
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"conflicts with an existing record: {exc}") from exc
+        except (UnicodeEncodeError, orjson.JSONEncodeError) as exc:
+            raise unstorable(exc) from exc
+        except sqlite3.Error as exc:
+            raise StoreError(str(exc)) from exc
+
+
+def find_app(conn: Conn, ref: str) -> Application | None:
+    r = conn.execute(
+        f"SELECT {rows.APP_COLS} FROM application WHERE id=? OR uid=?", (ref, ref)
+    ).fetchone()
+    return None if r is None else rows.app_from_row(r)
+
+
+def find_endpoint(conn: Conn, app_id: str, ref: str) -> Endpoint | None:
+    r = conn.execute(
+        f"SELECT {rows.ENDPOINT_COLS} FROM endpoint WHERE app_id=? AND (id=? OR uid=?)",
+        (app_id, ref, ref),
+    ).fetchone()
+    return None if r is None else rows.endpoint_from_row(r)
+
+
+def time_and_type_filters(
+    event_types: Sequence[str] | None,
+    channel: str | None,
+    before_ms: int | None,
+    after_ms: int | None,
+    where: list[str],
+    params: list[Any],
+    prefix: str,
+) -> None:
+    if event_types:
+        where.append(f"{prefix}event_type IN ({queue.marks(len(event_types))})")
+        params.extend(event_types)
+    if channel:
+        where.append(f"EXISTS (SELECT 1 FROM json_each({prefix}channels) WHERE value = ?)")
+        params.append(channel)
+    if before_ms is not None:
+        where.append(f"{prefix}created_at < ?")
+        params.append(before_ms)
+    if after_ms is not None:
+        where.append(f"{prefix}created_at > ?")
+        params.append(after_ms)

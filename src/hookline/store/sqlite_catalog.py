@@ -1,0 +1,202 @@
+"""Applications, event types and endpoints in SQLite."""
+
+from __future__ import annotations
+
+from hookline.errors import Conflict, NotFound
+from hookline.models import (
+    Application,
+    DeliveryStatus,
+    Endpoint,
+    EventType,
+    Page,
+)
+from hookline.store import rows
+from hookline.store import sqlite_queue as queue
+from hookline.store.base import (
+    PageRequest,
+)
+from hookline.store.sqlite_base import (
+    Conn,
+    SqliteBase,
+    find_app,
+    find_endpoint,
+    page_of,
+)
+
+
+class CatalogOps(SqliteBase):
+    # ----- applications -------------------------------------------------------------
+
+    async def create_application(self, app: Application) -> Application:
+        def op(conn: Conn) -> Application:
+            if app.uid and find_app(conn, app.uid) is not None:
+                raise Conflict(f"an application with uid {app.uid!r} already exists")
+            conn.execute(
+                f"INSERT INTO application ({rows.APP_COLS}) VALUES (?,?,?,?,?,?,?)",
+                rows.app_params(app),
+            )
+            return app
+
+        return await self._write(op)
+
+    async def get_application(self, ref: str) -> Application:
+        found = await self._read(lambda conn: find_app(conn, ref))
+        if found is None:
+            raise NotFound(f"application {ref!r} not found")
+        return found
+
+    async def list_applications(self, page: PageRequest) -> Page[Application]:
+        select = f"SELECT {rows.APP_COLS} FROM application"
+        return await self._read(lambda c: page_of(c, select, [], [], "id", page, rows.app_from_row))
+
+    async def update_application(self, app: Application) -> Application:
+        def op(conn: Conn) -> Application:
+            if app.uid:
+                other = find_app(conn, app.uid)
+                if other is not None and other.id != app.id:
+                    raise Conflict(f"an application with uid {app.uid!r} already exists")
+            conn.execute(
+                "UPDATE application SET uid=?, name=?, rate_limit=?, metadata=?, updated_at=?"
+                " WHERE id=?",
+                (
+                    app.uid,
+                    app.name,
+                    app.rate_limit,
+                    rows.dump(app.metadata),
+                    app.updated_at,
+                    app.id,
+                ),
+            )
+            return app
+
+        return await self._write(op)
+
+    async def delete_application(self, app_id: str) -> None:
+        def op(conn: Conn) -> None:
+            for table in ("attempt", "delivery", "message", "endpoint"):
+                conn.execute(f"DELETE FROM {table} WHERE app_id=?", (app_id,))
+            if conn.execute("DELETE FROM application WHERE id=?", (app_id,)).rowcount == 0:
+                raise NotFound(f"application {app_id!r} not found")
+
+        await self._write(op)
+
+    # ----- event types --------------------------------------------------------------
+
+    async def create_event_type(self, event_type: EventType) -> EventType:
+        def op(conn: Conn) -> EventType:
+            if conn.execute("SELECT 1 FROM event_type WHERE name=?", (event_type.name,)).fetchone():
+                raise Conflict(f"event type {event_type.name!r} already exists")
+            conn.execute(
+                f"INSERT INTO event_type ({rows.EVENT_TYPE_COLS}) VALUES (?,?,?,?,?,?,?,?)",
+                rows.event_type_params(event_type),
+            )
+            return event_type
+
+        return await self._write(op)
+
+    async def get_event_type(self, name: str) -> EventType:
+        def op(conn: Conn) -> EventType | None:
+            r = conn.execute(
+                f"SELECT {rows.EVENT_TYPE_COLS} FROM event_type WHERE name=?", (name,)
+            ).fetchone()
+            return None if r is None else rows.event_type_from_row(r)
+
+        found = await self._read(op)
+        if found is None:
+            raise NotFound(f"event type {name!r} not found")
+        return found
+
+    async def list_event_types(self, page: PageRequest, include_archived: bool) -> Page[EventType]:
+        select = f"SELECT {rows.EVENT_TYPE_COLS} FROM event_type"
+        where = [] if include_archived else ["archived = 0"]
+        return await self._read(
+            lambda c: page_of(c, select, where, [], "name", page, rows.event_type_from_row)
+        )
+
+    async def update_event_type(self, event_type: EventType) -> EventType:
+        def op(conn: Conn) -> EventType:
+            conn.execute(
+                "INSERT INTO event_type (" + rows.EVENT_TYPE_COLS + ") VALUES (?,?,?,?,?,?,?,?)"
+                " ON CONFLICT(name) DO UPDATE SET description=excluded.description,"
+                " schemas=excluded.schemas, archived=excluded.archived,"
+                " deprecated=excluded.deprecated, feature_flag=excluded.feature_flag,"
+                " updated_at=excluded.updated_at",
+                rows.event_type_params(event_type),
+            )
+            return event_type
+
+        return await self._write(op)
+
+    async def delete_event_type(self, name: str) -> None:
+        def op(conn: Conn) -> None:
+            if conn.execute("DELETE FROM event_type WHERE name=?", (name,)).rowcount == 0:
+                raise NotFound(f"event type {name!r} not found")
+
+        await self._write(op)
+
+    # ----- endpoints ----------------------------------------------------------------
+
+    async def create_endpoint(self, endpoint: Endpoint) -> Endpoint:
+        def op(conn: Conn) -> Endpoint:
+            if endpoint.uid and find_endpoint(conn, endpoint.app_id, endpoint.uid):
+                raise Conflict(f"an endpoint with uid {endpoint.uid!r} already exists")
+            conn.execute(
+                f"INSERT INTO endpoint ({rows.ENDPOINT_COLS}) VALUES ({queue.marks(16)})",
+                rows.endpoint_params(endpoint),
+            )
+            return endpoint
+
+        return await self._write(op)
+
+    async def get_endpoint(self, app_id: str, ref: str) -> Endpoint:
+        found = await self._read(lambda conn: find_endpoint(conn, app_id, ref))
+        if found is None:
+            raise NotFound(f"endpoint {ref!r} not found")
+        return found
+
+    async def list_endpoints(self, app_id: str, page: PageRequest) -> Page[Endpoint]:
+        select = f"SELECT {rows.ENDPOINT_COLS} FROM endpoint"
+        return await self._read(
+            lambda c: page_of(
+                c, select, ["app_id = ?"], [app_id], "id", page, rows.endpoint_from_row
+            )
+        )
+
+    async def update_endpoint(self, endpoint: Endpoint) -> Endpoint:
+        def op(conn: Conn) -> Endpoint:
+            before = find_endpoint(conn, endpoint.app_id, endpoint.id)
+            if before is None:
+                raise NotFound(f"endpoint {endpoint.id!r} not found")
+            if endpoint.uid:
+                other = find_endpoint(conn, endpoint.app_id, endpoint.uid)
+                if other is not None and other.id != endpoint.id:
+                    raise Conflict(f"an endpoint with uid {endpoint.uid!r} already exists")
+            conn.execute("DELETE FROM endpoint WHERE id=?", (endpoint.id,))
+            conn.execute(
+                f"INSERT INTO endpoint ({rows.ENDPOINT_COLS}) VALUES ({queue.marks(16)})",
+                rows.endpoint_params(endpoint),
+            )
+            if endpoint.disabled and not before.disabled:
+                queue.park_endpoint(conn, endpoint.id)
+            elif before.disabled and not endpoint.disabled:
+                queue.unpark_endpoint(conn, endpoint.id, endpoint.updated_at)
+            return endpoint
+
+        result = await self._write(op)
+        self._work.set()
+        return result
+
+    async def delete_endpoint(self, app_id: str, endpoint_id: str) -> None:
+        def op(conn: Conn) -> None:
+            gone = conn.execute(
+                "DELETE FROM endpoint WHERE id=? AND app_id=?", (endpoint_id, app_id)
+            ).rowcount
+            if not gone:
+                raise NotFound(f"endpoint {endpoint_id!r} not found")
+            conn.execute(
+                "UPDATE delivery SET next_attempt_at=NULL, status=? WHERE endpoint_id=?"
+                " AND next_attempt_at IS NOT NULL",
+                (int(DeliveryStatus.FAILED), endpoint_id),
+            )
+
+        await self._write(op)
