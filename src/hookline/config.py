@@ -9,11 +9,24 @@ import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Delays of the retries after the immediate first attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
 DEFAULT_RETRY_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: object) -> object:
+    """Seconds, or a number with a unit: ``90``, ``30s``, ``15m``, ``2h``, ``5d``."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text and text[-1] in _UNITS:
+            return float(text[:-1]) * _UNITS[text[-1]]
+        return float(text)
+    return value
 
 
 class Settings(BaseSettings):
@@ -46,6 +59,17 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=60.0, gt=0)
     poll_interval: float = Field(default=1.0, gt=0)
     send_svix_headers: bool = True
+
+    endpoint_max_in_flight: int = Field(default=8, gt=0)
+    breaker_threshold: int = Field(default=5, gt=0)
+    breaker_cooldown: Annotated[float, BeforeValidator(parse_duration)] = Field(default=30.0, gt=0)
+    breaker_max_cooldown: Annotated[float, BeforeValidator(parse_duration)] = Field(
+        default=1800.0, gt=0
+    )
+    disable_after: Annotated[float, BeforeValidator(parse_duration)] = Field(
+        default=5 * 86400.0, gt=0
+    )
+    retention_days: float = Field(default=90.0, gt=0)
 
     @field_validator("retry_schedule", mode="before")
     @classmethod

@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 JsonObject = Mapping[str, Any]
+
+# Operational webhook endpoints live under this application id, which no API call can
+# create, list or address: the operational-webhook API manages them.
+OPERATIONAL_APP_ID = "app_operational"
 T = TypeVar("T")
 
 
@@ -103,6 +107,9 @@ class Endpoint:
     metadata: dict[str, str] = field(default_factory=dict)
     old_secrets: list[OldSecret] = field(default_factory=list)
     version: int = 1
+    max_in_flight: int | None = None
+    fifo: bool = False
+    payload_filter: str | None = None
     created_at: int = 0
     updated_at: int = 0
 
@@ -175,6 +182,9 @@ class DeliveryTask:
     url: str
     headers: Mapping[str, str]
     signing_keys: tuple[str, ...]
+    app_uid: str | None = None
+    endpoint_uid: str | None = None
+    event_id: str | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -188,6 +198,41 @@ class DeliveryResult:
     attempt: Attempt
     next_attempt_at: int | None
     disable_endpoint: bool = False
+    attempt_number: int = 1
+    event_id: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class ReadyEndpoint:
+    """An endpoint with due work, and what limits how much of it may start now."""
+
+    endpoint_id: str
+    app_id: str
+    max_in_flight: int | None
+    rate_limit: int | None
+    app_rate_limit: int | None
+    fifo: bool
+    breaker_state: int
+    next_due_at: int
+
+
+@dataclass(slots=True, frozen=True)
+class EndpointStats:
+    """Per-endpoint health, readable through the API."""
+
+    pending: int
+    sending: int
+    success: int
+    fail: int
+    breaker_state: int
+    failure_streak: int
+    paused_until: int | None
+    failing_since: int | None
+    last_success_at: int | None
+    attempts_last_hour: int
+    successes_last_hour: int
+    attempts_last_day: int
+    successes_last_day: int
 
 
 @dataclass(slots=True, frozen=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 import uvicorn
 
 from hookline.api import ApiContext, create_app
+from hookline.breaker import BreakerPolicy, HealthPolicy
 from hookline.config import Settings
 from hookline.delivery.sender import Sender, SenderConfig
 from hookline.delivery.ssrf import AddressPolicy
@@ -75,6 +76,17 @@ def address_policy(settings: Settings, dev: bool) -> AddressPolicy:
     )
 
 
+def health_policy(settings: Settings) -> HealthPolicy:
+    return HealthPolicy(
+        breaker=BreakerPolicy(
+            threshold=settings.breaker_threshold,
+            base_cooldown_ms=int(settings.breaker_cooldown * 1000),
+            max_cooldown_ms=int(settings.breaker_max_cooldown * 1000),
+        ),
+        disable_after_ms=int(settings.disable_after * 1000),
+    )
+
+
 @dataclass(slots=True)
 class Roles:
     store: Store
@@ -114,6 +126,8 @@ def build_roles(settings: Settings, dev: bool = False) -> Roles:
                 lease_seconds=settings.lease_seconds,
                 poll_interval=settings.poll_interval,
                 drain_timeout=settings.request_timeout + 5,
+                max_in_flight_per_endpoint=settings.endpoint_max_in_flight,
+                health=health_policy(settings),
             ),
         )
     if settings.run_api:

@@ -8,12 +8,14 @@ import time
 import pytest
 
 from hookline import ids
+from hookline.breaker import HealthPolicy
 from hookline.errors import Conflict, NotFound
 from hookline.models import (
     Application,
     Attempt,
     DeliveryResult,
     DeliveryStatus,
+    DeliveryTask,
     Endpoint,
     EventType,
     Message,
@@ -24,6 +26,21 @@ from hookline.signing import generate_secret
 from hookline.store.base import AttemptFilter, MessageFilter, PageRequest, Store
 
 NOW = int(time.time() * 1000)
+POLICY = HealthPolicy()
+
+
+async def record(store: Store, owner: str, results: list[DeliveryResult], now_ms: int) -> None:
+    await store.record_results(owner, results, now_ms, POLICY)
+
+
+async def claim_due(
+    store: Store, owner: str, limit: int, now_ms: int, lease_ms: int
+) -> list[DeliveryTask]:
+    """Claim up to ``limit`` due deliveries across endpoints, ignoring in-flight caps."""
+    ready = await store.ready_endpoints(now_ms, limit=100)
+    plan = [(r, limit) for r in ready]
+    tasks = await store.claim(owner, plan, now_ms, lease_ms)
+    return tasks
 
 
 async def make_app(store: Store, uid: str | None = None) -> Application:
@@ -156,23 +173,24 @@ async def test_claim_leases_and_results_are_recorded(store: Store) -> None:
     ep = await make_endpoint(store, app, headers={"x-team": "billing"})
     published = await store.publish(message(app), NOW)
 
-    tasks = await store.claim_due("w1", 10, NOW, 60_000)
+    tasks = await claim_due(store, "w1", 10, NOW, 60_000)
     assert len(tasks) == 1
     task = tasks[0]
     assert task.payload == b'{"a":1}' and task.url == ep.url
     assert task.headers == {"x-team": "billing"} and task.signing_keys == (ep.secret,)
-    assert await store.claim_due("w2", 10, NOW, 60_000) == []  # leased
+    assert await claim_due(store, "w2", 10, NOW, 60_000) == []  # leased
 
-    await store.record_results(
+    await record(
+        store,
         "w1",
         [result_for(task.delivery_id, task.msg_id, ep.id, app.id, ok=False, retry_at=NOW + 5000)],
         NOW,
     )
-    assert await store.claim_due("w1", 10, NOW + 4000, 60_000) == []
-    again = await store.claim_due("w1", 10, NOW + 5000, 60_000)
+    assert await claim_due(store, "w1", 10, NOW + 4000, 60_000) == []
+    again = await claim_due(store, "w1", 10, NOW + 5000, 60_000)
     assert [t.attempts for t in again] == [1]
-    await store.record_results(
-        "w1", [result_for(again[0].delivery_id, task.msg_id, ep.id, app.id, ok=True)], NOW
+    await record(
+        store, "w1", [result_for(again[0].delivery_id, task.msg_id, ep.id, app.id, ok=True)], NOW
     )
     [delivery] = await store.list_deliveries(app.id, published.message.id)
     assert delivery.status is DeliveryStatus.SUCCESS and delivery.attempts == 2
@@ -187,11 +205,12 @@ async def test_expired_lease_is_claimable_again(store: Store) -> None:
     app = await make_app(store)
     await make_endpoint(store, app)
     await store.publish(message(app), NOW)
-    [first] = await store.claim_due("dead-worker", 10, NOW, 1000)
-    [second] = await store.claim_due("w2", 10, NOW + 1001, 1000)
+    [first] = await claim_due(store, "dead-worker", 10, NOW, 1000)
+    [second] = await claim_due(store, "w2", 10, NOW + 1001, 1000)
     assert second.delivery_id == first.delivery_id
     # the dead worker's late result must not override the new owner's lease
-    await store.record_results(
+    await record(
+        store,
         "dead-worker",
         [result_for(first.delivery_id, first.msg_id, first.endpoint_id, app.id, ok=True)],
         NOW,
@@ -205,7 +224,7 @@ async def test_concurrent_claimers_never_share_a_delivery(store: Store) -> None:
     await make_endpoint(store, app)
     for _ in range(50):
         await store.publish(message(app), NOW)
-    batches = await asyncio.gather(*(store.claim_due(f"w{i}", 7, NOW, 60_000) for i in range(10)))
+    batches = await asyncio.gather(*(claim_due(store, f"w{i}", 7, NOW, 60_000) for i in range(10)))
     claimed = [t.delivery_id for batch in batches for t in batch]
     assert len(claimed) == 50 and len(set(claimed)) == 50
 
@@ -216,11 +235,11 @@ async def test_disabled_endpoint_parks_deliveries_until_enabled(store: Store) ->
     await store.publish(message(app), NOW)
     ep.disabled = True
     await store.update_endpoint(ep)
-    assert await store.claim_due("w", 10, NOW, 60_000) == []
+    assert await claim_due(store, "w", 10, NOW, 60_000) == []
     ep.disabled = False
     ep.updated_at = NOW
     await store.update_endpoint(ep)
-    assert len(await store.claim_due("w", 10, NOW, 60_000)) == 1
+    assert len(await claim_due(store, "w", 10, NOW, 60_000)) == 1
 
 
 async def test_gone_disables_endpoint(store: Store) -> None:
@@ -228,12 +247,12 @@ async def test_gone_disables_endpoint(store: Store) -> None:
     ep = await make_endpoint(store, app)
     await store.publish(message(app), NOW)
     await store.publish(message(app), NOW)
-    [task, _] = await store.claim_due("w", 1, NOW, 60_000) + [None]
+    [task, _] = await claim_due(store, "w", 1, NOW, 60_000) + [None]
     assert task is not None
     gone = result_for(task.delivery_id, task.msg_id, ep.id, app.id, ok=False)
-    await store.record_results("w", [DeliveryResult(gone.attempt, None, True)], NOW)
+    await record(store, "w", [DeliveryResult(gone.attempt, None, True)], NOW)
     assert (await store.get_endpoint(app.id, ep.id)).disabled
-    assert await store.claim_due("w", 10, NOW, 60_000) == []
+    assert await claim_due(store, "w", 10, NOW, 60_000) == []
 
 
 async def test_old_secrets_sign_until_they_expire(store: Store) -> None:
@@ -246,7 +265,7 @@ async def test_old_secrets_sign_until_they_expire(store: Store) -> None:
         old_secrets=[OldSecret(old, NOW + 10_000), OldSecret(generate_secret(), NOW - 1)],
     )
     await store.publish(message(app), NOW)
-    [task] = await store.claim_due("w", 10, NOW, 60_000)
+    [task] = await claim_due(store, "w", 10, NOW, 60_000)
     assert task.signing_keys == (new, old)
 
 
@@ -255,7 +274,7 @@ async def test_resend_queues_a_manual_delivery(store: Store) -> None:
     ep = await make_endpoint(store, app)
     published = await store.publish(message(app), NOW)
     await store.resend(app.id, published.message.id, ep.id, NOW)
-    tasks = await store.claim_due("w", 10, NOW, 60_000)
+    tasks = await claim_due(store, "w", 10, NOW, 60_000)
     assert sorted(t.trigger for t in tasks) == [TriggerType.SCHEDULED, TriggerType.MANUAL]
 
 
@@ -279,4 +298,4 @@ async def test_delete_application_removes_everything_it_owns(store: Store) -> No
     await store.delete_application(app.id)
     with pytest.raises(NotFound):
         await store.get_message(app.id, published.message.id)
-    assert await store.claim_due("w", 10, NOW, 60_000) == []
+    assert await claim_due(store, "w", 10, NOW, 60_000) == []

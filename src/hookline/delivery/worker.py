@@ -14,9 +14,11 @@ import os
 import socket
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from hookline import ids
+from hookline.breaker import HealthPolicy
+from hookline.delivery.scheduler import Scheduler
 from hookline.delivery.sender import Outcome, Sender
 from hookline.models import (
     Attempt,
@@ -39,6 +41,8 @@ class WorkerConfig:
     lease_seconds: float = 60.0
     poll_interval: float = 1.0
     drain_timeout: float = 20.0
+    max_in_flight_per_endpoint: int = 8
+    health: HealthPolicy = field(default_factory=HealthPolicy)
 
 
 def decide(
@@ -62,20 +66,21 @@ def decide(
         trigger=task.trigger,
         created_at=outcome.started_at_ms or now_ms,
     )
-    if outcome.ok:
-        return DeliveryResult(attempt, next_attempt_at=None)
+    final = DeliveryResult(
+        attempt, next_attempt_at=None, attempt_number=attempts_made, event_id=task.event_id
+    )
+    if outcome.ok or task.trigger is TriggerType.MANUAL:
+        return final
     if outcome.status == 410:
-        return DeliveryResult(attempt, next_attempt_at=None, disable_endpoint=True)
-    if task.trigger is TriggerType.MANUAL:
-        return DeliveryResult(attempt, next_attempt_at=None)
+        return replace(final, disable_endpoint=True)
     delay = policy.next_delay(
         attempts_made,
         status=outcome.status or None,
         retry_after=parse_retry_after(outcome.retry_after),
     )
     if delay is None:
-        return DeliveryResult(attempt, next_attempt_at=None)
-    return DeliveryResult(attempt, next_attempt_at=now_ms + int(delay * 1000))
+        return final
+    return replace(final, next_attempt_at=now_ms + int(delay * 1000))
 
 
 class Worker:
@@ -93,6 +98,7 @@ class Worker:
         self._results_ready = asyncio.Event()
         self._stopping = asyncio.Event()
         self._sends: set[asyncio.Task[None]] = set()
+        self._scheduler = Scheduler(config.max_in_flight_per_endpoint)
         self.delivered = 0
 
     def stop(self) -> None:
@@ -112,42 +118,56 @@ class Worker:
             flusher.cancel()
             await asyncio.gather(flusher, return_exceptions=True)
             await self._flush()
-            await self._store.release(self.owner)
+            await self._store.release(self.owner, _now_ms())
 
     async def _claim_loop(self) -> None:
         lease_ms = int(self._config.lease_seconds * 1000)
         while not self._stopping.is_set():
+            # cleared before claiming, so a slot freed while we claim wakes the next wait
+            self._slot_freed.clear()
             free = self._config.concurrency - self._in_flight
             if free <= 0:
-                self._slot_freed.clear()
                 await self._wait_any(self._slot_freed.wait(), timeout=self._config.poll_interval)
                 continue
-            limit = min(free, self._config.batch_size)
             try:
-                tasks = await self._store.claim_due(self.owner, limit, _now_ms(), lease_ms)
+                tasks = await self._claim(min(free, self._config.batch_size), lease_ms)
             except Exception:
                 log.exception("claiming deliveries failed; retrying")
                 await self._wait_any(asyncio.sleep(self._config.poll_interval), timeout=None)
                 continue
             for task in tasks:
                 self._start(task)
-            if len(tasks) < limit:
+            if not tasks:
                 await self._idle()
 
+    async def _claim(self, free: int, lease_ms: int) -> list[DeliveryTask]:
+        now = _now_ms()
+        ready = await self._store.ready_endpoints(
+            now, limit=max(64, free), exclude=self._scheduler.saturated()
+        )
+        if not ready:
+            return []
+        plan, pauses = self._scheduler.plan(ready, free, now)
+        tasks = await self._store.claim(self.owner, plan, now, lease_ms, pauses)
+        self._scheduler.claimed(plan, tasks)
+        return tasks
+
     async def _idle(self) -> None:
+        """Sleep until new work is published, the next retry falls due, or a busy
+        endpoint frees a slot; the poll interval bounds the sleep in every case."""
         timeout = self._config.poll_interval
         due = await self._store.next_due_at()
-        if due is not None:
-            timeout = max(0.0, min(timeout, (due - _now_ms()) / 1000))
-        if timeout > 0:
-            await self._wait_any(self._store.wait_for_work(timeout), timeout=timeout)
+        if due is not None and due > _now_ms():
+            timeout = min(timeout, (due - _now_ms()) / 1000)
+        await self._wait_any(
+            self._store.wait_for_work(timeout), self._slot_freed.wait(), timeout=timeout
+        )
 
-    async def _wait_any(self, aw: Awaitable[object], timeout: float | None) -> None:
-        """Wait for ``aw`` or for stop(), whichever comes first."""
-        waiter = asyncio.ensure_future(aw)
-        stopper = asyncio.ensure_future(self._stopping.wait())
-        await asyncio.wait({waiter, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        for fut in (waiter, stopper):
+    async def _wait_any(self, *aws: Awaitable[object], timeout: float | None) -> None:
+        """Wait for the first of ``aws``, or for stop(), whichever comes first."""
+        waiters = {asyncio.ensure_future(aw) for aw in (*aws, self._stopping.wait())}
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for fut in waiters:
             if not fut.done():
                 fut.cancel()
 
@@ -168,6 +188,7 @@ class Worker:
             self._results_ready.set()
         finally:
             self._in_flight -= 1
+            self._scheduler.finished(task.endpoint_id)
             self._slot_freed.set()
 
     async def _flush_loop(self) -> None:
@@ -182,7 +203,7 @@ class Worker:
         batch, self._results = self._results, []
         while True:
             try:
-                await self._store.record_results(self.owner, batch, _now_ms())
+                await self._store.record_results(self.owner, batch, _now_ms(), self._config.health)
                 break
             except Exception:
                 log.exception("recording %d results failed; retrying", len(batch))

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from hookline.breaker import HealthPolicy
 from hookline.models import (
     Application,
     Attempt,
@@ -19,9 +20,11 @@ from hookline.models import (
     DeliveryStatus,
     DeliveryTask,
     Endpoint,
+    EndpointStats,
     EventType,
     Message,
     Page,
+    ReadyEndpoint,
 )
 
 
@@ -106,15 +109,35 @@ class Store(Protocol):
     async def resend(self, app_id: str, msg_id: str, endpoint_id: str, now_ms: int) -> Delivery: ...
 
     # delivery engine
-    async def claim_due(
-        self, owner: str, limit: int, now_ms: int, lease_ms: int
-    ) -> list[DeliveryTask]: ...
+    async def ready_endpoints(
+        self, now_ms: int, limit: int, exclude: Sequence[str] = ()
+    ) -> list[ReadyEndpoint]:
+        """Endpoints with due work and no pause, longest-waiting first."""
+        ...
+
+    async def claim(
+        self,
+        owner: str,
+        plan: Sequence[tuple[ReadyEndpoint, int]],
+        now_ms: int,
+        lease_ms: int,
+        pauses: Sequence[tuple[str, int]] = (),
+    ) -> list[DeliveryTask]:
+        """Lease up to n due deliveries per planned endpoint; ``pauses`` holds endpoints
+        back (rate limits) until the given time."""
+        ...
+
     async def record_results(
-        self, owner: str, results: Sequence[DeliveryResult], now_ms: int
+        self,
+        owner: str,
+        results: Sequence[DeliveryResult],
+        now_ms: int,
+        policy: HealthPolicy,
     ) -> None: ...
-    async def release(self, owner: str) -> None: ...
+    async def release(self, owner: str, now_ms: int) -> None: ...
     async def wait_for_work(self, timeout: float) -> None: ...
     async def next_due_at(self) -> int | None: ...
+    async def endpoint_stats(self, endpoint_id: str, now_ms: int) -> EndpointStats: ...
 
     # attempts
     async def list_attempts(

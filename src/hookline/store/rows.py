@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -21,6 +22,12 @@ from hookline.models import (
 )
 
 Row = Sequence[Any]
+
+
+def iso(ms: int) -> str:
+    """RFC 3339 UTC with milliseconds, as Svix writes timestamps."""
+    moment = datetime.fromtimestamp(ms / 1000, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 def dump(value: Any) -> str:
@@ -87,7 +94,8 @@ def event_type_params(e: EventType) -> tuple[Any, ...]:
 
 ENDPOINT_COLS = (
     "id, app_id, uid, url, description, event_types, channels, disabled, rate_limit, "
-    "secret, old_secrets, headers, metadata, version, created_at, updated_at"
+    "secret, old_secrets, headers, metadata, version, created_at, updated_at, "
+    "max_in_flight, fifo, payload_filter"
 )
 
 
@@ -109,6 +117,9 @@ def endpoint_from_row(r: Row) -> Endpoint:
         version=r[13],
         created_at=r[14],
         updated_at=r[15],
+        max_in_flight=r[16],
+        fifo=bool(r[17]),
+        payload_filter=r[18],
     )
 
 
@@ -130,6 +141,9 @@ def endpoint_params(e: Endpoint) -> tuple[Any, ...]:
         e.version,
         e.created_at,
         e.updated_at,
+        e.max_in_flight,
+        e.fifo,
+        e.payload_filter,
     )
 
 
@@ -223,3 +237,8 @@ def attempt_params(a: Attempt) -> tuple[Any, ...]:
         int(a.trigger),
         a.created_at,
     )
+
+
+def marks_for(columns: str) -> str:
+    """One ``?`` per column of a column list."""
+    return ",".join("?" * len(columns.split(",")))

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -64,6 +65,9 @@ endpoint = Table(
     Column("headers", Text, nullable=False),
     Column("metadata", Text, nullable=False),
     Column("version", Integer, nullable=False),
+    Column("max_in_flight", Integer, nullable=True),
+    Column("fifo", Boolean, nullable=False, server_default=text("0")),
+    Column("payload_filter", Text, nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     UniqueConstraint("app_id", "uid", name="uq_endpoint_app_uid"),
@@ -99,9 +103,45 @@ delivery = Table(
     Column("lease_owner", String(64), nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
-    Index("ix_delivery_due", "next_attempt_at"),
     Index("ix_delivery_msg", "msg_id", "endpoint_id"),
-    Index("ix_delivery_endpoint", "endpoint_id", "status"),
+    # the per-endpoint queue: due rows in time order (claims), live rows in id order (FIFO)
+    Index("ix_delivery_endpoint_due", "endpoint_id", "next_attempt_at"),
+    Index("ix_delivery_endpoint_status", "endpoint_id", "status", "id"),
+)
+
+# One row per endpoint: when it next has due work, and the breaker that may hold it back.
+# The worker picks endpoints from here first, so one endpoint's backlog or outage never
+# stands in front of another's work.
+endpoint_state = Table(
+    "endpoint_state",
+    metadata,
+    Column("endpoint_id", String(40), primary_key=True),
+    Column("app_id", String(40), nullable=False),
+    Column("next_due_at", BigInteger, nullable=True),
+    Column("paused_until", BigInteger, nullable=True),
+    Column("breaker_state", Integer, nullable=False),
+    Column("failure_streak", Integer, nullable=False),
+    Column("cooldown_ms", BigInteger, nullable=False),
+    Column("failing_since", BigInteger, nullable=True),
+    Column("last_success_at", BigInteger, nullable=True),
+    Index("ix_endpoint_state_due", "next_due_at"),
+)
+
+background_task = Table(
+    "background_task",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("kind", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("app_id", String(40), nullable=True),
+    Column("endpoint_id", String(40), nullable=True),
+    Column("params", Text, nullable=False),
+    Column("cursor", String(64), nullable=True),
+    Column("done_count", Integer, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_background_task_status", "status", "id"),
 )
 
 attempt = Table(

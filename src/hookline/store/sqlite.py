@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hookline import ids
+from hookline.breaker import HealthPolicy
 from hookline.errors import NotFound
 from hookline.models import (
     Application,
@@ -15,10 +16,11 @@ from hookline.models import (
     DeliveryResult,
     DeliveryStatus,
     DeliveryTask,
+    EndpointStats,
     Message,
     Page,
+    ReadyEndpoint,
     TriggerType,
-    subscription_matches,
 )
 from hookline.store import rows
 from hookline.store import sqlite_queue as queue
@@ -65,41 +67,8 @@ class SqliteStore(CatalogOps):
                 ).fetchone()
                 if r is not None:
                     return PublishOutcome(rows.message_from_row(r), created=False, deliveries=0)
-            conn.execute(
-                f"INSERT INTO message ({rows.MESSAGE_COLS}) VALUES (?,?,?,?,?,?,?,?)",
-                rows.message_params(message),
-            )
-            targets = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT id, event_types, channels FROM endpoint WHERE app_id=? AND disabled=0",
-                    (message.app_id,),
-                )
-                if subscription_matches(
-                    rows.load(r[1]), rows.load(r[2]), message.event_type, message.channels
-                )
-            ]
-            scheduled = int(DeliveryStatus.PENDING), int(TriggerType.SCHEDULED)
-            conn.executemany(
-                "INSERT INTO delivery (id, msg_id, endpoint_id, app_id, status, attempts,"
-                " next_attempt_at, trigger, lease_owner, created_at, updated_at)"
-                " VALUES (?,?,?,?,?,0,?,?,NULL,?,?)",
-                [
-                    (
-                        ids.new_id("dlv", now_ms),
-                        message.id,
-                        ep,
-                        message.app_id,
-                        scheduled[0],
-                        now_ms,
-                        scheduled[1],
-                        now_ms,
-                        now_ms,
-                    )
-                    for ep in targets
-                ],
-            )
-            return PublishOutcome(message, created=True, deliveries=len(targets))
+            count = queue.enqueue_message(conn, message, now_ms)
+            return PublishOutcome(message, created=True, deliveries=count)
 
         outcome = await self._write(op)
         if outcome.deliveries:
@@ -162,6 +131,7 @@ class SqliteStore(CatalogOps):
                     now_ms,
                 ),
             )
+            queue.mark_due(conn, [endpoint_id], now_ms)
             return delivery
 
         result = await self._write(op)
@@ -170,24 +140,35 @@ class SqliteStore(CatalogOps):
 
     # ----- delivery engine ----------------------------------------------------------
 
-    async def claim_due(
-        self, owner: str, limit: int, now_ms: int, lease_ms: int
+    async def ready_endpoints(
+        self, now_ms: int, limit: int, exclude: Sequence[str] = ()
+    ) -> list[ReadyEndpoint]:
+        return await self._read(lambda conn: queue.ready_endpoints(conn, now_ms, limit, exclude))
+
+    async def claim(
+        self,
+        owner: str,
+        plan: Sequence[tuple[ReadyEndpoint, int]],
+        now_ms: int,
+        lease_ms: int,
+        pauses: Sequence[tuple[str, int]] = (),
     ) -> list[DeliveryTask]:
-        return await self._write(lambda conn: queue.claim(conn, owner, limit, now_ms, lease_ms))
+        return await self._write(
+            lambda conn: queue.claim(conn, owner, plan, now_ms, lease_ms, pauses)
+        )
 
     async def record_results(
-        self, owner: str, results: Sequence[DeliveryResult], now_ms: int
+        self,
+        owner: str,
+        results: Sequence[DeliveryResult],
+        now_ms: int,
+        policy: HealthPolicy,
     ) -> None:
-        await self._write(lambda conn: queue.record(conn, owner, results, now_ms))
+        await self._write(lambda conn: queue.record(conn, owner, results, now_ms, policy))
+        self._work.set()  # operational events, and endpoints whose breaker just closed
 
-    async def release(self, owner: str) -> None:
-        def op(conn: Conn) -> None:
-            conn.execute(
-                "UPDATE delivery SET status=?, lease_owner=NULL WHERE lease_owner=?",
-                (int(DeliveryStatus.PENDING), owner),
-            )
-
-        await self._write(op)
+    async def release(self, owner: str, now_ms: int) -> None:
+        await self._write(lambda conn: queue.release(conn, owner, now_ms))
         self._work.set()
 
     async def wait_for_work(self, timeout: float) -> None:
@@ -198,11 +179,10 @@ class SqliteStore(CatalogOps):
         self._work.clear()
 
     async def next_due_at(self) -> int | None:
-        def op(conn: Conn) -> int | None:
-            r = conn.execute("SELECT MIN(next_attempt_at) FROM delivery").fetchone()
-            return None if r is None else r[0]
+        return await self._read(queue.next_due_at)
 
-        return await self._read(op)
+    async def endpoint_stats(self, endpoint_id: str, now_ms: int) -> EndpointStats:
+        return await self._read(lambda conn: queue.endpoint_stats(conn, endpoint_id, now_ms))
 
     # ----- attempts -----------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hookline.errors import Conflict, NotFound
 from hookline.models import (
+    OPERATIONAL_APP_ID,
     Application,
     DeliveryStatus,
     Endpoint,
@@ -73,7 +74,7 @@ class CatalogOps(SqliteBase):
 
     async def delete_application(self, app_id: str) -> None:
         def op(conn: Conn) -> None:
-            for table in ("attempt", "delivery", "message", "endpoint"):
+            for table in ("attempt", "delivery", "message", "endpoint", "endpoint_state"):
                 conn.execute(f"DELETE FROM {table} WHERE app_id=?", (app_id,))
             if conn.execute("DELETE FROM application WHERE id=?", (app_id,)).rowcount == 0:
                 raise NotFound(f"application {app_id!r} not found")
@@ -140,10 +141,9 @@ class CatalogOps(SqliteBase):
         def op(conn: Conn) -> Endpoint:
             if endpoint.uid and find_endpoint(conn, endpoint.app_id, endpoint.uid):
                 raise Conflict(f"an endpoint with uid {endpoint.uid!r} already exists")
-            conn.execute(
-                f"INSERT INTO endpoint ({rows.ENDPOINT_COLS}) VALUES ({queue.marks(16)})",
-                rows.endpoint_params(endpoint),
-            )
+            _insert_endpoint(conn, endpoint)
+            queue.add_endpoint_state(conn, endpoint.id, endpoint.app_id)
+            _endpoint_event(conn, "endpoint.created", endpoint)
             return endpoint
 
         return await self._write(op)
@@ -172,14 +172,14 @@ class CatalogOps(SqliteBase):
                 if other is not None and other.id != endpoint.id:
                     raise Conflict(f"an endpoint with uid {endpoint.uid!r} already exists")
             conn.execute("DELETE FROM endpoint WHERE id=?", (endpoint.id,))
-            conn.execute(
-                f"INSERT INTO endpoint ({rows.ENDPOINT_COLS}) VALUES ({queue.marks(16)})",
-                rows.endpoint_params(endpoint),
-            )
+            _insert_endpoint(conn, endpoint)
             if endpoint.disabled and not before.disabled:
                 queue.park_endpoint(conn, endpoint.id)
             elif before.disabled and not endpoint.disabled:
                 queue.unpark_endpoint(conn, endpoint.id, endpoint.updated_at)
+            elif endpoint.fifo != before.fifo:
+                queue.refresh_due(conn, endpoint.id, endpoint.fifo)
+            _endpoint_event(conn, "endpoint.updated", endpoint)
             return endpoint
 
         result = await self._write(op)
@@ -188,11 +188,12 @@ class CatalogOps(SqliteBase):
 
     async def delete_endpoint(self, app_id: str, endpoint_id: str) -> None:
         def op(conn: Conn) -> None:
-            gone = conn.execute(
-                "DELETE FROM endpoint WHERE id=? AND app_id=?", (endpoint_id, app_id)
-            ).rowcount
-            if not gone:
+            gone = find_endpoint(conn, app_id, endpoint_id)
+            if gone is None:
                 raise NotFound(f"endpoint {endpoint_id!r} not found")
+            conn.execute("DELETE FROM endpoint WHERE id=?", (endpoint_id,))
+            conn.execute("DELETE FROM endpoint_state WHERE endpoint_id=?", (endpoint_id,))
+            _endpoint_event(conn, "endpoint.deleted", gone)
             conn.execute(
                 "UPDATE delivery SET next_attempt_at=NULL, status=? WHERE endpoint_id=?"
                 " AND next_attempt_at IS NOT NULL",
@@ -200,3 +201,29 @@ class CatalogOps(SqliteBase):
             )
 
         await self._write(op)
+
+
+def _insert_endpoint(conn: Conn, endpoint: Endpoint) -> None:
+    conn.execute(
+        f"INSERT INTO endpoint ({rows.ENDPOINT_COLS})"
+        f" VALUES ({rows.marks_for(rows.ENDPOINT_COLS)})",
+        rows.endpoint_params(endpoint),
+    )
+
+
+def _endpoint_event(conn: Conn, event_type: str, endpoint: Endpoint) -> None:
+    """endpoint.created/updated/deleted, in the same transaction as the change."""
+    if endpoint.app_id == OPERATIONAL_APP_ID:
+        return
+    app = find_app(conn, endpoint.app_id)
+    queue.emit_operational(
+        conn,
+        event_type,
+        {
+            "appId": endpoint.app_id,
+            "appUid": None if app is None else app.uid,
+            "endpointId": endpoint.id,
+            "endpointUid": endpoint.uid,
+        },
+        endpoint.updated_at or endpoint.created_at,
+    )

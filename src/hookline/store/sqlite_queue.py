@@ -1,40 +1,274 @@
-"""The delivery queue in SQLite: claims under a lease, parking of disabled endpoints.
+"""The delivery queue in SQLite: fan-out, per-endpoint claims under a lease, results.
 
-Plain functions of a connection, run inside the store's group-commit writer.
+Plain functions of a connection, run inside the store's group-commit writer. Work is
+scheduled per endpoint: ``endpoint_state.next_due_at`` says when an endpoint next has
+due deliveries, so a claim first picks endpoints and then takes each one's due rows
+through the ``(endpoint_id, next_attempt_at)`` index. One endpoint's backlog, outage or
+open breaker never stands in front of another endpoint's work, and a claim costs the
+same with ten thousand queued rows as with ten million.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from hookline.models import DeliveryResult, DeliveryStatus, DeliveryTask, TriggerType
+import orjson
+
+from hookline import breaker, filters, ids
+from hookline.breaker import BreakerState, HealthPolicy
+from hookline.models import (
+    OPERATIONAL_APP_ID,
+    DeliveryResult,
+    DeliveryStatus,
+    DeliveryTask,
+    EndpointStats,
+    Message,
+    ReadyEndpoint,
+    TriggerType,
+    subscription_matches,
+)
 from hookline.store import rows
 
 Conn = sqlite3.Connection
+PENDING, SENDING = int(DeliveryStatus.PENDING), int(DeliveryStatus.SENDING)
 
 
 def marks(n: int) -> str:
     return ",".join("?" * n)
 
 
-def claim(conn: Conn, owner: str, limit: int, now_ms: int, lease_ms: int) -> list[DeliveryTask]:
-    """Lease due deliveries: the lease expiry becomes next_attempt_at, so a crashed
-    worker's deliveries simply fall due again (at-least-once)."""
-    claimed = conn.execute(
-        "UPDATE delivery SET status=?, lease_owner=?, next_attempt_at=? WHERE id IN ("
-        " SELECT id FROM delivery WHERE next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?)"
-        " RETURNING id, msg_id, endpoint_id, attempts, trigger",
-        (int(DeliveryStatus.SENDING), owner, now_ms + lease_ms, now_ms, limit),
+# ----- scheduling rows ------------------------------------------------------------------
+
+
+def add_endpoint_state(conn: Conn, endpoint_id: str, app_id: str) -> None:
+    conn.execute(
+        "INSERT OR IGNORE INTO endpoint_state (endpoint_id, app_id, next_due_at, paused_until,"
+        " breaker_state, failure_streak, cooldown_ms, failing_since, last_success_at)"
+        " VALUES (?, ?, NULL, NULL, 0, 0, 0, NULL, NULL)",
+        (endpoint_id, app_id),
+    )
+
+
+def mark_due(conn: Conn, endpoint_ids: Iterable[str], at_ms: int) -> None:
+    conn.executemany(
+        "UPDATE endpoint_state SET next_due_at = MIN(COALESCE(next_due_at, ?1), ?1)"
+        " WHERE endpoint_id = ?2",
+        [(at_ms, ep) for ep in endpoint_ids],
+    )
+
+
+def refresh_due(conn: Conn, endpoint_id: str, fifo: bool) -> None:
+    """Recompute when the endpoint next has work: its earliest due row, or for a FIFO
+    endpoint the head of its line (nothing behind the head may go first)."""
+    if fifo:
+        head = fifo_head(conn, endpoint_id)
+        due = None if head is None else head[1]
+    else:
+        due = conn.execute(
+            "SELECT MIN(next_attempt_at) FROM delivery WHERE endpoint_id = ?", (endpoint_id,)
+        ).fetchone()[0]
+    conn.execute(
+        "UPDATE endpoint_state SET next_due_at = ? WHERE endpoint_id = ?", (due, endpoint_id)
+    )
+
+
+def fifo_head(conn: Conn, endpoint_id: str) -> tuple[str, int | None, int] | None:
+    """The oldest live delivery of the endpoint: (id, next_attempt_at, status)."""
+    heads = [
+        conn.execute(
+            "SELECT id, next_attempt_at, status FROM delivery"
+            " WHERE endpoint_id = ? AND status = ? ORDER BY id LIMIT 1",
+            (endpoint_id, status),
+        ).fetchone()
+        for status in (PENDING, SENDING)
+    ]
+    live = [h for h in heads if h is not None]
+    return min(live) if live else None
+
+
+def park_endpoint(conn: Conn, endpoint_id: str) -> None:
+    """A disabled endpoint's deliveries leave the queue until it is enabled again."""
+    conn.execute(
+        "UPDATE delivery SET next_attempt_at = NULL, status = ?, lease_owner = NULL"
+        " WHERE endpoint_id = ? AND next_attempt_at IS NOT NULL AND lease_owner IS NULL",
+        (PENDING, endpoint_id),
+    )
+    conn.execute(
+        "UPDATE endpoint_state SET next_due_at = NULL WHERE endpoint_id = ?", (endpoint_id,)
+    )
+
+
+def unpark_endpoint(conn: Conn, endpoint_id: str, now_ms: int) -> None:
+    conn.execute(
+        "UPDATE delivery SET next_attempt_at = ? WHERE endpoint_id = ? AND status = ?"
+        " AND next_attempt_at IS NULL",
+        (now_ms, endpoint_id, PENDING),
+    )
+    conn.execute(
+        "UPDATE endpoint_state SET paused_until = NULL, breaker_state = 0, failure_streak = 0,"
+        " failing_since = NULL WHERE endpoint_id = ?",
+        (endpoint_id,),
+    )
+    mark_due(conn, [endpoint_id], now_ms)
+
+
+# ----- fan-out --------------------------------------------------------------------------
+
+
+def enqueue_message(conn: Conn, message: Message, now_ms: int) -> int:
+    """Insert ``message`` and one delivery per matching enabled endpoint; returns the count."""
+    conn.execute(
+        f"INSERT INTO message ({rows.MESSAGE_COLS}) VALUES (?,?,?,?,?,?,?,?)",
+        rows.message_params(message),
+    )
+    document: Any = None
+    targets: list[str] = []
+    for ep_id, event_types, channels, payload_filter in conn.execute(
+        "SELECT id, event_types, channels, payload_filter FROM endpoint"
+        " WHERE app_id = ? AND disabled = 0",
+        (message.app_id,),
+    ):
+        if not subscription_matches(
+            rows.load(event_types), rows.load(channels), message.event_type, message.channels
+        ):
+            continue
+        if payload_filter:
+            if document is None:
+                document = orjson.loads(message.payload or b"null")
+            if not filters.matches(payload_filter, document):
+                continue
+        targets.append(ep_id)
+    conn.executemany(
+        "INSERT INTO delivery (id, msg_id, endpoint_id, app_id, status, attempts,"
+        " next_attempt_at, trigger, lease_owner, created_at, updated_at)"
+        " VALUES (?,?,?,?,?,0,?,?,NULL,?,?)",
+        [
+            (
+                ids.new_id("dlv", now_ms),
+                message.id,
+                ep,
+                message.app_id,
+                PENDING,
+                now_ms,
+                int(TriggerType.SCHEDULED),
+                now_ms,
+                now_ms,
+            )
+            for ep in targets
+        ],
+    )
+    mark_due(conn, targets, now_ms)
+    return len(targets)
+
+
+def emit_operational(conn: Conn, event_type: str, data: dict[str, Any], now_ms: int) -> None:
+    """An operational webhook, delivered and signed by the same engine as any message."""
+    body = {"type": event_type, "timestamp": rows.iso(now_ms), "data": data}
+    message = Message(
+        id=ids.new_id("msg", now_ms),
+        app_id=OPERATIONAL_APP_ID,
+        event_type=event_type,
+        payload=orjson.dumps(body),
+        created_at=now_ms,
+    )
+    enqueue_message(conn, message, now_ms)
+
+
+# ----- claims ---------------------------------------------------------------------------
+
+
+def ready_endpoints(
+    conn: Conn, now_ms: int, limit: int, exclude: Sequence[str]
+) -> list[ReadyEndpoint]:
+    skip = f" AND s.endpoint_id NOT IN ({marks(len(exclude))})" if exclude else ""
+    found = conn.execute(
+        "SELECT s.endpoint_id, s.app_id, e.max_in_flight, e.rate_limit, a.rate_limit, e.fifo,"
+        " s.breaker_state, s.next_due_at FROM endpoint_state s"
+        " JOIN endpoint e ON e.id = s.endpoint_id"
+        " LEFT JOIN application a ON a.id = s.app_id"
+        " WHERE s.next_due_at <= ? AND (s.paused_until IS NULL OR s.paused_until <= ?)"
+        f"{skip} ORDER BY s.next_due_at LIMIT ?",
+        (now_ms, now_ms, *exclude, limit),
     ).fetchall()
-    if not claimed:
-        return []
+    return [
+        ReadyEndpoint(
+            endpoint_id=r[0],
+            app_id=r[1],
+            max_in_flight=r[2],
+            rate_limit=r[3],
+            app_rate_limit=r[4],
+            fifo=bool(r[5]),
+            breaker_state=r[6],
+            next_due_at=r[7],
+        )
+        for r in found
+    ]
+
+
+def claim(
+    conn: Conn,
+    owner: str,
+    plan: Sequence[tuple[ReadyEndpoint, int]],
+    now_ms: int,
+    lease_ms: int,
+    pauses: Sequence[tuple[str, int]] = (),
+) -> list[DeliveryTask]:
+    """Lease up to ``n`` due deliveries of each planned endpoint.
+
+    The lease expiry becomes ``next_attempt_at``, so a crashed worker's deliveries fall
+    due again by themselves (at-least-once). An open breaker's endpoint gets its probe.
+    """
+    lease_until = now_ms + lease_ms
+    claimed: list[tuple[str, str, str, int, int]] = []
+    for ready, n in plan:
+        if n <= 0:
+            continue
+        if ready.fifo:
+            head = fifo_head(conn, ready.endpoint_id)
+            if head is None or head[1] is None or head[1] > now_ms:  # in flight, or not due
+                refresh_due(conn, ready.endpoint_id, fifo=True)
+                continue
+            picked = "SELECT ? "
+            params: tuple[Any, ...] = (head[0],)
+        else:
+            picked = (
+                "SELECT id FROM delivery WHERE endpoint_id = ? AND next_attempt_at <= ?"
+                " ORDER BY next_attempt_at LIMIT ?"
+            )
+            params = (ready.endpoint_id, now_ms, n)
+        taken = conn.execute(
+            "UPDATE delivery SET status = ?, lease_owner = ?, next_attempt_at = ?"
+            f" WHERE id IN ({picked}) RETURNING id, msg_id, endpoint_id, attempts, trigger",
+            (SENDING, owner, lease_until, *params),
+        ).fetchall()
+        claimed.extend(taken)
+        if taken and ready.breaker_state != breaker.CLOSED:  # this send is the probe
+            conn.execute(
+                "UPDATE endpoint_state SET breaker_state = ?, paused_until = ?"
+                " WHERE endpoint_id = ?",
+                (breaker.HALF_OPEN, lease_until, ready.endpoint_id),
+            )
+        refresh_due(conn, ready.endpoint_id, ready.fifo)
+    conn.executemany(
+        "UPDATE endpoint_state SET paused_until = MAX(COALESCE(paused_until, 0), ?)"
+        " WHERE endpoint_id = ?",
+        [(until, ep) for ep, until in pauses],
+    )
+    return _tasks_for(conn, claimed, now_ms) if claimed else []
+
+
+def _tasks_for(
+    conn: Conn, claimed: list[tuple[str, str, str, int, int]], now_ms: int
+) -> list[DeliveryTask]:
     msg_ids = list({r[1] for r in claimed})
     ep_ids = list({r[2] for r in claimed})
     messages = {
         r[0]: r
         for r in conn.execute(
-            "SELECT id, app_id, event_type, payload, created_at FROM message"
+            "SELECT id, app_id, event_type, payload, created_at, event_id FROM message"
             f" WHERE id IN ({marks(len(msg_ids))})",
             msg_ids,
         )
@@ -47,15 +281,15 @@ def claim(conn: Conn, owner: str, limit: int, now_ms: int, lease_ms: int) -> lis
         )
     }
     tasks: list[DeliveryTask] = []
-    orphaned: list[tuple[int, str]] = []
+    dropped: list[tuple[int, str]] = []
     for dlv_id, msg_id, ep_id, attempts, trigger in claimed:
         msg = messages.get(msg_id)
         ep = endpoints.get(ep_id)
-        if msg is None or msg[3] is None or ep is None:
-            orphaned.append((int(DeliveryStatus.FAILED), dlv_id))
+        if msg is None or msg[3] is None or ep is None:  # deleted, or payload expired
+            dropped.append((int(DeliveryStatus.FAILED), dlv_id))
             continue
         if ep.disabled:
-            park_delivery(conn, dlv_id)
+            dropped.append((PENDING, dlv_id))
             continue
         tasks.append(
             DeliveryTask(
@@ -71,52 +305,57 @@ def claim(conn: Conn, owner: str, limit: int, now_ms: int, lease_ms: int) -> lis
                 url=ep.url,
                 headers=ep.headers,
                 signing_keys=tuple(ep.signing_keys(now_ms)),
+                endpoint_uid=ep.uid,
+                event_id=msg[5],
             )
         )
-    if orphaned:
-        conn.executemany(
-            "UPDATE delivery SET status=?, next_attempt_at=NULL, lease_owner=NULL WHERE id=?",
-            orphaned,
-        )
+    conn.executemany(
+        "UPDATE delivery SET status = ?, next_attempt_at = NULL, lease_owner = NULL WHERE id = ?",
+        dropped,
+    )
     return tasks
 
 
-def park_delivery(conn: Conn, delivery_id: str) -> None:
-    conn.execute(
-        "UPDATE delivery SET status=?, next_attempt_at=NULL, lease_owner=NULL WHERE id=?",
-        (int(DeliveryStatus.PENDING), delivery_id),
-    )
+def release(conn: Conn, owner: str, now_ms: int) -> None:
+    """Hand back everything ``owner`` still leases, due at once."""
+    released = conn.execute(
+        "UPDATE delivery SET status = ?, lease_owner = NULL, next_attempt_at = ?"
+        " WHERE lease_owner = ? RETURNING endpoint_id",
+        (PENDING, now_ms, owner),
+    ).fetchall()
+    mark_due(conn, {r[0] for r in released}, now_ms)
 
 
-def park_endpoint(conn: Conn, endpoint_id: str) -> None:
-    """A disabled endpoint's due deliveries leave the due index until it is enabled."""
-    conn.execute(
-        "UPDATE delivery SET next_attempt_at=NULL, status=?, lease_owner=NULL"
-        " WHERE endpoint_id=? AND next_attempt_at IS NOT NULL AND lease_owner IS NULL",
-        (int(DeliveryStatus.PENDING), endpoint_id),
-    )
+def next_due_at(conn: Conn) -> int | None:
+    value = conn.execute(
+        "SELECT MIN(MAX(next_due_at, COALESCE(paused_until, 0))) FROM endpoint_state"
+        " WHERE next_due_at IS NOT NULL"
+    ).fetchone()[0]
+    return None if value is None else int(value)
 
 
-def unpark_endpoint(conn: Conn, endpoint_id: str, now_ms: int) -> None:
-    conn.execute(
-        "UPDATE delivery SET next_attempt_at=? WHERE endpoint_id=? AND status=?"
-        " AND next_attempt_at IS NULL",
-        (now_ms, endpoint_id, int(DeliveryStatus.PENDING)),
-    )
+# ----- results --------------------------------------------------------------------------
 
 
-def record(conn: Conn, owner: str, results: Sequence[DeliveryResult], now_ms: int) -> None:
-    """Attempts are always kept; a delivery changes only while ``owner`` holds its lease."""
+def record(
+    conn: Conn,
+    owner: str,
+    results: Sequence[DeliveryResult],
+    now_ms: int,
+    policy: HealthPolicy,
+) -> None:
+    """Attempts are always kept; a delivery changes only while ``owner`` holds its lease.
+    Then each endpoint's breaker and health move on, and operational events go out."""
     conn.executemany(
         f"INSERT INTO attempt ({rows.ATTEMPT_COLS}) VALUES ({marks(13)})",
         [rows.attempt_params(r.attempt) for r in results],
     )
     conn.executemany(
-        "UPDATE delivery SET status=?, attempts=attempts+1, next_attempt_at=?,"
-        " lease_owner=NULL, updated_at=? WHERE id=? AND lease_owner=?",
+        "UPDATE delivery SET status = ?, attempts = attempts + 1, next_attempt_at = ?,"
+        " lease_owner = NULL, updated_at = ? WHERE id = ? AND lease_owner = ?",
         [
             (
-                int(DeliveryStatus.PENDING if r.next_attempt_at is not None else r.attempt.status),
+                PENDING if r.next_attempt_at is not None else int(r.attempt.status),
                 r.next_attempt_at,
                 now_ms,
                 r.attempt.delivery_id,
@@ -125,8 +364,163 @@ def record(conn: Conn, owner: str, results: Sequence[DeliveryResult], now_ms: in
             for r in results
         ],
     )
-    for endpoint_id in {r.attempt.endpoint_id for r in results if r.disable_endpoint}:
+    by_endpoint: dict[str, list[DeliveryResult]] = defaultdict(list)
+    for r in results:
+        by_endpoint[r.attempt.endpoint_id].append(r)
+    for endpoint_id, outcomes in by_endpoint.items():
+        _endpoint_health(conn, endpoint_id, outcomes, now_ms, policy)
+    for r in results:
+        if r.attempt.app_id != OPERATIONAL_APP_ID:
+            _message_events(conn, r, policy, now_ms)
+
+
+def _endpoint_health(
+    conn: Conn,
+    endpoint_id: str,
+    outcomes: list[DeliveryResult],
+    now_ms: int,
+    policy: HealthPolicy,
+) -> None:
+    row = conn.execute(
+        "SELECT s.breaker_state, s.failure_streak, s.cooldown_ms, s.paused_until,"
+        " s.failing_since, s.last_success_at, e.fifo, e.disabled FROM endpoint_state s"
+        " JOIN endpoint e ON e.id = s.endpoint_id WHERE s.endpoint_id = ?",
+        (endpoint_id,),
+    ).fetchone()
+    if row is None:  # the endpoint was deleted meanwhile
+        return
+    state = BreakerState(row[0], row[1], row[2], row[3])
+    failing_since, last_success_at, fifo, disabled = row[4], row[5], bool(row[6]), row[7]
+    gone = False
+    for r in sorted(outcomes, key=lambda o: o.attempt.created_at):
+        ok = r.attempt.status is DeliveryStatus.SUCCESS
+        state = breaker.after_result(policy.breaker, state, ok, r.attempt.created_at)
+        if ok:
+            failing_since, last_success_at = None, r.attempt.created_at
+        elif failing_since is None:
+            failing_since = r.attempt.created_at
+        gone = gone or r.disable_endpoint
+    conn.execute(
+        "UPDATE endpoint_state SET breaker_state = ?, failure_streak = ?, cooldown_ms = ?,"
+        " paused_until = ?, failing_since = ?, last_success_at = ? WHERE endpoint_id = ?",
+        (
+            state.state,
+            state.failure_streak,
+            state.cooldown_ms,
+            state.paused_until,
+            failing_since,
+            last_success_at,
+            endpoint_id,
+        ),
+    )
+    expired = failing_since is not None and now_ms - failing_since >= policy.disable_after_ms
+    if not disabled and (gone or expired):
+        disable_endpoint(conn, endpoint_id, now_ms, failing_since)
+    else:
+        refresh_due(conn, endpoint_id, fifo)
+
+
+def disable_endpoint(conn: Conn, endpoint_id: str, now_ms: int, fail_since: int | None) -> None:
+    found = conn.execute(
+        "UPDATE endpoint SET disabled = 1, updated_at = ? WHERE id = ? AND disabled = 0"
+        " RETURNING app_id, uid",
+        (now_ms, endpoint_id),
+    ).fetchone()
+    park_endpoint(conn, endpoint_id)
+    if found is None or found[0] == OPERATIONAL_APP_ID:
+        return
+    app_uid = conn.execute("SELECT uid FROM application WHERE id = ?", (found[0],)).fetchone()
+    emit_operational(
+        conn,
+        "endpoint.disabled",
+        {
+            "appId": found[0],
+            "appUid": app_uid[0] if app_uid else None,
+            "endpointId": endpoint_id,
+            "endpointUid": found[1],
+            "failSince": None if fail_since is None else rows.iso(fail_since),
+        },
+        now_ms,
+    )
+
+
+def _message_events(conn: Conn, r: DeliveryResult, policy: HealthPolicy, now_ms: int) -> None:
+    a = r.attempt
+    ok = a.status is DeliveryStatus.SUCCESS
+    if ok and r.attempt_number <= policy.failing_event_after:
+        return
+    if ok:
+        event = "message.attempt.recovered"
+    elif r.next_attempt_at is None and a.trigger is TriggerType.SCHEDULED:
+        event = "message.attempt.exhausted"
+    elif r.attempt_number == policy.failing_event_after:
+        event = "message.attempt.failing"
+    else:
+        return
+    uids = conn.execute(
+        "SELECT (SELECT uid FROM application WHERE id = ?),"
+        " (SELECT uid FROM endpoint WHERE id = ?)",
+        (a.app_id, a.endpoint_id),
+    ).fetchone()
+    emit_operational(
+        conn,
+        event,
+        {
+            "appId": a.app_id,
+            "appUid": uids[0],
+            "msgId": a.msg_id,
+            "msgEventId": r.event_id,
+            "endpointId": a.endpoint_id,
+            "endpointUid": uids[1],
+            "lastAttempt": {
+                "id": a.id,
+                "timestamp": rows.iso(a.created_at),
+                "responseStatusCode": a.response_status,
+            },
+        },
+        now_ms,
+    )
+
+
+# ----- health -------------------------------------------------------------------------
+
+HOUR_MS = 3600 * 1000
+
+
+def endpoint_stats(conn: Conn, endpoint_id: str, now_ms: int) -> EndpointStats:
+    counts = dict(
         conn.execute(
-            "UPDATE endpoint SET disabled=1, updated_at=? WHERE id=?", (now_ms, endpoint_id)
-        )
-        park_endpoint(conn, endpoint_id)
+            "SELECT status, COUNT(*) FROM delivery WHERE endpoint_id = ? GROUP BY status",
+            (endpoint_id,),
+        ).fetchall()
+    )
+    state = conn.execute(
+        "SELECT breaker_state, failure_streak, paused_until, failing_since, last_success_at"
+        " FROM endpoint_state WHERE endpoint_id = ?",
+        (endpoint_id,),
+    ).fetchone() or (breaker.CLOSED, 0, None, None, None)
+
+    def window(since_ms: int) -> tuple[int, int]:
+        total, ok = conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(status = 0), 0) FROM attempt"
+            " WHERE endpoint_id = ? AND id >= ?",
+            (endpoint_id, ids.boundary_id("atmpt", since_ms)),
+        ).fetchone()
+        return int(total), int(ok)
+
+    hour, day = window(now_ms - HOUR_MS), window(now_ms - 24 * HOUR_MS)
+    return EndpointStats(
+        pending=counts.get(PENDING, 0),
+        sending=counts.get(SENDING, 0),
+        success=counts.get(int(DeliveryStatus.SUCCESS), 0),
+        fail=counts.get(int(DeliveryStatus.FAILED), 0),
+        breaker_state=state[0],
+        failure_streak=state[1],
+        paused_until=state[2],
+        failing_since=state[3],
+        last_success_at=state[4],
+        attempts_last_hour=hour[0],
+        successes_last_hour=hour[1],
+        attempts_last_day=day[0],
+        successes_last_day=day[1],
+    )
