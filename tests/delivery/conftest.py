@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from hookline import ids
+from hookline.breaker import HealthPolicy
 from hookline.config import Settings
 from hookline.delivery.sender import Sender, SenderConfig
 from hookline.delivery.ssrf import AddressPolicy
@@ -83,6 +84,9 @@ async def engine(tmp_path: Path) -> AsyncIterator[EngineFactory]:
         timeout: float = 5.0,
         policy: AddressPolicy = LOOPBACK_OK,
         max_body: int = 20 * 1024,
+        health: HealthPolicy | None = None,
+        max_in_flight: int = 8,
+        concurrency: int = 128,
     ) -> Engine:
         store = open_store(Settings(data_dir=tmp_path, sqlite_synchronous="NORMAL"))
         await store.open()
@@ -101,7 +105,14 @@ async def engine(tmp_path: Path) -> AsyncIterator[EngineFactory]:
             store,
             sender,
             RetryPolicy(schedule, jitter=0.0),
-            WorkerConfig(poll_interval=0.05, lease_seconds=timeout + 5, drain_timeout=timeout + 1),
+            WorkerConfig(
+                poll_interval=0.05,
+                lease_seconds=timeout + 5,
+                drain_timeout=timeout + 1,
+                concurrency=concurrency,
+                max_in_flight_per_endpoint=max_in_flight,
+                health=health or HealthPolicy(),
+            ),
         )
         task = asyncio.create_task(worker.run())
 

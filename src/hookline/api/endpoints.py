@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
@@ -14,6 +15,7 @@ from hookline.api.context import Ctx, Paging, list_out, now_ms, to_datetime
 from hookline.api.errors import field_error
 from hookline.api.schemas import (
     ID_PATTERN,
+    BreakerOut,
     EndpointHeadersIn,
     EndpointHeadersOut,
     EndpointHeadersPatchIn,
@@ -22,11 +24,15 @@ from hookline.api.schemas import (
     EndpointPatch,
     EndpointSecretOut,
     EndpointSecretRotateIn,
+    EndpointStatsOut,
     EndpointUpsertIn,
     ListEndpointOut,
+    SuccessRateOut,
 )
 from hookline.api.strict_json import StrictJsonRoute
+from hookline.breaker import CLOSED, STATE_NAMES
 from hookline.errors import NotFound
+from hookline.filters import InvalidFilter, compile_filter
 from hookline.models import Endpoint, OldSecret
 from hookline.signing import InvalidSecret, parse_secret
 
@@ -52,6 +58,9 @@ def endpoint_out(ep: Endpoint) -> EndpointOut:
         rate_limit=ep.rate_limit,
         metadata=ep.metadata,
         version=ep.version,
+        max_in_flight=ep.max_in_flight,
+        fifo=ep.fifo,
+        filter=ep.payload_filter,
         created_at=to_datetime(ep.created_at),
         updated_at=to_datetime(ep.updated_at),
     )
@@ -90,6 +99,16 @@ def checked_headers(headers: dict[str, str]) -> dict[str, str]:
     return headers
 
 
+def checked_filter(expression: str | None) -> str | None:
+    if expression is None:
+        return None
+    try:
+        compile_filter(expression)
+    except InvalidFilter as exc:
+        raise field_error(["body", "filter"], str(exc)) from None
+    return expression
+
+
 def verifying_key(secret: str) -> str:
     """What a receiver needs: the HMAC secret itself, or the ed25519 public key."""
     parsed = parse_secret(secret)
@@ -120,6 +139,9 @@ def _new_endpoint(
         rate_limit=body.throttle_rate,
         headers=checked_headers(headers),
         metadata=body.metadata or {},
+        max_in_flight=body.max_in_flight,
+        fifo=body.fifo,
+        payload_filter=checked_filter(body.filter),
         created_at=now,
         updated_at=now,
     )
@@ -157,6 +179,8 @@ async def upsert_endpoint(
     ep.uid = body.uid if body.uid is not None else ep.uid
     ep.event_types, ep.channels = body.event_types, body.channels
     ep.rate_limit, ep.metadata = body.throttle_rate, body.metadata or {}
+    ep.max_in_flight, ep.fifo = body.max_in_flight, body.fifo
+    ep.payload_filter = checked_filter(body.filter)
     return endpoint_out(await _save(ctx, ep))
 
 
@@ -183,6 +207,12 @@ async def patch_endpoint(
         ep.rate_limit = body.throttle_rate or None
     if "metadata" in sent:
         ep.metadata = body.metadata or {}
+    if "max_in_flight" in sent:
+        ep.max_in_flight = body.max_in_flight
+    if "fifo" in sent and body.fifo is not None:
+        ep.fifo = body.fifo
+    if "filter" in sent:
+        ep.payload_filter = checked_filter(body.filter)
     return endpoint_out(await _save(ctx, ep))
 
 
@@ -261,3 +291,37 @@ async def patch_endpoint_headers(
     ep.headers = checked_headers(headers)
     await _save(ctx, ep)
     return Response(status_code=204)
+
+
+@router.get("/{endpoint_id}/stats", response_model=EndpointStatsOut)
+async def get_endpoint_stats(ctx: Ctx, app_id: AppRef, endpoint_id: EpRef) -> EndpointStatsOut:
+    """Delivery counts plus health: the breaker, the failure streak, recent success rates."""
+    app = await ctx.store.get_application(app_id)
+    ep = await ctx.store.get_endpoint(app.id, endpoint_id)
+    st = await ctx.store.endpoint_stats(ep.id, now_ms())
+
+    def rate(attempts: int, successes: int) -> SuccessRateOut:
+        return SuccessRateOut(
+            attempts=attempts,
+            successes=successes,
+            rate=None if attempts == 0 else round(successes / attempts, 4),
+        )
+
+    def when(ms: int | None) -> datetime | None:
+        return None if ms is None else to_datetime(ms)
+
+    return EndpointStatsOut(
+        success=st.success,
+        pending=st.pending,
+        sending=st.sending,
+        fail=st.fail,
+        breaker=BreakerOut(
+            state=STATE_NAMES[st.breaker_state],
+            failure_streak=st.failure_streak,
+            open_until=when(st.paused_until) if st.breaker_state != CLOSED else None,
+        ),
+        failing_since=when(st.failing_since),
+        last_success_at=when(st.last_success_at),
+        last_hour=rate(st.attempts_last_hour, st.successes_last_hour),
+        last_day=rate(st.attempts_last_day, st.successes_last_day),
+    )

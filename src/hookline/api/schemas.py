@@ -120,6 +120,8 @@ class ListEventTypeOut(ListOut):
 _EVENT_TYPES_ALIAS = AliasChoices("eventTypes", "filterTypes", "event_types")
 _THROTTLE_ALIAS = AliasChoices("throttleRate", "rateLimit", "throttle_rate")
 Url = Annotated[str, StringConstraints(min_length=1, max_length=65536)]
+MaxInFlight = Annotated[int, Field(ge=1, le=1000)]
+PayloadFilter = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 
 class EndpointUpsertIn(Schema):
@@ -133,6 +135,10 @@ class EndpointUpsertIn(Schema):
     channels: Annotated[list[Channel], Field(min_length=1, max_length=10)] | None = None
     throttle_rate: ThrottleRate | None = Field(default=None, validation_alias=_THROTTLE_ALIAS)
     metadata: Metadata | None = None
+    # hookline extensions
+    max_in_flight: MaxInFlight | None = None
+    fifo: bool = False
+    filter: PayloadFilter | None = None
 
 
 class EndpointIn(EndpointUpsertIn):
@@ -153,6 +159,9 @@ class EndpointPatch(Schema):
         default=None, validation_alias=_THROTTLE_ALIAS
     )
     metadata: Metadata | None = None
+    max_in_flight: MaxInFlight | None = None
+    fifo: bool | None = None
+    filter: PayloadFilter | None = None
 
 
 class EndpointOut(Schema):
@@ -168,6 +177,9 @@ class EndpointOut(Schema):
     rate_limit: int | None = None
     metadata: Metadata
     version: int = 1
+    max_in_flight: int | None = None
+    fifo: bool = False
+    filter: str | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -247,3 +259,30 @@ class ListMessageAttemptOut(ListOut):
 
 class EmptyOut(Schema):
     pass
+
+
+class BreakerOut(Schema):
+    state: str
+    failure_streak: int
+    open_until: datetime | None = None
+
+
+class SuccessRateOut(Schema):
+    attempts: int
+    successes: int
+    rate: float | None
+
+
+class EndpointStatsOut(Schema):
+    """Svix's EndpointStats counts, plus the endpoint's health (hookline extension)."""
+
+    success: int
+    pending: int
+    sending: int
+    fail: int
+    canceled: int = 0
+    breaker: BreakerOut
+    failing_since: datetime | None = None
+    last_success_at: datetime | None = None
+    last_hour: SuccessRateOut
+    last_day: SuccessRateOut

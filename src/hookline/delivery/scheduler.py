@@ -33,7 +33,7 @@ class TokenBucket:
         elapsed = max(0, now_ms - self.updated_ms) / 1000
         self.tokens = min(max(self.rate, 1.0), self.tokens + elapsed * self.rate)
         self.updated_ms = now_ms
-        return int(self.tokens)
+        return int(self.tokens + 1e-9)  # no token lost to float rounding
 
     def take(self, n: int) -> None:
         self.tokens -= n
