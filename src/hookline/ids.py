@@ -36,12 +36,16 @@ class _Clock:
 _clock = _Clock()
 
 
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # two digits per divmod
+
+
 def _encode(value: int) -> str:
-    chars = []
-    for _ in range(_WIDTH):
-        value, rem = divmod(value, 62)
-        chars.append(_ALPHABET[rem])
-    return "".join(reversed(chars))
+    chunks = []
+    for _ in range(_WIDTH // 2):
+        value, rem = divmod(value, 3844)
+        chunks.append(_PAIRS[rem])
+    chunks.append(_ALPHABET[value])  # 27 digits: 13 pairs and one leading digit
+    return "".join(reversed(chunks))
 
 
 def new_id(prefix: str, now_ms: int | None = None) -> str:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
-from conftest import Engine, EngineFactory
+from engine_kit import Engine, EngineFactory
 
 from hookline.models import Attempt, Delivery, DeliveryStatus, ErrorKind
 from hookline.store.base import AttemptFilter, PageRequest

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import EngineFactory
+from engine_kit import EngineFactory
 
 from hookline.breaker import OPEN, BreakerPolicy, HealthPolicy
 from hookline.models import DeliveryStatus

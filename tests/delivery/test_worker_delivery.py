@@ -9,7 +9,7 @@ import socket
 import nacl.signing
 import standardwebhooks
 from aiohttp.abc import AbstractResolver, ResolveResult
-from conftest import LOOPBACK_OK, EngineFactory
+from engine_kit import LOOPBACK_OK, EngineFactory
 
 from hookline.delivery.sender import Sender, SenderConfig
 from hookline.delivery.ssrf import AddressPolicy

@@ -14,7 +14,7 @@ import os
 import socket
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from hookline import ids
 from hookline.breaker import HealthPolicy
@@ -66,21 +66,18 @@ def decide(
         trigger=task.trigger,
         created_at=outcome.started_at_ms or now_ms,
     )
-    final = DeliveryResult(
-        attempt, next_attempt_at=None, attempt_number=attempts_made, event_id=task.event_id
-    )
+    number, event_id = attempts_made, task.event_id
     if outcome.ok or task.trigger is TriggerType.MANUAL:
-        return final
+        return DeliveryResult(attempt, None, False, number, event_id)
     if outcome.status == 410:
-        return replace(final, disable_endpoint=True)
+        return DeliveryResult(attempt, None, True, number, event_id)
     delay = policy.next_delay(
         attempts_made,
         status=outcome.status or None,
         retry_after=parse_retry_after(outcome.retry_after),
     )
-    if delay is None:
-        return final
-    return replace(final, next_attempt_at=now_ms + int(delay * 1000))
+    retry_at = None if delay is None else now_ms + int(delay * 1000)
+    return DeliveryResult(attempt, retry_at, False, number, event_id)
 
 
 class Worker:
@@ -97,7 +94,7 @@ class Worker:
         self._results: list[DeliveryResult] = []
         self._results_ready = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._sends: set[asyncio.Task[None]] = set()
+        self._queue: asyncio.Queue[DeliveryTask] = asyncio.Queue()
         self._scheduler = Scheduler(config.max_in_flight_per_endpoint)
         self.delivered = 0
 
@@ -107,18 +104,36 @@ class Worker:
 
     async def run(self) -> None:
         flusher = asyncio.create_task(self._flush_loop(), name="hookline-flusher")
+        # a fixed pool of sender coroutines: cheaper than a task per delivery
+        senders = [
+            asyncio.create_task(self._send_loop(), name=f"hookline-sender-{i}")
+            for i in range(self._config.concurrency)
+        ]
         try:
             await self._claim_loop()
-            if self._sends:
-                _, pending = await asyncio.wait(self._sends, timeout=self._config.drain_timeout)
-                for t in pending:
-                    t.cancel()
+            await self._drain_in_flight()
         finally:
+            for sender in senders:
+                sender.cancel()
+            await asyncio.gather(*senders, return_exceptions=True)
             self._results_ready.set()
             flusher.cancel()
             await asyncio.gather(flusher, return_exceptions=True)
             await self._flush()
             await self._store.release(self.owner, _now_ms())
+
+    async def _drain_in_flight(self) -> None:
+        """After stop(): let started sends finish, bounded by the drain timeout."""
+        deadline = time.monotonic() + self._config.drain_timeout
+        while self._in_flight > 0 and time.monotonic() < deadline:
+            self._slot_freed.clear()
+            remaining = deadline - time.monotonic()
+            await asyncio.wait([asyncio.ensure_future(self._slot_freed.wait())], timeout=remaining)
+
+    async def _send_loop(self) -> None:
+        while True:
+            task = await self._queue.get()
+            await self._deliver(task)
 
     async def _claim_loop(self) -> None:
         lease_ms = int(self._config.lease_seconds * 1000)
@@ -173,9 +188,7 @@ class Worker:
 
     def _start(self, task: DeliveryTask) -> None:
         self._in_flight += 1
-        send = asyncio.create_task(self._deliver(task))
-        self._sends.add(send)
-        send.add_done_callback(self._sends.discard)
+        self._queue.put_nowait(task)
 
     async def _deliver(self, task: DeliveryTask) -> None:
         try:
