@@ -49,7 +49,8 @@ def _encode(value: int) -> str:
 
 
 def new_id(prefix: str, now_ms: int | None = None) -> str:
-    """A new id such as ``msg_0Fq...``; ``now_ms`` exists for tests and iterators."""
+    """A new id such as ``msg_0Fq...``, ordered after every id made before it in this
+    process (so a ``now_ms`` in the past yields an id just after the latest one)."""
     ms = int(time.time() * 1000) if now_ms is None else now_ms
     return f"{prefix}_{_encode(_clock.next_value(ms))}"
 

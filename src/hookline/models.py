@@ -15,6 +15,7 @@ JsonObject = Mapping[str, Any]
 # Operational webhook endpoints live under this application id, which no API call can
 # create, list or address: the operational-webhook API manages them.
 OPERATIONAL_APP_ID = "app_operational"
+MAX_OLD_SECRETS = 5  # rotated-out keys that may still be signing at once
 T = TypeVar("T")
 
 
@@ -117,6 +118,13 @@ class Endpoint:
         return not self.disabled and subscription_matches(
             self.event_types, self.channels, event_type, channels
         )
+
+    def rotate_secret(self, new_secret: str, grace_ms: int, now_ms: int) -> None:
+        """The old key keeps signing beside the new one until its grace period ends."""
+        kept = [s for s in self.old_secrets if s.expires_at > now_ms]
+        if grace_ms > 0:
+            kept.append(OldSecret(key=self.secret, expires_at=now_ms + grace_ms))
+        self.secret, self.old_secrets = new_secret, kept[-MAX_OLD_SECRETS:]
 
     def signing_keys(self, now_ms: int) -> list[str]:
         """The current key first, then every old key that has not expired yet."""
@@ -241,3 +249,52 @@ class Page(Generic[T]):
     iterator: str | None
     prev_iterator: str | None
     done: bool
+
+
+class TaskKind(enum.StrEnum):
+    """Svix's BackgroundTaskType values for the jobs hookline runs."""
+
+    RECOVER = "endpoint.recover"
+    REPLAY = "endpoint.replay"
+    BULK_REPLAY = "endpoint.bulk-replay"
+
+
+class TaskStatus(enum.StrEnum):
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+
+
+@dataclass(slots=True, frozen=True)
+class TaskParams:
+    """Which messages a recovery or replay job walks: created in [since_ms, until_ms).
+
+    The filters beyond the range apply to bulk replays; ``status`` and
+    ``status_code_class`` look at the message's latest delivery/attempt to the endpoint.
+    """
+
+    since_ms: int
+    until_ms: int
+    event_types: tuple[str, ...] | None = None
+    channel: str | None = None
+    tag: str | None = None
+    status: DeliveryStatus | None = None
+    status_code_class: int | None = None
+
+
+@dataclass(slots=True)
+class BackgroundTask:
+    """A long job run in chunks; ``cursor`` is the last message id handled, so a
+    restarted runner continues where the previous one stopped."""
+
+    id: str
+    kind: TaskKind
+    status: TaskStatus
+    app_id: str
+    endpoint_id: str
+    params: TaskParams
+    cursor: str | None = None
+    done_count: int = 0
+    error: str | None = None
+    created_at: int = 0
+    updated_at: int = 0

@@ -22,6 +22,7 @@ import uvicorn
 from hookline.api import ApiContext, create_app
 from hookline.breaker import BreakerPolicy, HealthPolicy
 from hookline.config import Settings
+from hookline.delivery.maintenance import DAY_MS, Maintenance, MaintenanceConfig
 from hookline.delivery.sender import Sender, SenderConfig
 from hookline.delivery.ssrf import AddressPolicy
 from hookline.delivery.worker import Worker, WorkerConfig
@@ -93,6 +94,7 @@ class Roles:
     worker: Worker | None
     sender: Sender | None
     api: uvicorn.Server | None
+    maintenance: Maintenance | None = None
 
 
 class _ApiServer(uvicorn.Server):
@@ -105,8 +107,10 @@ class _ApiServer(uvicorn.Server):
 
 def build_roles(settings: Settings, dev: bool = False) -> Roles:
     store = open_store(settings)
-    worker = sender = api = None
+    worker = sender = api = maintenance = None
     if settings.run_worker:
+        retention_ms = int(settings.retention_days * DAY_MS)
+        maintenance = Maintenance(store, MaintenanceConfig(retention_ms=retention_ms))
         sender = Sender(
             SenderConfig(
                 request_timeout=settings.request_timeout,
@@ -149,11 +153,12 @@ def build_roles(settings: Settings, dev: bool = False) -> Roles:
             timeout_graceful_shutdown=10,
         )
         api = _ApiServer(config)
-    return Roles(store=store, worker=worker, sender=sender, api=api)
+    return Roles(store=store, worker=worker, sender=sender, api=api, maintenance=maintenance)
 
 
 async def run(roles: Roles, started: asyncio.Event | None = None) -> None:
-    """Run every role until SIGTERM/SIGINT, then stop them in order: API, worker, store."""
+    """Run every role until SIGTERM/SIGINT, then stop them in order: API, worker and
+    maintenance, store."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -165,6 +170,8 @@ async def run(roles: Roles, started: asyncio.Event | None = None) -> None:
         if roles.sender is not None and roles.worker is not None:
             await roles.sender.open()
             tasks.append(asyncio.create_task(roles.worker.run(), name="hookline-worker"))
+        if roles.maintenance is not None:
+            tasks.append(asyncio.create_task(roles.maintenance.run(), name="hookline-maintenance"))
         if roles.api is not None:
             tasks.append(asyncio.create_task(roles.api.serve(), name="hookline-api"))
         if started is not None:
@@ -177,6 +184,8 @@ async def run(roles: Roles, started: asyncio.Event | None = None) -> None:
             roles.api.should_exit = True
         if roles.worker is not None:
             roles.worker.stop()
+        if roles.maintenance is not None:
+            roles.maintenance.stop()
         await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         if roles.sender is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, FastAPI, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hookline.api import applications, endpoints, event_types, messages
+from hookline.api import applications, endpoints, event_types, messages, operational, recovery
 from hookline.api.context import ApiContext, require_token
 from hookline.api.errors import install_error_handlers
 from hookline.api.idempotency import IdempotencyMiddleware
@@ -31,7 +31,7 @@ def create_app(context: ApiContext) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health)
     auth = [Depends(require_token)]
-    for module in (applications, event_types, endpoints, messages):
+    for module in (applications, event_types, endpoints, messages, recovery, operational):
         app.include_router(module.router, dependencies=auth)
     app.add_middleware(IdempotencyMiddleware, store=context.store)
     app.add_middleware(JsonByDefault)

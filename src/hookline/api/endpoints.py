@@ -33,7 +33,7 @@ from hookline.api.strict_json import StrictJsonRoute
 from hookline.breaker import CLOSED, STATE_NAMES
 from hookline.errors import NotFound
 from hookline.filters import InvalidFilter, compile_filter
-from hookline.models import Endpoint, OldSecret
+from hookline.models import Endpoint
 from hookline.signing import InvalidSecret, parse_secret
 
 router = APIRouter(
@@ -247,11 +247,7 @@ async def rotate_endpoint_secret(
     new_secret = checked_secret(body.key, "key") if body.key else ctx.new_secret()
     grace = body.grace_period_seconds
     grace_ms = int((ctx.secret_rotation_grace_s if grace is None else grace) * 1000)
-    now = now_ms()
-    kept = [s for s in ep.old_secrets if s.expires_at > now]
-    if grace_ms > 0:
-        kept.append(OldSecret(key=ep.secret, expires_at=now + grace_ms))
-    ep.secret, ep.old_secrets = new_secret, kept[-5:]
+    ep.rotate_secret(new_secret, grace_ms, now_ms())
     await _save(ctx, ep)
     return EndpointSecretOut(key=verifying_key(new_secret))
 

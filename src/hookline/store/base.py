@@ -15,6 +15,7 @@ from hookline.breaker import HealthPolicy
 from hookline.models import (
     Application,
     Attempt,
+    BackgroundTask,
     Delivery,
     DeliveryResult,
     DeliveryStatus,
@@ -25,6 +26,8 @@ from hookline.models import (
     Message,
     Page,
     ReadyEndpoint,
+    TaskKind,
+    TaskStatus,
 )
 
 
@@ -66,6 +69,20 @@ class StoredResponse:
 
     status: int
     body: bytes
+
+
+@dataclass(slots=True, frozen=True)
+class PurgeBatch:
+    """One retention batch: rows changed, and how far the walk got in each table.
+
+    Rows up to the cursors are purged already, so the next batch (or the next pass,
+    with a later cutoff) starts there instead of rescanning old rows.
+    """
+
+    purged: int = 0
+    message_cursor: str = ""
+    attempt_cursor: str = ""
+    done: bool = False
 
 
 class Store(Protocol):
@@ -157,3 +174,27 @@ class Store(Protocol):
     async def save_idempotent_response(
         self, key: str, response: StoredResponse, now_ms: int
     ) -> None: ...
+
+    # background tasks and retention
+    async def create_task(self, task: BackgroundTask) -> BackgroundTask: ...
+    async def get_task(self, task_id: str) -> BackgroundTask: ...
+    async def list_tasks(
+        self,
+        page: PageRequest,
+        status: TaskStatus | None = None,
+        kind: TaskKind | None = None,
+    ) -> Page[BackgroundTask]: ...
+    async def running_tasks(self) -> list[BackgroundTask]: ...
+    async def advance_task(self, task_id: str, now_ms: int, chunk: int) -> BackgroundTask:
+        """Handle the next ``chunk`` messages of a running task in one transaction:
+        queue their deliveries and move the cursor together, so a crash repeats nothing.
+        Concurrent calls for one task must serialise (SQLite's single writer does; a
+        shared backend locks the task row)."""
+        ...
+
+    async def purge_expired(
+        self, before_ms: int, limit: int, resume: PurgeBatch | None = None
+    ) -> PurgeBatch:
+        """Drop payloads of messages and response bodies of attempts created before
+        ``before_ms``, at most ``limit`` rows of each per call (one transaction)."""
+        ...

@@ -38,12 +38,13 @@ from hookline.store.sqlite_base import (
     time_and_type_filters,
 )
 from hookline.store.sqlite_catalog import CatalogOps
+from hookline.store.sqlite_tasks import TaskOps
 
 IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
 IN_FLIGHT_TTL_MS = 120 * 1000  # a reservation older than this belongs to a dead request
 
 
-class SqliteStore(CatalogOps):
+class SqliteStore(TaskOps, CatalogOps):
     """Implements ``hookline.store.base.Store`` on one SQLite file."""
 
     # ----- messages -----------------------------------------------------------------

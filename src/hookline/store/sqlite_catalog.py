@@ -74,7 +74,14 @@ class CatalogOps(SqliteBase):
 
     async def delete_application(self, app_id: str) -> None:
         def op(conn: Conn) -> None:
-            for table in ("attempt", "delivery", "message", "endpoint", "endpoint_state"):
+            for table in (
+                "attempt",
+                "delivery",
+                "message",
+                "endpoint",
+                "endpoint_state",
+                "background_task",
+            ):
                 conn.execute(f"DELETE FROM {table} WHERE app_id=?", (app_id,))
             if conn.execute("DELETE FROM application WHERE id=?", (app_id,)).rowcount == 0:
                 raise NotFound(f"application {app_id!r} not found")

@@ -451,6 +451,8 @@ def _message_events(conn: Conn, r: DeliveryResult, policy: HealthPolicy, now_ms:
         return
     if ok:
         event = "message.attempt.recovered"
+    elif r.disable_endpoint:
+        return  # endpoint.disabled says it; the schedule was not exhausted
     elif r.next_attempt_at is None and a.trigger is TriggerType.SCHEDULED:
         event = "message.attempt.exhausted"
     elif r.attempt_number == policy.failing_event_after:

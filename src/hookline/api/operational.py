@@ -1,0 +1,168 @@
+"""/api/v1/operational-webhook/endpoint: where hookline reports on itself.
+
+Operational endpoints are ordinary endpoint rows under the reserved application
+``OPERATIONAL_APP_ID`` (which has no application row and no other route reaches), so
+the engine fans its own events (``endpoint.disabled``, ``message.attempt.exhausted``,
+...) out to them by their ``eventTypes`` filter and delivers them signed like any message.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from hookline import ids
+from hookline.api.context import Ctx, Paging, list_out, now_ms, to_datetime
+from hookline.api.endpoints import (
+    EpRef,
+    checked_headers,
+    checked_secret,
+    checked_url,
+    verifying_key,
+)
+from hookline.api.schemas import (
+    EndpointHeadersIn,
+    EndpointHeadersOut,
+    EndpointSecretOut,
+    EndpointSecretRotateIn,
+)
+from hookline.api.schemas_ops import (
+    ListOperationalEndpointOut,
+    OperationalEndpointIn,
+    OperationalEndpointOut,
+    OperationalEndpointUpsertIn,
+)
+from hookline.api.strict_json import StrictJsonRoute
+from hookline.errors import NotFound
+from hookline.models import OPERATIONAL_APP_ID, Endpoint
+
+router = APIRouter(
+    prefix="/api/v1/operational-webhook/endpoint",
+    tags=["Webhook Endpoint"],
+    route_class=StrictJsonRoute,
+)
+
+
+def operational_out(ep: Endpoint) -> OperationalEndpointOut:
+    return OperationalEndpointOut(
+        id=ep.id,
+        uid=ep.uid,
+        url=ep.url,
+        description=ep.description,
+        disabled=ep.disabled,
+        event_types=ep.event_types,
+        throttle_rate=ep.rate_limit,
+        metadata=ep.metadata,
+        created_at=to_datetime(ep.created_at),
+        updated_at=to_datetime(ep.updated_at),
+    )
+
+
+def _new(body: OperationalEndpointUpsertIn, secret: str, headers: dict[str, str]) -> Endpoint:
+    now = now_ms()
+    return Endpoint(
+        id=ids.new_id("ep", now),
+        app_id=OPERATIONAL_APP_ID,
+        uid=body.uid,
+        url=checked_url(body.url),
+        secret=secret,
+        description=body.description,
+        event_types=body.event_types,
+        disabled=body.disabled,
+        rate_limit=body.throttle_rate,
+        headers=checked_headers(headers),
+        metadata=body.metadata or {},
+        created_at=now,
+        updated_at=now,
+    )
+
+
+async def _find(ctx: Ctx, ref: str) -> Endpoint:
+    return await ctx.store.get_endpoint(OPERATIONAL_APP_ID, ref)
+
+
+async def _save(ctx: Ctx, ep: Endpoint) -> Endpoint:
+    ep.version += 1
+    ep.updated_at = now_ms()
+    return await ctx.store.update_endpoint(ep)
+
+
+@router.get("", response_model=ListOperationalEndpointOut)
+async def list_operational_endpoints(ctx: Ctx, page: Paging) -> ListOperationalEndpointOut:
+    result = await ctx.store.list_endpoints(OPERATIONAL_APP_ID, page)
+    return list_out(ListOperationalEndpointOut, result, operational_out)
+
+
+@router.post("", status_code=201, response_model=OperationalEndpointOut)
+async def create_operational_endpoint(
+    ctx: Ctx, body: OperationalEndpointIn
+) -> OperationalEndpointOut:
+    secret = checked_secret(body.secret, "secret") if body.secret else ctx.new_secret()
+    created = await ctx.store.create_endpoint(_new(body, secret, body.headers or {}))
+    return operational_out(created)
+
+
+@router.get("/{endpoint_id}", response_model=OperationalEndpointOut)
+async def get_operational_endpoint(ctx: Ctx, endpoint_id: EpRef) -> OperationalEndpointOut:
+    return operational_out(await _find(ctx, endpoint_id))
+
+
+@router.put("/{endpoint_id}", response_model=OperationalEndpointOut)
+async def upsert_operational_endpoint(
+    ctx: Ctx, endpoint_id: EpRef, body: OperationalEndpointUpsertIn, response: Response
+) -> OperationalEndpointOut:
+    """Svix's upsert: replace the endpoint, or create it (201) under a uid-like path."""
+    try:
+        ep = await _find(ctx, endpoint_id)
+    except NotFound:
+        created = _new(body, ctx.new_secret(), {})
+        if created.uid is None and not endpoint_id.startswith("ep_"):
+            created.uid = endpoint_id
+        response.status_code = 201
+        return operational_out(await ctx.store.create_endpoint(created))
+    ep.url = checked_url(body.url)
+    ep.description, ep.disabled = body.description, body.disabled
+    ep.uid = body.uid if body.uid is not None else ep.uid
+    ep.event_types, ep.rate_limit = body.event_types, body.throttle_rate
+    ep.metadata = body.metadata or {}
+    return operational_out(await _save(ctx, ep))
+
+
+@router.delete("/{endpoint_id}", status_code=204)
+async def delete_operational_endpoint(ctx: Ctx, endpoint_id: EpRef) -> Response:
+    ep = await _find(ctx, endpoint_id)
+    await ctx.store.delete_endpoint(OPERATIONAL_APP_ID, ep.id)
+    return Response(status_code=204)
+
+
+@router.get("/{endpoint_id}/secret", response_model=EndpointSecretOut)
+async def get_operational_secret(ctx: Ctx, endpoint_id: EpRef) -> EndpointSecretOut:
+    return EndpointSecretOut(key=verifying_key((await _find(ctx, endpoint_id)).secret))
+
+
+@router.post("/{endpoint_id}/secret/rotate", status_code=204)
+async def rotate_operational_secret(
+    ctx: Ctx, endpoint_id: EpRef, body: EndpointSecretRotateIn
+) -> Response:
+    """204 as Svix's spec says (its SDK reads no body here, unlike the endpoint rotate)."""
+    ep = await _find(ctx, endpoint_id)
+    new_secret = checked_secret(body.key, "key") if body.key else ctx.new_secret()
+    grace = body.grace_period_seconds
+    grace_ms = int((ctx.secret_rotation_grace_s if grace is None else grace) * 1000)
+    ep.rotate_secret(new_secret, grace_ms, now_ms())
+    await _save(ctx, ep)
+    return Response(status_code=204)
+
+
+@router.get("/{endpoint_id}/headers", response_model=EndpointHeadersOut)
+async def get_operational_headers(ctx: Ctx, endpoint_id: EpRef) -> EndpointHeadersOut:
+    return EndpointHeadersOut(headers=(await _find(ctx, endpoint_id)).headers, sensitive=[])
+
+
+@router.put("/{endpoint_id}/headers", status_code=204)
+async def set_operational_headers(
+    ctx: Ctx, endpoint_id: EpRef, body: EndpointHeadersIn
+) -> Response:
+    ep = await _find(ctx, endpoint_id)
+    ep.headers = checked_headers(dict(body.headers))
+    await _save(ctx, ep)
+    return Response(status_code=204)

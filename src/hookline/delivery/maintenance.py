@@ -1,0 +1,96 @@
+"""Housekeeping beside the worker: background tasks, chunk by chunk, and retention.
+
+Both kinds of work are bounded per transaction (a chunk of messages, a batch of purged
+rows) with a pause in between, so they share the store's single writer with delivery
+without stalling it. Nothing a restart needs is kept in memory: a task's cursor lives in
+its row; retention's cursors only spare later passes a rescan of rows already purged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from hookline.models import TaskStatus
+from hookline.store.base import PurgeBatch, Store
+
+log = logging.getLogger("hookline.maintenance")
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(slots=True, frozen=True)
+class MaintenanceConfig:
+    chunk_size: int = 500  # messages examined per task transaction
+    chunk_pause: float = 0.01  # between chunks, so delivery's writes interleave
+    poll_interval: float = 1.0  # how soon a new task is picked up
+    retention_ms: int = 90 * DAY_MS
+    retention_interval: float = 3600.0  # between retention passes
+    purge_batch: int = 1000  # rows per table per retention transaction
+    purge_pause: float = 0.05
+
+
+class Maintenance:
+    def __init__(self, store: Store, config: MaintenanceConfig) -> None:
+        self._store = store
+        self._config = config
+        self._stopping = asyncio.Event()
+        self._next_purge = 0.0  # monotonic time of the next retention pass
+        self._purge_from = PurgeBatch()  # everything before these cursors is purged
+        self.purged = 0
+
+    def stop(self) -> None:
+        """``run`` returns once the current transaction has finished."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                busy = await self.advance_tasks()
+                if time.monotonic() >= self._next_purge:
+                    await self.purge()
+                    self._next_purge = time.monotonic() + self._config.retention_interval
+            except Exception:
+                log.exception("maintenance failed; retrying")
+                busy = False
+            await self._pause(self._config.chunk_pause if busy else self._config.poll_interval)
+
+    async def advance_tasks(self) -> bool:
+        """One chunk of every running task (round robin, so none waits behind a huge one);
+        True while any is still running."""
+        running = False
+        for task in await self._store.running_tasks():
+            if self._stopping.is_set():
+                return False
+            now = int(time.time() * 1000)
+            task = await self._store.advance_task(task.id, now, self._config.chunk_size)
+            if task.status is TaskStatus.FAILED:
+                log.warning("background task %s failed: %s", task.id, task.error)
+            running = running or task.status is TaskStatus.RUNNING
+        return running
+
+    async def purge(self) -> int:
+        """Drop payloads and response bodies older than the retention period, batch by
+        batch; attempt metadata stays. Returns the rows changed in this pass."""
+        cutoff = int(time.time() * 1000) - self._config.retention_ms
+        batch = self._purge_from
+        total = 0
+        while not self._stopping.is_set():
+            batch = await self._store.purge_expired(cutoff, self._config.purge_batch, batch)
+            total += batch.purged
+            if batch.done:
+                self._purge_from = batch
+                break
+            await self._pause(self._config.purge_pause)
+        self.purged += total
+        if total:
+            log.info("retention: purged %d payloads and response bodies", total)
+        return total
+
+    async def _pause(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            pass

@@ -1,0 +1,348 @@
+"""Background tasks (recover, replay, bulk replay) and retention in SQLite.
+
+A task walks the application's messages in id order (ids sort by creation time) and
+handles a bounded chunk per transaction: the deliveries it queues and the cursor that
+says how far it got commit together, so a crash never repeats or loses a message.
+Retention walks the same way, a batch per transaction, so it never holds the single
+writer long enough to stall delivery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from hookline import filters, ids
+from hookline.errors import NotFound
+from hookline.models import (
+    BackgroundTask,
+    DeliveryStatus,
+    Endpoint,
+    Page,
+    TaskKind,
+    TaskParams,
+    TaskStatus,
+    TriggerType,
+    subscription_matches,
+)
+from hookline.store import rows
+from hookline.store import sqlite_queue as queue
+from hookline.store.base import PageRequest, PurgeBatch
+from hookline.store.sqlite_base import Conn, SqliteBase, find_endpoint, page_of
+
+TASK_COLS = (
+    "id, kind, status, app_id, endpoint_id, params, cursor, done_count, error, "
+    "created_at, updated_at"
+)
+FAILED = int(DeliveryStatus.FAILED)
+
+
+def _params_dump(p: TaskParams) -> str:
+    return rows.dump(
+        {
+            "since": p.since_ms,
+            "until": p.until_ms,
+            "eventTypes": None if p.event_types is None else list(p.event_types),
+            "channel": p.channel,
+            "tag": p.tag,
+            "status": None if p.status is None else int(p.status),
+            "statusCodeClass": p.status_code_class,
+        }
+    )
+
+
+def _params_load(text: str) -> TaskParams:
+    d = orjson.loads(text)
+    return TaskParams(
+        since_ms=d["since"],
+        until_ms=d["until"],
+        event_types=None if d.get("eventTypes") is None else tuple(d["eventTypes"]),
+        channel=d.get("channel"),
+        tag=d.get("tag"),
+        status=None if d.get("status") is None else DeliveryStatus(d["status"]),
+        status_code_class=d.get("statusCodeClass"),
+    )
+
+
+def task_from_row(r: rows.Row) -> BackgroundTask:
+    return BackgroundTask(
+        id=r[0],
+        kind=TaskKind(r[1]),
+        status=TaskStatus(r[2]),
+        app_id=r[3],
+        endpoint_id=r[4],
+        params=_params_load(r[5]),
+        cursor=r[6],
+        done_count=r[7],
+        error=r[8],
+        created_at=r[9],
+        updated_at=r[10],
+    )
+
+
+def _find_task(conn: Conn, task_id: str) -> BackgroundTask | None:
+    r = conn.execute(f"SELECT {TASK_COLS} FROM background_task WHERE id = ?", (task_id,)).fetchone()
+    return None if r is None else task_from_row(r)
+
+
+class TaskOps(SqliteBase):
+    # ----- background tasks ---------------------------------------------------------
+
+    async def create_task(self, task: BackgroundTask) -> BackgroundTask:
+        def op(conn: Conn) -> BackgroundTask:
+            conn.execute(
+                f"INSERT INTO background_task ({TASK_COLS}) VALUES ({rows.marks_for(TASK_COLS)})",
+                (
+                    task.id,
+                    task.kind.value,
+                    task.status.value,
+                    task.app_id,
+                    task.endpoint_id,
+                    _params_dump(task.params),
+                    task.cursor,
+                    task.done_count,
+                    task.error,
+                    task.created_at,
+                    task.updated_at,
+                ),
+            )
+            return task
+
+        return await self._write(op)
+
+    async def get_task(self, task_id: str) -> BackgroundTask:
+        found = await self._read(lambda conn: _find_task(conn, task_id))
+        if found is None:
+            raise NotFound(f"background task {task_id!r} not found")
+        return found
+
+    async def list_tasks(
+        self,
+        page: PageRequest,
+        status: TaskStatus | None = None,
+        kind: TaskKind | None = None,
+    ) -> Page[BackgroundTask]:
+        where: list[str] = []
+        params: list[Any] = []
+        if status is not None:
+            where.append("status = ?")
+            params.append(status.value)
+        if kind is not None:
+            where.append("kind = ?")
+            params.append(kind.value)
+        select = f"SELECT {TASK_COLS} FROM background_task"
+        return await self._read(
+            lambda c: page_of(c, select, where, params, "id", page, task_from_row)
+        )
+
+    async def running_tasks(self) -> list[BackgroundTask]:
+        def op(conn: Conn) -> list[BackgroundTask]:
+            found = conn.execute(
+                f"SELECT {TASK_COLS} FROM background_task WHERE status = ? ORDER BY id",
+                (TaskStatus.RUNNING.value,),
+            )
+            return [task_from_row(r) for r in found]
+
+        return await self._read(op)
+
+    async def advance_task(self, task_id: str, now_ms: int, chunk: int) -> BackgroundTask:
+        def op(conn: Conn) -> tuple[BackgroundTask | None, bool]:
+            task = _find_task(conn, task_id)
+            if task is None or task.status is not TaskStatus.RUNNING:
+                return task, False
+            queued = _advance(conn, task, now_ms, chunk)
+            conn.execute(
+                "UPDATE background_task SET status = ?, cursor = ?, done_count = ?, error = ?,"
+                " updated_at = ? WHERE id = ?",
+                (
+                    task.status.value,
+                    task.cursor,
+                    task.done_count,
+                    task.error,
+                    task.updated_at,
+                    task.id,
+                ),
+            )
+            return task, queued
+
+        task, queued = await self._write(op)
+        if task is None:
+            raise NotFound(f"background task {task_id!r} not found")
+        if queued:
+            self._work.set()
+        return task
+
+    # ----- retention ----------------------------------------------------------------
+
+    async def purge_expired(
+        self, before_ms: int, limit: int, resume: PurgeBatch | None = None
+    ) -> PurgeBatch:
+        start = resume or PurgeBatch()
+
+        def op(conn: Conn) -> PurgeBatch:
+            msg_purged, msg_cursor, msg_done = _purge_range(
+                conn,
+                "message",
+                "payload = NULL",
+                "payload IS NOT NULL",
+                start.message_cursor,
+                ids.boundary_id("msg", before_ms),
+                limit,
+            )
+            att_purged, att_cursor, att_done = _purge_range(
+                conn,
+                "attempt",
+                "response_body = ''",
+                "response_body != ''",
+                start.attempt_cursor,
+                ids.boundary_id("atmpt", before_ms),
+                limit,
+            )
+            return PurgeBatch(
+                purged=msg_purged + att_purged,
+                message_cursor=msg_cursor,
+                attempt_cursor=att_cursor,
+                done=msg_done and att_done,
+            )
+
+        return await self._write(op)
+
+
+def _purge_range(
+    conn: Conn, table: str, assign: str, live: str, after: str, before: str, limit: int
+) -> tuple[int, str, bool]:
+    """Purge the next ``limit`` rows of ``table`` with ``after < id < before``:
+    (rows changed, new cursor, whether the walk reached ``before``)."""
+    walked = conn.execute(
+        f"SELECT id FROM {table} WHERE id > ? AND id < ? ORDER BY id LIMIT ?",
+        (after, before, limit),
+    ).fetchall()
+    if not walked:
+        return 0, after, True
+    last = str(walked[-1][0])
+    changed = conn.execute(
+        f"UPDATE {table} SET {assign} WHERE id > ? AND id <= ? AND {live}", (after, last)
+    ).rowcount
+    return changed, last, len(walked) < limit
+
+
+# ----- one chunk of a task ----------------------------------------------------------------
+
+
+def _advance(conn: Conn, task: BackgroundTask, now_ms: int, chunk: int) -> bool:
+    """Examine the next ``chunk`` messages, queue those the task wants; True if any."""
+    task.updated_at = now_ms
+    endpoint = find_endpoint(conn, task.app_id, task.endpoint_id)
+    if endpoint is None:
+        task.status, task.error = TaskStatus.FAILED, "the endpoint was deleted"
+        return False
+    p = task.params
+    sql = (
+        "SELECT m.id, m.event_type, m.channels, m.tags, m.payload IS NULL,"
+        " (SELECT d.status FROM delivery d WHERE d.msg_id = m.id AND d.endpoint_id = ?"
+        "  ORDER BY d.id DESC LIMIT 1)"
+        " FROM message m WHERE m.app_id = ? AND m.id >= ? AND m.id < ?"
+    )
+    args: list[Any] = [
+        endpoint.id,
+        task.app_id,
+        ids.boundary_id("msg", p.since_ms),
+        ids.boundary_id("msg", p.until_ms),
+    ]
+    if task.cursor is not None:
+        sql += " AND m.id > ?"
+        args.append(task.cursor)
+    examined = conn.execute(sql + " ORDER BY m.id LIMIT ?", (*args, chunk)).fetchall()
+    wanted = [r[0] for r in examined if _wanted(conn, task, endpoint, r)]
+    _queue(conn, task, endpoint, wanted, now_ms)
+    if examined:
+        task.cursor = str(examined[-1][0])
+    task.done_count += len(wanted)
+    if len(examined) < chunk:
+        task.status = TaskStatus.FINISHED
+    return bool(wanted)
+
+
+def _wanted(conn: Conn, task: BackgroundTask, ep: Endpoint, r: Sequence[Any]) -> bool:
+    msg_id, event_type, channels, tags, expired, last_status = r
+    if expired:  # retention dropped the payload: nothing left to send
+        return False
+    if task.kind is TaskKind.RECOVER:
+        return bool(last_status == FAILED)
+    if task.kind is TaskKind.REPLAY and last_status is not None:
+        return False
+    channel_list = rows.load(channels)
+    if not subscription_matches(ep.event_types, ep.channels, event_type, channel_list):
+        return False
+    if task.kind is TaskKind.BULK_REPLAY and not _bulk_filters(
+        conn, task.params, ep.id, msg_id, event_type, channel_list, rows.load(tags), last_status
+    ):
+        return False
+    return ep.payload_filter is None or _payload_matches(conn, msg_id, ep.payload_filter)
+
+
+def _bulk_filters(
+    conn: Conn,
+    p: TaskParams,
+    endpoint_id: str,
+    msg_id: str,
+    event_type: str,
+    channels: list[str] | None,
+    tags: list[str] | None,
+    last_status: int | None,
+) -> bool:
+    if p.event_types is not None and event_type not in p.event_types:
+        return False
+    if p.channel is not None and p.channel not in (channels or ()):
+        return False
+    if p.tag is not None and p.tag not in (tags or ()):
+        return False
+    if p.status is not None and last_status != int(p.status):
+        return False
+    if p.status_code_class is not None:
+        last = conn.execute(
+            "SELECT response_status FROM attempt WHERE msg_id = ? AND endpoint_id = ?"
+            " ORDER BY id DESC LIMIT 1",
+            (msg_id, endpoint_id),
+        ).fetchone()
+        if last is None or int(last[0]) // 100 * 100 != p.status_code_class:
+            return False
+    return True
+
+
+def _payload_matches(conn: Conn, msg_id: str, expression: str) -> bool:
+    """Payloads are read one at a time, only for endpoints with a payload filter."""
+    payload = conn.execute("SELECT payload FROM message WHERE id = ?", (msg_id,)).fetchone()[0]
+    return filters.matches(expression, orjson.loads(payload))
+
+
+def _queue(conn: Conn, task: BackgroundTask, ep: Endpoint, msg_ids: list[str], now_ms: int) -> None:
+    """New deliveries as publish makes them; a disabled endpoint's wait parked until it
+    is enabled again. Recovery sends are manual (one attempt, no retries)."""
+    if not msg_ids:
+        return
+    trigger = TriggerType.MANUAL if task.kind is TaskKind.RECOVER else TriggerType.SCHEDULED
+    due = None if ep.disabled else now_ms
+    conn.executemany(
+        "INSERT INTO delivery (id, msg_id, endpoint_id, app_id, status, attempts,"
+        " next_attempt_at, trigger, lease_owner, created_at, updated_at)"
+        " VALUES (?,?,?,?,?,0,?,?,NULL,?,?)",
+        [
+            (
+                ids.new_id("dlv", now_ms),
+                msg_id,
+                ep.id,
+                task.app_id,
+                queue.PENDING,
+                due,
+                int(trigger),
+                now_ms,
+                now_ms,
+            )
+            for msg_id in msg_ids
+        ],
+    )
+    if due is not None:
+        queue.mark_due(conn, [ep.id], now_ms)
