@@ -11,6 +11,7 @@ import standardwebhooks
 from aiohttp.abc import AbstractResolver, ResolveResult
 from engine_kit import LOOPBACK_OK, EngineFactory
 
+from hookline.breaker import BreakerPolicy, HealthPolicy
 from hookline.delivery.sender import Sender, SenderConfig
 from hookline.delivery.ssrf import AddressPolicy
 from hookline.models import DeliveryStatus, DeliveryTask, ErrorKind, TriggerType
@@ -183,10 +184,25 @@ async def test_malformed_http_is_an_invalid_response(engine: EngineFactory) -> N
 
 async def test_ssrf_guard_blocks_loopback_when_on(engine: EngineFactory) -> None:
     guard_on = AddressPolicy.build(allow_private=False, allowed_subnets=(), allow_loopback=False)
-    e = await engine(schedule=(), policy=guard_on)
+    no_breaker = HealthPolicy(breaker=BreakerPolicy(threshold=1000))
+    e = await engine(schedule=(), policy=guard_on, health=no_breaker)
     ep = await e.endpoint("/private")
     msgs = []
-    for host in ("127.0.0.1", "localhost", "127.1", "2130706433", "[::ffff:127.0.0.1]"):
+    disguises = (
+        "127.0.0.1",
+        "localhost",
+        "127.1",
+        "2130706433",
+        "0x7f000001",
+        "0177.0.0.1",
+        "127.000.000.001",
+        "0x7f.1",
+        "0.0.0.0",
+        "[::1]",
+        "[::ffff:127.0.0.1]",
+        "[::ffff:7f00:1]",
+    )
+    for host in disguises:
         ep.url = f"http://{host}:{e.receiver.port}/private"
         await e.store.update_endpoint(ep)
         msgs.append(await e.publish())
