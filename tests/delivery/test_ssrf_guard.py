@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 from hookline.delivery.ssrf import AddressPolicy, BlockedAddress, GuardedResolver
 
@@ -72,3 +73,35 @@ async def test_resolver_passes_allowed_addresses_through() -> None:
     finally:
         await resolver.close()
     assert results and all(r["host"].startswith("127.") for r in results)
+
+
+class Rebinding(AbstractResolver):
+    """Answers with a different address each time, as a rebinding attacker's DNS does."""
+
+    def __init__(self, answers: list[list[str]]) -> None:
+        self.answers = answers
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        hosts = self.answers.pop(0)
+        return [
+            ResolveResult(hostname=host, host=h, port=port, family=family, proto=0, flags=0)
+            for h in hosts
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_every_resolution_is_checked_so_rebinding_fails() -> None:
+    """Only loopback addresses: 127.0.0.0/24 is let through, the rest of 127/8 is not."""
+    policy = AddressPolicy.build(False, ["127.0.0.0/24"], allow_loopback=False)
+    inner = Rebinding([["127.0.0.5"], ["127.0.1.1"], ["127.0.0.5", "127.0.9.9"]])
+    resolver = GuardedResolver(policy, inner)
+    first = await resolver.resolve("rebind.localhost", 80)
+    assert [r["host"] for r in first] == ["127.0.0.5"]
+    with pytest.raises(BlockedAddress):
+        await resolver.resolve("rebind.localhost", 80)
+    mixed = await resolver.resolve("rebind.localhost", 80)
+    assert [r["host"] for r in mixed] == ["127.0.0.5"]
