@@ -24,6 +24,7 @@ from hookline.models import (
 )
 from hookline.store import rows
 from hookline.store import sqlite_queue as queue
+from hookline.store import sqlite_results as results_sql
 from hookline.store.base import (
     AttemptFilter,
     MessageFilter,
@@ -165,7 +166,7 @@ class SqliteStore(TaskOps, CatalogOps):
         now_ms: int,
         policy: HealthPolicy,
     ) -> None:
-        await self._write(lambda conn: queue.record(conn, owner, results, now_ms, policy))
+        await self._write(lambda conn: results_sql.record(conn, owner, results, now_ms, policy))
         self._work.set()  # operational events, and endpoints whose breaker just closed
 
     async def release(self, owner: str, now_ms: int) -> None:
@@ -183,7 +184,7 @@ class SqliteStore(TaskOps, CatalogOps):
         return await self._read(queue.next_due_at)
 
     async def endpoint_stats(self, endpoint_id: str, now_ms: int) -> EndpointStats:
-        return await self._read(lambda conn: queue.endpoint_stats(conn, endpoint_id, now_ms))
+        return await self._read(lambda conn: results_sql.endpoint_stats(conn, endpoint_id, now_ms))
 
     # ----- attempts -----------------------------------------------------------------
 
