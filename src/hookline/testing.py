@@ -94,7 +94,46 @@ class Script:
         return self.statuses.popleft() if self.statuses else self.default
 
 
-class Receiver:
+class _Recording:
+    """Waiting on what a test server has recorded; subclasses keep ``_changed`` set
+    whenever a request arrives and answer ``requests()``."""
+
+    _changed: asyncio.Event
+
+    def requests(self, path: str | None = None) -> list[ReceivedRequest]:
+        raise NotImplementedError
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+        """Wait until ``predicate()`` holds; it is re-checked after every request."""
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    self._changed.clear()
+                    if predicate():
+                        return
+                    await self._changed.wait()
+        except TimeoutError:
+            received = len(self.requests())
+            raise TimeoutError(
+                f"condition not met after {timeout}s ({received} requests received)"
+            ) from None
+
+    async def wait_for(
+        self, count: int, path: str | None = None, timeout: float = 30.0
+    ) -> list[ReceivedRequest]:
+        """Wait until at least ``count`` requests (to ``path``, if given) arrived."""
+        try:
+            await self.wait_until(lambda: len(self.requests(path)) >= count, timeout)
+        except TimeoutError:
+            got = len(self.requests(path))
+            where = f" on {path}" if path else ""
+            raise TimeoutError(
+                f"expected {count} requests{where}, got {got} in {timeout}s"
+            ) from None
+        return self.requests(path)
+
+
+class Receiver(_Recording):
     """An HTTP server on 127.0.0.1 (ephemeral port) that records requests and follows scripts.
 
     Paths without a script answer 200 at once. Any method and any path is accepted, so a
@@ -143,35 +182,6 @@ class Receiver:
         """A snapshot of what arrived so far, in arrival order."""
         with self._lock:
             return [r for r in self._requests if path is None or r.path == path]
-
-    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-        """Wait until ``predicate()`` holds; it is re-checked after every request."""
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    self._changed.clear()
-                    if predicate():
-                        return
-                    await self._changed.wait()
-        except TimeoutError:
-            received = len(self.requests())
-            raise TimeoutError(
-                f"condition not met after {timeout}s ({received} requests received)"
-            ) from None
-
-    async def wait_for(
-        self, count: int, path: str | None = None, timeout: float = 30.0
-    ) -> list[ReceivedRequest]:
-        """Wait until at least ``count`` requests (to ``path``, if given) arrived."""
-        try:
-            await self.wait_until(lambda: len(self.requests(path)) >= count, timeout)
-        except TimeoutError:
-            got = len(self.requests(path))
-            where = f" on {path}" if path else ""
-            raise TimeoutError(
-                f"expected {count} requests{where}, got {got} in {timeout}s"
-            ) from None
-        return self.requests(path)
 
     async def start(self) -> None:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -364,7 +374,7 @@ class ChaosExchange:
     finished: bool = False
 
 
-class ChaosReceiver:
+class ChaosReceiver(_Recording):
     """A raw TCP server on 127.0.0.1 (ephemeral port) that misbehaves per path, as scripted.
 
     It parses just enough HTTP/1.1 (request line, headers, a ``Content-Length`` or chunked
@@ -454,36 +464,6 @@ class ChaosReceiver:
     def requests(self, path: str | None = None) -> list[ReceivedRequest]:
         """A snapshot of the requests that arrived so far, in arrival order."""
         return [x.request for x in self.exchanges(path)]
-
-    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-        """Wait until ``predicate()`` holds; it is re-checked after every request arrives
-        and after every request's handling finishes."""
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    self._changed.clear()
-                    if predicate():
-                        return
-                    await self._changed.wait()
-        except TimeoutError:
-            received = len(self._exchanges)
-            raise TimeoutError(
-                f"condition not met after {timeout}s ({received} requests received)"
-            ) from None
-
-    async def wait_for(
-        self, count: int, path: str | None = None, timeout: float = 30.0
-    ) -> list[ReceivedRequest]:
-        """Wait until at least ``count`` requests (to ``path``, if given) arrived."""
-        try:
-            await self.wait_until(lambda: len(self.exchanges(path)) >= count, timeout)
-        except TimeoutError:
-            got = len(self.exchanges(path))
-            where = f" on {path}" if path else ""
-            raise TimeoutError(
-                f"expected {count} requests{where}, got {got} in {timeout}s"
-            ) from None
-        return self.requests(path)
 
     # Life cycle.
 
