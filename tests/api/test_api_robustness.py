@@ -211,3 +211,13 @@ async def test_non_finite_numbers_are_invalid_json(client: httpx.AsyncClient, nu
     assert resp.json()["code"] == "invalid_json"
     listed = await client.get(f"/api/v1/app/{app['id']}/msg")
     assert listed.json()["data"] == []
+
+
+async def test_body_that_is_not_utf8_is_invalid_json(client: httpx.AsyncClient) -> None:
+    resp = await client.post(
+        "/api/v1/app",
+        content=b'{"name": "\xff\xfe\xfa"}',
+        headers={"content-type": "application/json"},
+    )
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["code"] == "invalid_json"

@@ -26,6 +26,9 @@ def create_app(context: ApiContext) -> FastAPI:
         description="Svix-compatible webhook sending API.",
         docs_url="/docs",
         redoc_url=None,
+        # FastAPI's built-in OpenTelemetry hooks check their providers on every request;
+        # off until hookline exposes metrics of its own.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.context = context
     install_error_handlers(app)

@@ -31,14 +31,16 @@ class ApiContext:
         return generate_secret()
 
 
-def get_context(request: Request) -> ApiContext:
+async def get_context(request: Request) -> ApiContext:
+    """Async on purpose, as every dependency here: FastAPI runs plain functions in a
+    thread pool, which costs more than the whole handler."""
     ctx: ApiContext = request.app.state.context
     return ctx
 
 
 async def require_token(request: Request) -> None:
     """Bearer-token check, compared in constant time."""
-    ctx = get_context(request)
+    ctx: ApiContext = request.app.state.context
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -50,7 +52,7 @@ async def require_token(request: Request) -> None:
 Ctx = Annotated[ApiContext, Depends(get_context)]
 
 
-def page_request(
+async def page_request(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = 50,
     iterator: Annotated[str | None, Query(max_length=256)] = None,
     order: Annotated[str | None, Query(pattern="^(ascending|descending)$")] = None,
@@ -58,7 +60,7 @@ def page_request(
     return PageRequest(limit=limit, iterator=iterator or None, reverse=order == "descending")
 
 
-def newest_first_page(
+async def newest_first_page(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = 50,
     iterator: Annotated[str | None, Query(max_length=256)] = None,
 ) -> PageRequest:

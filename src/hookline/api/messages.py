@@ -159,7 +159,7 @@ EventTypes = Annotated[list[str] | None, Query()]
 When = Annotated[datetime | None, Query()]
 
 
-def attempt_query(
+async def attempt_query(
     status: Status = None,
     event_types: EventTypes = None,
     channel: Channel = None,

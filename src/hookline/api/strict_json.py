@@ -26,11 +26,18 @@ def _no_constants(text: str) -> float:
     raise json.JSONDecodeError(f"{text} is not valid JSON", text, 0)
 
 
+_DECODER = json.JSONDecoder(parse_float=_finite, parse_constant=_no_constants)
+
+
 class StrictJsonRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             body = await self.body()
-            self._json = json.loads(body, parse_float=_finite, parse_constant=_no_constants)
+            try:  # json.loads' own byte handling: BOMs and UTF-16/32 detection
+                text = body.decode(json.detect_encoding(body), "surrogatepass")
+            except UnicodeDecodeError:
+                raise json.JSONDecodeError("the body is not valid UTF-8", "", 0) from None
+            self._json = _DECODER.decode(text)
         return self._json
 
 
