@@ -131,6 +131,8 @@ def build_roles(settings: Settings, dev: bool = False) -> Roles:
                 poll_interval=settings.poll_interval,
                 drain_timeout=settings.request_timeout + 5,
                 max_in_flight_per_endpoint=settings.endpoint_max_in_flight,
+                slow_after=settings.worker_slow_after,
+                max_connections=settings.worker_max_connections,
                 health=health_policy(settings),
             ),
         )

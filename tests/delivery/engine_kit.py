@@ -89,6 +89,8 @@ async def engine(tmp_path: Path) -> AsyncIterator[EngineFactory]:
         health: HealthPolicy | None = None,
         max_in_flight: int = 8,
         concurrency: int = 128,
+        slow_after: float = 1.0,
+        max_connections: int = 1024,
     ) -> Engine:
         store = open_store(Settings(data_dir=tmp_path, sqlite_synchronous="NORMAL"))
         await store.open()
@@ -114,6 +116,8 @@ async def engine(tmp_path: Path) -> AsyncIterator[EngineFactory]:
                 concurrency=concurrency,
                 max_in_flight_per_endpoint=max_in_flight,
                 health=health or HealthPolicy(),
+                slow_after=slow_after,
+                max_connections=max_connections,
             ),
         )
         task = asyncio.create_task(worker.run())

@@ -43,6 +43,10 @@ class WorkerConfig:
     drain_timeout: float = 20.0
     max_in_flight_per_endpoint: int = 8
     health: HealthPolicy = field(default_factory=HealthPolicy)
+    # A send still running after ``slow_after`` seconds gives its slot back, so endpoints
+    # that hang cannot use up ``concurrency``; up to ``max_connections`` sends in all.
+    slow_after: float = 1.0
+    max_connections: int = 1024
 
 
 def decide(
@@ -89,7 +93,9 @@ class Worker:
         self._policy = policy
         self._config = config
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{ids.new_id('wrk')[-8:]}"
-        self._in_flight = 0
+        self._in_flight = 0  # started and not finished, slow ones included
+        self._fast = 0  # of those, the ones still holding one of ``concurrency`` slots
+        self._slow = 0
         self._slot_freed = asyncio.Event()
         self._results: list[DeliveryResult] = []
         self._results_ready = asyncio.Event()
@@ -105,9 +111,9 @@ class Worker:
     async def run(self) -> None:
         flusher = asyncio.create_task(self._flush_loop(), name="hookline-flusher")
         # a fixed pool of sender coroutines: cheaper than a task per delivery
+        pool = max(self._config.max_connections, self._config.concurrency)
         senders = [
-            asyncio.create_task(self._send_loop(), name=f"hookline-sender-{i}")
-            for i in range(self._config.concurrency)
+            asyncio.create_task(self._send_loop(), name=f"hookline-sender-{i}") for i in range(pool)
         ]
         try:
             await self._claim_loop()
@@ -140,7 +146,10 @@ class Worker:
         while not self._stopping.is_set():
             # cleared before claiming, so a slot freed while we claim wakes the next wait
             self._slot_freed.clear()
-            free = self._config.concurrency - self._in_flight
+            free = min(
+                self._config.concurrency - self._fast,
+                max(self._config.max_connections, self._config.concurrency) - self._in_flight,
+            )
             if free <= 0:
                 await self._wait_any(self._slot_freed.wait(), timeout=self._config.poll_interval)
                 continue
@@ -188,9 +197,14 @@ class Worker:
 
     def _start(self, task: DeliveryTask) -> None:
         self._in_flight += 1
+        self._fast += 1
         self._queue.put_nowait(task)
 
     async def _deliver(self, task: DeliveryTask) -> None:
+        demoted = [False]
+        timer = asyncio.get_running_loop().call_later(
+            self._config.slow_after, self._demote, demoted
+        )
         try:
             try:
                 outcome = await self._sender.send(task)
@@ -200,8 +214,22 @@ class Worker:
             self._results.append(decide(task, outcome, self._policy, _now_ms()))
             self._results_ready.set()
         finally:
+            timer.cancel()
+            if demoted[0]:
+                self._slow -= 1
+            else:
+                self._fast -= 1
             self._in_flight -= 1
             self._scheduler.finished(task.endpoint_id)
+            self._slot_freed.set()
+
+    def _demote(self, demoted: list[bool]) -> None:
+        """A slow send stops counting against ``concurrency``, while room for slow ones
+        lasts; its endpoint's own in-flight cap still holds."""
+        if self._slow < self._config.max_connections - self._config.concurrency:
+            demoted[0] = True
+            self._slow += 1
+            self._fast -= 1
             self._slot_freed.set()
 
     async def _flush_loop(self) -> None:
