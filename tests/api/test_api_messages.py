@@ -253,3 +253,23 @@ async def test_bad_messages_are_422_and_not_written(
 ) -> None:
     assert_error(await client.post(msgs(app), json=body), 422)
     assert await list_all(client, msgs(app)) == []
+
+
+@pytest.mark.parametrize(
+    "query", ["", "?with_content=false", "?with_content=False", "?with_content=0"]
+)
+async def test_publish_answers_the_same_on_every_path(
+    client: httpx.AsyncClient, query: str
+) -> None:
+    """Plain publishes take the fast path, unusual queries the FastAPI route: same answers."""
+    app = await create_app_record(client)
+    resp = await client.post(
+        f"/api/v1/app/{app['id']}/msg{query}", json={"eventType": "a.b", "payload": {"k": 1}}
+    )
+    assert resp.status_code == 202, resp.text
+    body = resp.json()
+    assert set(body) == {"id", "eventType", "eventId", "payload", "channels", "tags", "timestamp"}
+    assert body["payload"] == ({"k": 1} if query == "" else {})
+    bad = await client.post(f"/api/v1/app/{app['id']}/msg{query}", json={"eventType": "a b"})
+    assert bad.status_code == 422
+    assert {e["loc"][0] for e in bad.json()["detail"]} == {"body"}

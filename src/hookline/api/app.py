@@ -8,6 +8,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hookline.api import applications, endpoints, event_types, messages, operational, recovery
 from hookline.api.context import ApiContext, require_token
 from hookline.api.errors import install_error_handlers
+from hookline.api.fast_publish import FastPublish
 from hookline.api.idempotency import IdempotencyMiddleware
 
 health = APIRouter(tags=["Health"])
@@ -36,6 +37,7 @@ def create_app(context: ApiContext) -> FastAPI:
     auth = [Depends(require_token)]
     for module in (applications, event_types, endpoints, messages, recovery, operational):
         app.include_router(module.router, dependencies=auth)
+    app.add_middleware(FastPublish, context=context)
     app.add_middleware(IdempotencyMiddleware, store=context.store)
     app.add_middleware(JsonByDefault)
     # The body cap sits outside everything, so oversized requests never reach JSON parsing.

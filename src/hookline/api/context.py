@@ -39,9 +39,12 @@ async def get_context(request: Request) -> ApiContext:
 
 
 async def require_token(request: Request) -> None:
-    """Bearer-token check, compared in constant time."""
     ctx: ApiContext = request.app.state.context
-    header = request.headers.get("authorization", "")
+    check_token(ctx, request.headers.get("authorization", ""))
+
+
+def check_token(ctx: ApiContext, header: str) -> None:
+    """Bearer-token check, compared in constant time."""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("missing bearer token")

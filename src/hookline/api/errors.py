@@ -40,20 +40,32 @@ def _clean(errors: Any) -> list[dict[str, Any]]:
     return out
 
 
+def api_error_response(exc: ApiError) -> JSONResponse:
+    detail = exc.detail
+    if exc.status == 422 and not isinstance(detail, list):
+        detail = [{"loc": ["body"], "msg": str(detail), "type": "value_error"}]
+    return error_response(exc.status, exc.code, detail)
+
+
+def validation_response(errors: Any) -> JSONResponse:
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return error_response(400, "invalid_json", "the request body is not valid JSON")
+    return error_response(422, "validation", _clean(errors))
+
+
+def store_error_response(exc: StoreError) -> JSONResponse:
+    log.error("store error: %s", exc)
+    return error_response(503, "store_unavailable", "storage is unavailable, retry later")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        detail = exc.detail
-        if exc.status == 422 and not isinstance(detail, list):
-            detail = [{"loc": ["body"], "msg": str(detail), "type": "value_error"}]
-        return error_response(exc.status, exc.code, detail)
+        return api_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = exc.errors()
-        if any(e.get("type") == "json_invalid" for e in errors):
-            return error_response(400, "invalid_json", "the request body is not valid JSON")
-        return error_response(422, "validation", _clean(errors))
+        return validation_response(exc.errors())
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -64,5 +76,4 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StoreError)
     async def store_error(_: Request, exc: StoreError) -> JSONResponse:
-        log.error("store error: %s", exc)
-        return error_response(503, "store_unavailable", "storage is unavailable, retry later")
+        return store_error_response(exc)

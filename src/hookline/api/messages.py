@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from hookline import ids
 from hookline.api.applications import AppRef, new_application
-from hookline.api.context import Ctx, NewestFirst, list_out, now_ms, to_datetime, to_ms
+from hookline.api.context import ApiContext, Ctx, NewestFirst, list_out, now_ms, to_datetime, to_ms
 from hookline.api.errors import field_error
 from hookline.api.schemas import (
     CHANNEL_PATTERN,
@@ -81,6 +81,13 @@ def split_list(values: list[str] | None) -> list[str] | None:
 @router.post("/msg", status_code=202, response_model=MessageOut)
 async def create_message(
     ctx: Ctx, app_id: AppRef, body: MessageIn, with_content: WithContent = True
+) -> MessageOut:
+    """Also served by ``fast_publish`` (the hot path); both call ``publish_message``."""
+    return await publish_message(ctx, app_id, body, with_content)
+
+
+async def publish_message(
+    ctx: ApiContext, app_id: str, body: MessageIn, with_content: bool
 ) -> MessageOut:
     try:
         payload = orjson.dumps(body.payload)

@@ -29,15 +29,18 @@ def _no_constants(text: str) -> float:
 _DECODER = json.JSONDecoder(parse_float=_finite, parse_constant=_no_constants)
 
 
+def decode_json(body: bytes) -> Any:
+    try:  # json.loads' own byte handling: BOMs and UTF-16/32 detection
+        text = body.decode(json.detect_encoding(body), "surrogatepass")
+    except UnicodeDecodeError:
+        raise json.JSONDecodeError("the body is not valid UTF-8", "", 0) from None
+    return _DECODER.decode(text)
+
+
 class StrictJsonRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            body = await self.body()
-            try:  # json.loads' own byte handling: BOMs and UTF-16/32 detection
-                text = body.decode(json.detect_encoding(body), "surrogatepass")
-            except UnicodeDecodeError:
-                raise json.JSONDecodeError("the body is not valid UTF-8", "", 0) from None
-            self._json = _DECODER.decode(text)
+            self._json = decode_json(await self.body())
         return self._json
 
 
