@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     worker_batch_size: int = Field(default=256, gt=0)
     worker_concurrency: int = Field(default=128, gt=0)
     worker_max_connections: int = Field(default=1024, gt=0)
-    worker_slow_after: float = Field(default=1.0, gt=0)
+    worker_slow_after: float = Field(default=0.25, gt=0)
     lease_seconds: float = Field(default=60.0, gt=0)
     poll_interval: float = Field(default=1.0, gt=0)
     send_svix_headers: bool = True

@@ -45,7 +45,7 @@ class WorkerConfig:
     health: HealthPolicy = field(default_factory=HealthPolicy)
     # A send still running after ``slow_after`` seconds gives its slot back, so endpoints
     # that hang cannot use up ``concurrency``; up to ``max_connections`` sends in all.
-    slow_after: float = 1.0
+    slow_after: float = 0.25
     max_connections: int = 1024
 
 
