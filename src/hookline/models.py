@@ -174,7 +174,7 @@ class Attempt:
     created_at: int
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)  # not frozen: built per delivery, and frozen init costs
 class DeliveryTask:
     """Everything a worker needs to send one claimed delivery, read in one go."""
 
@@ -195,7 +195,7 @@ class DeliveryTask:
     event_id: str | None = None
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)  # not frozen: built per delivery, and frozen init costs
 class DeliveryResult:
     """The outcome of one send, with the follow-up already decided by the retry policy.
 
@@ -210,7 +210,7 @@ class DeliveryResult:
     event_id: str | None = None
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)  # not frozen: built per delivery, and frozen init costs
 class ReadyEndpoint:
     """An endpoint with due work, and what limits how much of it may start now."""
 

@@ -43,7 +43,7 @@ _RESERVED_HEADERS = frozenset(
 )
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Outcome:
     status: int  # 0 when no HTTP response was received
     body: str
