@@ -35,6 +35,11 @@ contracts: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## Every benchmark scenario with same-run baselines (SCENARIO=drain for one); writes
+## docs/benchmarks.md and bench/results/latest.json.
+bench: $(STAMP)
+	$(BIN)/python -m bench $(if $(SCENARIO),--scenario $(SCENARIO))
+
 ## Deliveries per second for 10,000 messages to a local receiver.
 bench-smoke: $(STAMP)
 	$(BIN)/python -m bench.smoke

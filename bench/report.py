@@ -1,0 +1,471 @@
+"""Results: ``bench/results/latest.json`` and the generated part of ``docs/benchmarks.md``.
+
+A run of some scenarios merges into the previous results: each scenario keeps the
+commit, date and command it was measured with, so a partial run never passes off
+old figures as new. Only the text between the markers in the document is replaced.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.harness import REPO, SYNCHRONOUS, WORKER_CONCURRENCY
+
+BEGIN = "<!-- bench:begin -->"
+END = "<!-- bench:end -->"
+RESULTS = REPO / "bench" / "results" / "latest.json"
+DOC = REPO / "docs" / "benchmarks.md"
+
+Result = dict[str, Any]
+
+
+def load(path: Path) -> Result:
+    if not path.exists():
+        return {"scenarios": {}}
+    try:
+        data: Result = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError:
+        return {"scenarios": {}}
+    data.setdefault("scenarios", {})
+    return data
+
+
+def save(path: Path, data: Result) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+    tmp.replace(path)
+
+
+# ----- formatting -----------------------------------------------------------------------
+
+
+def rate(value: float | None, unit: str = "/s") -> str:
+    return "n/a" if value is None else f"{value:,.0f}{unit}"
+
+
+def ms(value: float | None, missing: int = 0) -> str:
+    if value is None:
+        return f"never ({missing:,} missing)" if missing else "n/a"
+    return f"{value:,.1f} ms" if value < 10_000 else f"{value / 1000:,.1f} s"
+
+
+def mb(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f} MB"
+
+
+def pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:,.0f} %"
+
+
+def table(head: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def latency_cells(lat: Result) -> list[str]:
+    missing = int(lat.get("missing") or 0)
+    return [ms(lat.get(key), missing) for key in ("p50_ms", "p99_ms", "max_ms")]
+
+
+# ----- targets --------------------------------------------------------------------------
+
+
+def _headline_drain(drain: Result) -> Result | None:
+    for row in drain.get("rows", []):
+        if row.get("label") == "1 endpoint" and row.get("synchronous") == SYNCHRONOUS:
+            return dict(row)
+    return None
+
+
+def targets(scenarios: Result) -> list[Result]:
+    out: list[Result] = []
+
+    def add(target: str, scenario: str, check: Callable[[Result], tuple[bool | None, str]]) -> None:
+        entry = scenarios.get(scenario, {})
+        res = entry.get("result")
+        if res is None:
+            figure = entry.get("error", "")
+            out.append({"target": target, "status": "not measured", "figure": figure})
+            return
+        try:
+            ok, figure = check(res)
+        except (KeyError, TypeError, ZeroDivisionError) as exc:
+            ok, figure = None, f"could not compute: {exc!r}"
+        status = "not measured" if ok is None else ("met" if ok else "not met")
+        out.append({"target": target, "status": status, "figure": figure})
+
+    def vs_ceiling(res: Result) -> tuple[bool | None, str]:
+        row, ceiling = _headline_drain(res), res["ceiling"]
+        if row is None or not ceiling.get("rate"):
+            return None, "no drain or ceiling figure"
+        ratio = row["rate"] / ceiling["rate"]
+        figure = f"{rate(row['rate'])} vs ceiling {rate(ceiling['rate'])} = {pct(ratio)}"
+        return ratio >= 0.6, figure
+
+    def vs_peer(res: Result) -> tuple[bool | None, str]:
+        row, peer = _headline_drain(res), res["peer"]
+        if not peer.get("available"):
+            return None, f"peer unavailable: {peer.get('reason', '')[:120]}"
+        if row is None or not peer.get("rate"):
+            return None, "no drain or peer figure"
+        ratio = row["rate"] / peer["rate"]
+        return ratio >= 10, f"{rate(row['rate'])} vs Celery {rate(peer['rate'])} = {ratio:.1f}x"
+
+    def e2e_latency(res: Result) -> tuple[bool | None, str]:
+        rows = [r for r in res["rows"] if r.get("rate") == 500.0]
+        if not rows:
+            return None, "the 500 msg/s phase did not run"
+        lat = rows[0]["latency"]
+        p50, p99 = lat["p50_ms"], lat["p99_ms"]
+        ok = p50 is not None and p99 is not None and p50 <= 10 and p99 <= 50
+        return ok, f"p50 {ms(p50, lat['missing'])}, p99 {ms(p99, lat['missing'])}"
+
+    def isolation(res: Result) -> tuple[bool | None, str]:
+        healthy, stalled = res["rows"]
+        ratio = res.get("ratio")
+        if ratio is None:
+            return None, "no all-healthy figure"
+        figure = (
+            f"{rate(stalled['delivered_rate'])} vs {rate(healthy['delivered_rate'])}"
+            f" = {pct(ratio)};"
+            f" healthy p99 {ms(stalled['latency']['p99_ms'], stalled['latency']['missing'])}"
+            f" vs {ms(healthy['latency']['p99_ms'], healthy['latency']['missing'])}"
+        )
+        return ratio >= 0.9, figure
+
+    def backlog_rate(res: Result) -> tuple[bool | None, str]:
+        shallow, deep = res["rows"]
+        ratio = res.get("ratio")
+        if ratio is None:
+            return None, "no 10,000-backlog figure"
+        return ratio >= 0.8, f"{rate(deep['rate'])} vs {rate(shallow['rate'])} = {pct(ratio)}"
+
+    def backlog_rss(res: Result) -> tuple[bool | None, str]:
+        peak = res["rows"][1].get("worker_peak_rss_mb")
+        return (None, "n/a") if peak is None else (peak <= 250, f"peak {mb(peak)}")
+
+    def worker_rss(res: Result) -> tuple[bool | None, str]:
+        peaks = [r["worker_peak_rss_mb"] for r in res["rows"] if r.get("worker_peak_rss_mb")]
+        if not peaks:
+            return None, "n/a"
+        return max(peaks) <= 150, f"peak {mb(max(peaks))} (largest over the drain rows)"
+
+    add("drain >= 60 % of the same-run ceiling", "drain", vs_ceiling)
+    add("drain >= 10x the Celery peer", "drain", vs_peer)
+    add("end-to-end at 500 msg/s: p50 <= 10 ms and p99 <= 50 ms", "end-to-end", e2e_latency)
+    add("isolation: healthy throughput >= 90 % of all-healthy", "isolation", isolation)
+    add("backlog: rate at 1,000,000 queued >= 80 % of the rate at 10,000", "backlog", backlog_rate)
+    add("backlog: worker RSS <= 250 MB", "backlog", backlog_rss)
+    add("memory: a worker at full speed <= 150 MB RSS", "drain", worker_rss)
+    return out
+
+
+# ----- sections ---------------------------------------------------------------------------
+
+
+def describe_commit(commit: Result) -> str:
+    text = f"`{commit.get('commit', '?')}`"
+    dirty = commit.get("uncommitted_src_changes") or []
+    if dirty:
+        text += f" plus uncommitted changes to {len(dirty)} file(s) under src/"
+    return text
+
+
+def _provenance(entry: Result, run: Result) -> str:
+    commit = entry.get("commit", {})
+    after = entry.get("commit_after") or commit
+    changed = ""
+    if after != commit:
+        changed = f"; the tree changed while it ran (ended at {describe_commit(after)})"
+    if entry.get("run_id") != run.get("run_id"):
+        return (
+            f"_Measured in an earlier run: {entry.get('measured_at', '?')}, commit"
+            f" {describe_commit(commit)}, `{entry.get('command', '?')}`{changed}._"
+        )
+    if commit != run.get("commit") or changed:
+        return f"_Measured at commit {describe_commit(commit)}{changed}._"
+    return ""
+
+
+def _load(row: Result) -> str:
+    """Cores used by processes outside the harness while the row ran."""
+    load = row.get("other_load_cores")
+    if load is None:
+        return ""
+    return f"**{load:.2f} cores**" if load > 0.1 else f"{load:.2f} cores"
+
+
+def section_drain(res: Result) -> str:
+    ceiling, peer = res["ceiling"], res["peer"]
+    base = ceiling.get("rate") or 0
+    peer_rate = peer.get("rate") if peer.get("available") else None
+    rows = [
+        [
+            "ceiling: bare aiohttp + uvloop sender, HMAC, no persistence"
+            + (
+                " (mean of runs before and after the hookline rows: "
+                + ", ".join(rate(r) for r in ceiling["runs"])
+                + ")"
+                if len(ceiling.get("runs") or []) > 1
+                else ""
+            ),
+            f"{ceiling.get('requests', 0):,}",
+            rate(ceiling.get("rate")),
+            "100 %",
+            f"{ceiling['rate'] / peer_rate:.1f}x" if peer_rate and ceiling.get("rate") else "",
+            "",
+            "",
+            "",
+        ],
+        [
+            "peer: Celery + Redis, 2 prefork workers, requests.post",
+            f"{peer.get('requests', 0):,}" if peer.get("available") else "unavailable",
+            rate(peer_rate) if peer_rate else f"unavailable: {peer.get('reason', '')[:80]}",
+            pct(peer_rate / base) if peer_rate and base else "",
+            "1.0x" if peer_rate else "",
+            "",
+            "",
+            "",
+        ],
+    ]
+    for row in res["rows"]:
+        db = row.get("db", {})
+        persisted = (
+            f"{db.get('attempts', 0):,} attempts, {db.get('deliveries_success', 0):,} succeeded"
+            if db
+            else ""
+        )
+        rows.append(
+            [
+                f"hookline worker: {row['label']}, synchronous={row['synchronous']}",
+                f"{row['delivered']:,} / {row['queued']:,}",
+                rate(row["rate"]),
+                pct(row["rate"] / base) if base else "",
+                f"{row['rate'] / peer_rate:.1f}x" if peer_rate else "",
+                mb(row.get("worker_peak_rss_mb")),
+                persisted,
+                _load(row),
+            ]
+        )
+    head = ["run", "deliveries", "rate", "vs ceiling", "vs peer", "peak RSS", "persisted"]
+    head.append("other load")
+    notes = (
+        f"\nSeeded through `store.publish` at {rate(res.get('seed_rate_1ep'), ' msg/s')}."
+        " Rates run from the first to the last arrival at the receiver."
+    )
+    if not res.get("in_flight_field"):
+        notes += " The endpoint model has no per-endpoint in-flight cap yet, so none was set."
+    return table(head, rows) + "\n" + notes + "\n"
+
+
+def section_phases(rows: list[Result], first_col: str) -> str:
+    out = []
+    for row in rows:
+        lat = row["latency"]
+        api = row["api_latency"]
+        out.append(
+            [
+                row.get("label", ""),
+                f"{row['accepted']:,} / {row['offered']:,}",
+                rate(row["accepted_rate"]),
+                f"{row['delivered']:,} / {row['expected_deliveries']:,}",
+                rate(row["delivered_rate"]),
+                *latency_cells(lat),
+                f"{ms(api['p50_ms'])} / {ms(api['p99_ms'])}",
+            ]
+        )
+        if "server_cpu_cores" in row:
+            out[-1].append(f"{row['server_cpu_cores']:.2f}")
+    head = [first_col, "accepted / offered", "accepted/s", "delivered", "delivered/s"]
+    head += ["latency p50", "p99", "max", "API p50 / p99"]
+    if rows and "server_cpu_cores" in rows[0]:
+        head.append("server CPU (cores)")
+    return table(head, out) + "\n"
+
+
+def section_end_to_end(res: Result) -> str:
+    skipped = sum(r.get("skipped_client_side", 0) for r in res["rows"])
+    note = (
+        f" The open-loop publisher keeps at most 1,000 requests outstanding; {skipped:,}"
+        " offered messages were not sent because that many were already waiting."
+        if skipped
+        else ""
+    )
+    return (
+        section_phases(res["rows"], "publishing")
+        + f"\n`hookline serve` peak RSS: {mb(res.get('server_peak_rss_mb'))}. Latency is"
+        " publish-to-receive: from just before the API request is sent to the receiver's"
+        " arrival timestamp (same clock); API latency is request to 202." + note + "\n"
+    )
+
+
+def section_fanout(res: Result) -> str:
+    return (
+        section_phases(res["rows"], "run")
+        + f"\n`hookline serve` peak RSS: {mb(res.get('server_peak_rss_mb'))}.\n"
+    )
+
+
+def section_isolation(res: Result) -> str:
+    rows = res["rows"]
+    body = section_phases(rows, "endpoints (healthy deliveries only)")
+    kinds = rows[1].get("db", {}).get("attempts_by_error_kind", {})
+    attempts = ", ".join(f"{k} {v:,}" for k, v in sorted(kinds.items()))
+    return (
+        body + f"\nHealthy throughput ratio: {pct(res.get('ratio'))}. Requests left hanging by the"
+        f" stalled endpoints: {rows[1].get('hung_requests', 0):,}."
+        + (
+            f" Attempts of the stalled run finished within the measurement, by error kind:"
+            f" {attempts}."
+            if kinds
+            else ""
+        )
+        + "\n"
+    )
+
+
+def section_backlog(res: Result) -> str:
+    out = []
+    for row in res["rows"]:
+        out.append(
+            [
+                row["label"],
+                f"{row['delivered']:,}",
+                rate(row["rate"]),
+                mb(row.get("worker_peak_rss_mb")),
+                f"{row['shutdown_seconds']:.1f} s",
+                _load(row),
+            ]
+        )
+    head = ["backlog", "delivered", "rate", "worker peak RSS", "SIGTERM to exit", "other load"]
+    deep = res["rows"][1]
+    seeded = ""
+    if deep.get("seed_seconds"):
+        seeded = (
+            f" Seeding {deep['queued']:,} deliveries through `store.publish` took"
+            f" {deep['seed_seconds']:.0f} s; the database file was {mb(deep.get('db_mb'))}."
+        )
+    return table(head, out) + f"\n\nRate ratio: {pct(res.get('ratio'))}.{seeded}\n"
+
+
+SECTIONS: dict[str, tuple[str, Callable[[Result], str]]] = {
+    "drain": ("drain: queued deliveries, then a worker", section_drain),
+    "end-to-end": ("end-to-end: publish through the API to one endpoint", section_end_to_end),
+    "fan-out": ("fan-out: 1 message to 100 endpoints", section_fanout),
+    "isolation": ("isolation: 50 of 100 endpoints never answer", section_isolation),
+    "backlog": ("backlog: 1,000,000 queued deliveries", section_backlog),
+}
+
+
+def _other_load(scenarios: Result) -> str:
+    """CPU used by processes outside the harness, per scenario (a 2-core box is shared)."""
+    cells = [
+        f"{name} {entry['other_load_cores']:.2f}"
+        for name, entry in scenarios.items()
+        if entry.get("other_load_cores") is not None
+    ]
+    if not cells:
+        return "not measured"
+    return "average cores used by other processes: " + ", ".join(cells)
+
+
+def markdown(run: Result) -> str:
+    machine = run.get("machine", {})
+    commit = run.get("commit", {})
+    commit_text = (
+        f"`{commit.get('commit', '?')}` ({commit.get('subject', '')})"
+        + describe_commit(commit).split("`", 2)[2]
+        + " at the start"
+    )
+    parts = [
+        BEGIN,
+        "<!-- Generated by `make bench` (bench/report.py): edits between these markers"
+        " are overwritten. -->",
+        "",
+        "## Latest run",
+        "",
+        table(
+            ["", ""],
+            [
+                ["date", run.get("finished_at", "?")],
+                [
+                    "machine",
+                    f"{machine.get('cpu', '?')}, {machine.get('cores', '?')} cores,"
+                    f" {machine.get('memory_gib', '?')} GiB, Linux {machine.get('kernel', '?')}",
+                ],
+                [
+                    "software",
+                    f"Python {machine.get('python', '?')}, SQLite {machine.get('sqlite', '?')},"
+                    f" aiohttp {machine.get('aiohttp', '?')}",
+                ],
+                ["commit", commit_text],
+                ["command", f"`{run.get('command', '?')}`"],
+                ["other load", _other_load(run.get("scenarios", {}))],
+                [
+                    "settings",
+                    f"worker concurrency {WORKER_CONCURRENCY}, SQLite synchronous={SYNCHRONOUS}"
+                    " unless a row says otherwise, ~1 KiB JSON payloads, one raw-asyncio"
+                    " receiver process on 127.0.0.1",
+                ],
+            ],
+        ),
+        "",
+        "### Targets",
+        "",
+        table(
+            ["target", "status", "figures"],
+            [[t["target"], f"**{t['status']}**", t["figure"]] for t in run.get("targets", [])],
+        ),
+    ]
+    scenarios = run.get("scenarios", {})
+    for key, (title, render) in SECTIONS.items():
+        parts += ["", f"### {title}", ""]
+        entry = scenarios.get(key)
+        if entry is None:
+            parts.append("Not measured yet: `make bench SCENARIO=" + key + "`.")
+            continue
+        provenance = _provenance(entry, run).strip()
+        if provenance:
+            parts += [provenance, ""]
+        other = entry.get("other_load_cores")
+        if other is not None and other > 0.1:
+            parts += [
+                f"**Disturbed:** other processes on the machine used {other:.2f} cores on"
+                " average while this scenario ran (from /proc/stat); figures measured under"
+                " that load read low (rows with an 'other load' column show which).",
+                "",
+            ]
+        if entry.get("result") is not None:
+            try:
+                parts.append(render(entry["result"]))
+            except (KeyError, TypeError, IndexError) as exc:
+                parts.append(f"Could not render this scenario's results: {exc!r}")
+        if entry.get("error"):
+            parts.append(f"**The scenario failed:** {entry['error']}")
+    parts += [
+        "",
+        "### inbound",
+        "",
+        "Not yet available: added once inbound sources exist.",
+        "",
+        END,
+    ]
+    text = "\n".join(p for p in parts if p is not None)
+    return re.sub(r"\n{3,}", "\n\n", text) + "\n"
+
+
+def write_doc(text: str, path: Path = DOC) -> None:
+    doc = path.read_text() if path.exists() else "# Benchmarks\n"
+    start, end = doc.find(BEGIN), doc.find(END)
+    if start >= 0 and end > start:
+        doc = doc[:start] + text.rstrip("\n") + doc[end + len(END) :]
+    else:
+        doc = doc.rstrip("\n") + "\n\n" + text
+    path.write_text(doc)
