@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from test_store_contract import NOW, make_app, make_endpoint, message
 
@@ -12,13 +14,15 @@ from hookline.store.base import PageRequest, Store
 
 
 def bulk_replay(app_id: str, endpoint_id: str) -> BackgroundTask:
+    # messages get ids of the real clock, which moves on after NOW was taken at import
+    wall = int(time.time() * 1000)
     return BackgroundTask(
         id=ids.new_id("qtask"),
         kind=TaskKind.BULK_REPLAY,
         status=TaskStatus.RUNNING,
         app_id=app_id,
         endpoint_id=endpoint_id,
-        params=TaskParams(since_ms=NOW - 60_000, until_ms=NOW + 60_000),
+        params=TaskParams(since_ms=wall - 3_600_000, until_ms=wall + 3_600_000),
         created_at=NOW,
         updated_at=NOW,
     )
