@@ -99,6 +99,20 @@ class _Recording:
     whenever a request arrives and answer ``requests()``."""
 
     _changed: asyncio.Event
+    _port: int | None
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("the receiver is not running")
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{_HOST}:{self.port}"
+
+    def url(self, path: str = "/") -> str:
+        return self.base_url + (path if path.startswith("/") else "/" + path)
 
     def requests(self, path: str | None = None) -> list[ReceivedRequest]:
         raise NotImplementedError
@@ -148,19 +162,6 @@ class Receiver(_Recording):
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("the receiver is not running")
-        return self._port
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{_HOST}:{self.port}"
-
-    def url(self, path: str = "/") -> str:
-        return self.base_url + (path if path.startswith("/") else "/" + path)
 
     def script(
         self,
@@ -399,19 +400,6 @@ class ChaosReceiver(_Recording):
         self._server: asyncio.Server | None = None
         self._port: int | None = None
         self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("the receiver is not running")
-        return self._port
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{_HOST}:{self.port}"
-
-    def url(self, path: str = "/") -> str:
-        return self.base_url + (path if path.startswith("/") else "/" + path)
 
     # Scripts: each replaces any earlier script for the same path.
 
