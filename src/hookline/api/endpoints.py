@@ -122,9 +122,10 @@ async def list_endpoints(ctx: Ctx, app_id: AppRef, page: Paging) -> ListEndpoint
     return list_out(ListEndpointOut, result, endpoint_out)
 
 
-def _new_endpoint(
+def new_endpoint(
     app_id: str, body: EndpointUpsertIn, secret: str, headers: dict[str, str]
 ) -> Endpoint:
+    """The one way endpoints are built from a request, operational ones included."""
     now = now_ms()
     return Endpoint(
         id=ids.new_id("ep", now),
@@ -151,7 +152,7 @@ def _new_endpoint(
 async def create_endpoint(ctx: Ctx, app_id: AppRef, body: EndpointIn) -> EndpointOut:
     app = await ctx.store.get_application(app_id)
     secret = checked_secret(body.secret, "secret") if body.secret else ctx.new_secret()
-    endpoint = _new_endpoint(app.id, body, secret, body.headers or {})
+    endpoint = new_endpoint(app.id, body, secret, body.headers or {})
     return endpoint_out(await ctx.store.create_endpoint(endpoint))
 
 
@@ -169,7 +170,7 @@ async def upsert_endpoint(
     try:
         ep = await ctx.store.get_endpoint(app.id, endpoint_id)
     except NotFound:
-        created = _new_endpoint(app.id, body, ctx.new_secret(), {})
+        created = new_endpoint(app.id, body, ctx.new_secret(), {})
         if created.uid is None and not endpoint_id.startswith("ep_"):
             created.uid = endpoint_id
         response.status_code = 201

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from hookline import ids
 from hookline.api.context import Ctx, Paging, list_out, now_ms, to_datetime
 from hookline.api.endpoints import (
     EpRef,
     checked_headers,
     checked_secret,
     checked_url,
+    new_endpoint,
     verifying_key,
 )
 from hookline.api.schemas import (
@@ -24,6 +24,7 @@ from hookline.api.schemas import (
     EndpointHeadersOut,
     EndpointSecretOut,
     EndpointSecretRotateIn,
+    EndpointUpsertIn,
 )
 from hookline.api.schemas_ops import (
     ListOperationalEndpointOut,
@@ -58,22 +59,9 @@ def operational_out(ep: Endpoint) -> OperationalEndpointOut:
 
 
 def _new(body: OperationalEndpointUpsertIn, secret: str, headers: dict[str, str]) -> Endpoint:
-    now = now_ms()
-    return Endpoint(
-        id=ids.new_id("ep", now),
-        app_id=OPERATIONAL_APP_ID,
-        uid=body.uid,
-        url=checked_url(body.url),
-        secret=secret,
-        description=body.description,
-        event_types=body.event_types,
-        disabled=body.disabled,
-        rate_limit=body.throttle_rate,
-        headers=checked_headers(headers),
-        metadata=body.metadata or {},
-        created_at=now,
-        updated_at=now,
-    )
+    """Operational endpoints are ordinary endpoints with fewer fields."""
+    fields = EndpointUpsertIn.model_validate(body.model_dump(exclude={"secret", "headers"}))
+    return new_endpoint(OPERATIONAL_APP_ID, fields, secret, headers)
 
 
 async def _find(ctx: Ctx, ref: str) -> Endpoint:
