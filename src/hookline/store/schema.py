@@ -33,6 +33,8 @@ application = Table(
     Column("metadata", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    # bumped by every update, so concurrent updates cannot overwrite each other unseen
+    Column("version", Integer, nullable=False, server_default=text("1")),
 )
 
 event_type = Table(
@@ -171,4 +173,5 @@ idempotency_key = Table(
     Column("status", Integer, nullable=False),
     Column("body", LargeBinary, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    Index("ix_idempotency_key_created", "created_at"),
 )
