@@ -5,6 +5,8 @@ Nothing reads the environment anywhere else: every layer gets what it needs pass
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
@@ -73,6 +75,10 @@ class Settings(BaseSettings):
     )
     retention_days: float = Field(default=90.0, gt=0)
 
+    # Encryption of stored secrets: the current key, then older keys that still decrypt.
+    secret_key: SecretStr | None = None
+    secret_keys_previous: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+
     @field_validator("retry_schedule", mode="before")
     @classmethod
     def _parse_schedule(cls, value: object) -> object:
@@ -100,6 +106,29 @@ class Settings(BaseSettings):
     def _check_schedule(cls, value: tuple[float, ...]) -> tuple[float, ...]:
         if any(d < 0 for d in value):
             raise ValueError("retry delays must be zero or positive seconds")
+        return value
+
+    @field_validator("secret_keys_previous", mode="before")
+    @classmethod
+    def _parse_previous_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(p.strip() for p in value.split(",") if p.strip())
+        return value
+
+    @field_validator("secret_key", "secret_keys_previous")
+    @classmethod
+    def _check_secret_keys(cls, value: SecretStr | tuple[SecretStr, ...] | None) -> object:
+        keys = value if isinstance(value, tuple) else (value,) if value is not None else ()
+        for key in keys:
+            try:
+                raw = base64.urlsafe_b64decode(key.get_secret_value().encode("ascii"))
+            except (binascii.Error, ValueError, UnicodeEncodeError):
+                raw = b""
+            if key.get_secret_value() and len(raw) != 32:
+                raise ValueError(
+                    "secret keys are 32 url-safe base64-encoded bytes (44 characters); "
+                    "`hookline generate-secret-key` prints one"
+                )
         return value
 
     @model_validator(mode="after")
