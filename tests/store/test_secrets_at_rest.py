@@ -123,13 +123,15 @@ async def test_plain_text_rows_from_before_encryption_still_read_and_get_encrypt
     key = generate_key()
     async with opened(settings(tmp_path, key)) as store:
         app, keys = await add_endpoints(store, 3)
-    # What a database written before this release holds: the keys themselves.
+    # What a database written before this release holds: the keys themselves (for the
+    # first endpoint only its old secret, as if just that column were left behind).
     with sqlite3.connect(tmp_path / "hookline.db") as conn:
-        for ep_id, (current, old) in keys.items():
+        for n, (ep_id, (current, old)) in enumerate(keys.items()):
             conn.execute(
-                "UPDATE endpoint SET secret = ?, old_secrets = ? WHERE id = ?",
-                (current, f'[["{old}", {LATER}]]', ep_id),
+                "UPDATE endpoint SET old_secrets = ? WHERE id = ?", (f'[["{old}", {LATER}]]', ep_id)
             )
+            if n:
+                conn.execute("UPDATE endpoint SET secret = ? WHERE id = ?", (current, ep_id))
     async with opened(settings(tmp_path, key)) as store:
         await assert_reads(store, app, keys)
         assert await store.reseal_secrets(batch_size=2) == 3  # type: ignore[attr-defined]
