@@ -5,8 +5,6 @@ Nothing reads the environment anywhere else: every layer gets what it needs pass
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
@@ -76,6 +74,7 @@ class Settings(BaseSettings):
     retention_days: float = Field(default=90.0, gt=0)
 
     # Encryption of stored secrets: the current key, then older keys that still decrypt.
+    # Checked where they are used (runtime.secret_box), so no error message echoes a key.
     secret_key: SecretStr | None = None
     secret_keys_previous: Annotated[tuple[SecretStr, ...], NoDecode] = ()
 
@@ -113,22 +112,6 @@ class Settings(BaseSettings):
     def _parse_previous_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(p.strip() for p in value.split(",") if p.strip())
-        return value
-
-    @field_validator("secret_key", "secret_keys_previous")
-    @classmethod
-    def _check_secret_keys(cls, value: SecretStr | tuple[SecretStr, ...] | None) -> object:
-        keys = value if isinstance(value, tuple) else (value,) if value is not None else ()
-        for key in keys:
-            try:
-                raw = base64.urlsafe_b64decode(key.get_secret_value().encode("ascii"))
-            except (binascii.Error, ValueError, UnicodeEncodeError):
-                raw = b""
-            if key.get_secret_value() and len(raw) != 32:
-                raise ValueError(
-                    "secret keys are 32 url-safe base64-encoded bytes (44 characters); "
-                    "`hookline generate-secret-key` prints one"
-                )
         return value
 
     @model_validator(mode="after")

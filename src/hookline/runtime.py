@@ -29,7 +29,7 @@ from hookline.delivery.sender import Sender, SenderConfig
 from hookline.delivery.ssrf import AddressPolicy
 from hookline.delivery.worker import Worker, WorkerConfig
 from hookline.retry import RetryPolicy
-from hookline.signing.at_rest import SecretBox, generate_key
+from hookline.signing.at_rest import SecretBox, check_key, generate_key
 from hookline.store import migrate
 from hookline.store.base import Store
 
@@ -142,15 +142,18 @@ def secret_box(settings: Settings) -> SecretBox:
     """HOOKLINE_SECRET_KEY (else a key generated once into the data folder) encrypts;
     it and HOOKLINE_SECRET_KEYS_PREVIOUS decrypt."""
     data_dir = private_data_dir(settings)
-    key = settings.secret_key.get_secret_value() if settings.secret_key else ""
-    source = "HOOKLINE_SECRET_KEY"
-    if not key:
+    current = settings.secret_key.get_secret_value() if settings.secret_key else ""
+    keys = [("HOOKLINE_SECRET_KEY", current)]
+    if not current:
         path = data_dir / "secret_key"
-        key, source = _private_value(path, generate_key), str(path)
-    try:
-        return SecretBox([key, *_previous(settings)])
-    except ValueError as exc:
-        raise ValueError(f"{source}: {exc}") from None
+        keys = [(str(path), _private_value(path, generate_key))]
+    keys += [("HOOKLINE_SECRET_KEYS_PREVIOUS", k) for k in _previous(settings)]
+    for source, key in keys:
+        try:
+            check_key(key)
+        except ValueError as exc:
+            raise ValueError(f"{source}: {exc}") from None
+    return SecretBox([key for _, key in keys])
 
 
 def _previous(settings: Settings) -> list[str]:

@@ -20,7 +20,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from hookline.errors import StoreError
 
-__all__ = ["PREFIX", "SecretBox", "UndecryptableSecret", "generate_key"]
+__all__ = ["PREFIX", "SecretBox", "UndecryptableSecret", "check_key", "generate_key"]
 
 PREFIX = "enc:v1:"
 CACHE_SIZE = 8192
@@ -42,14 +42,15 @@ def generate_key() -> str:
     return Fernet.generate_key().decode("ascii")
 
 
-def _fernet(key: str) -> Fernet:
+def check_key(key: str) -> Fernet:
+    """The Fernet for ``key``; a ValueError that does not repeat the key if it is malformed."""
     try:
         return Fernet(key)
-    except (ValueError, TypeError) as exc:  # binascii.Error is a ValueError
+    except (ValueError, TypeError):  # binascii.Error is a ValueError
         raise ValueError(
             "a secret key must be 32 url-safe base64-encoded bytes (44 characters); "
             "`hookline generate-secret-key` prints one"
-        ) from exc
+        ) from None
 
 
 class SecretBox:
@@ -58,7 +59,7 @@ class SecretBox:
     def __init__(self, keys: Sequence[str]) -> None:
         if not keys:
             raise ValueError("a SecretBox needs at least one key")
-        fernets = [_fernet(k) for k in keys]
+        fernets = [check_key(k) for k in keys]
         self._current = fernets[0]
         self._all = MultiFernet(fernets)
         self._cached_open = functools.lru_cache(maxsize=CACHE_SIZE)(self._decrypt)
