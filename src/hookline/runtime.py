@@ -48,21 +48,21 @@ def sqlite_path(url: str) -> str:
 
 def open_store(settings: Settings) -> Store:
     """Pick the backend from the URL scheme; drivers are imported only when chosen."""
-    return _open_sqlite(settings)
-
-
-def _open_sqlite(settings: Settings) -> SqliteStore:
     url = settings.resolved_database_url
     if url.startswith("sqlite:"):
-        from hookline.store.sqlite import SqliteStore
-        from hookline.store.sqlite_db import secure_files
-
-        box = secret_box(settings)
-        path = sqlite_path(url)
-        secure_files(path)  # before the migration opens it: SQLite would make it 0644
-        migrate.upgrade(url)
-        return SqliteStore(path, settings.sqlite_synchronous, box=box)
+        return _open_sqlite(settings, url)
     raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]!r}")
+
+
+def _open_sqlite(settings: Settings, url: str) -> SqliteStore:
+    from hookline.store.sqlite import SqliteStore
+    from hookline.store.sqlite_db import secure_files
+
+    box = secret_box(settings)
+    path = sqlite_path(url)
+    secure_files(path)  # before the migration opens it: SQLite would make it 0644
+    migrate.upgrade(url)
+    return SqliteStore(path, settings.sqlite_synchronous, box=box)
 
 
 def migrate_database(settings: Settings) -> None:
@@ -78,7 +78,10 @@ def migrate_database(settings: Settings) -> None:
 
 async def reseal_secrets(settings: Settings, batch_size: int) -> int:
     """``hookline rotate-secret-key``: re-encrypt stored secrets with the current key."""
-    store = _open_sqlite(settings)
+    url = settings.resolved_database_url
+    if not url.startswith("sqlite:"):
+        raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]!r}")
+    store = _open_sqlite(settings, url)
     await store.open()  # fails first if a stored secret matches none of the keys
     try:
         return await store.reseal_secrets(batch_size)

@@ -34,7 +34,7 @@ def _event_loop_policy() -> None:
 def _run(settings: Settings, dev: bool) -> None:
     try:
         roles = runtime.build_roles(settings, dev=dev)
-    except ValueError as exc:  # an unreadable secret key file
+    except ValueError as exc:  # a malformed secret key, an unsupported database URL
         raise click.ClickException(str(exc)) from None
     if roles.api is not None:
         click.echo(f"hookline API: http://{settings.host}:{settings.port}/api/v1")
