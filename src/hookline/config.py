@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     )
     retention_days: float = Field(default=90.0, gt=0)
 
+    # Encryption of stored secrets: the current key, then older keys that still decrypt.
+    # Checked where they are used (runtime.secret_box), so no error message echoes a key.
+    secret_key: SecretStr | None = None
+    secret_keys_previous: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+
     @field_validator("retry_schedule", mode="before")
     @classmethod
     def _parse_schedule(cls, value: object) -> object:
@@ -100,6 +105,13 @@ class Settings(BaseSettings):
     def _check_schedule(cls, value: tuple[float, ...]) -> tuple[float, ...]:
         if any(d < 0 for d in value):
             raise ValueError("retry delays must be zero or positive seconds")
+        return value
+
+    @field_validator("secret_keys_previous", mode="before")
+    @classmethod
+    def _parse_previous_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(p.strip() for p in value.split(",") if p.strip())
         return value
 
     @model_validator(mode="after")

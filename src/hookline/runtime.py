@@ -13,9 +13,11 @@ import logging
 import os
 import secrets
 import signal
-from collections.abc import Iterator
+import stat
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -27,8 +29,12 @@ from hookline.delivery.sender import Sender, SenderConfig
 from hookline.delivery.ssrf import AddressPolicy
 from hookline.delivery.worker import Worker, WorkerConfig
 from hookline.retry import RetryPolicy
+from hookline.signing.at_rest import SecretBox, check_key, generate_key
 from hookline.store import migrate
 from hookline.store.base import Store
+
+if TYPE_CHECKING:
+    from hookline.store.sqlite import SqliteStore
 
 log = logging.getLogger("hookline")
 
@@ -44,29 +50,117 @@ def open_store(settings: Settings) -> Store:
     """Pick the backend from the URL scheme; drivers are imported only when chosen."""
     url = settings.resolved_database_url
     if url.startswith("sqlite:"):
-        from hookline.store.sqlite import SqliteStore
-
-        path = sqlite_path(url)
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        migrate.upgrade(url)
-        return SqliteStore(path, settings.sqlite_synchronous)
+        return _open_sqlite(settings, url)
     raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]!r}")
+
+
+def _open_sqlite(settings: Settings, url: str) -> SqliteStore:
+    from hookline.store.sqlite import SqliteStore
+    from hookline.store.sqlite_db import secure_files
+
+    box = secret_box(settings)
+    path = sqlite_path(url)
+    secure_files(path)  # before the migration opens it: SQLite would make it 0644
+    migrate.upgrade(url)
+    return SqliteStore(path, settings.sqlite_synchronous, box=box)
+
+
+def migrate_database(settings: Settings) -> None:
+    """``hookline migrate``: the schema, on a database file only its owner can read."""
+    url = settings.resolved_database_url
+    if url.startswith("sqlite:"):
+        from hookline.store.sqlite_db import secure_files
+
+        private_data_dir(settings)
+        secure_files(sqlite_path(url))
+    migrate.upgrade(url)
+
+
+async def reseal_secrets(settings: Settings, batch_size: int) -> int:
+    """``hookline rotate-secret-key``: re-encrypt stored secrets with the current key."""
+    url = settings.resolved_database_url
+    if not url.startswith("sqlite:"):
+        raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]!r}")
+    store = _open_sqlite(settings, url)
+    await store.open()  # fails first if a stored secret matches none of the keys
+    try:
+        return await store.reseal_secrets(batch_size)
+    finally:
+        await store.close()
+
+
+def private_data_dir(settings: Settings) -> Path:
+    """The data folder, created 0700, or tightened to 0700 if an older release or a
+    hand-made folder left it readable by others. A shared folder (sticky bit, like /tmp)
+    is left alone with a warning rather than locked."""
+    path = settings.data_dir
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = path.stat().st_mode
+    if mode & 0o077:
+        if mode & stat.S_ISVTX:
+            log.warning("data folder %s is shared (sticky bit); not restricting it", path)
+        else:
+            path.chmod(0o700)
+    return path
+
+
+def _private_value(path: Path, make: Callable[[], str]) -> str:
+    """Read a file only the owner may read (tightening it), or create it with ``make()``.
+    The value is written to a temporary file and linked into place, so two processes
+    starting together agree on one value and nobody reads a half-written file."""
+    try:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(make() + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())  # losing the key would lose every stored secret
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+    finally:
+        tmp.unlink()
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return path.read_text().strip()
 
 
 def admin_token(settings: Settings) -> str:
     """HOOKLINE_API_TOKEN, else a token generated once and kept in the data folder."""
     if settings.api_token is not None and settings.api_token.get_secret_value():
         return settings.api_token.get_secret_value()
-    path = settings.data_dir / "admin_token"
-    if path.exists():
-        return path.read_text().strip()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    token = "hk_" + secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(token + "\n")
-    return token
+    path = private_data_dir(settings) / "admin_token"
+    return _private_value(path, lambda: "hk_" + secrets.token_urlsafe(32))
+
+
+def secret_box(settings: Settings) -> SecretBox:
+    """HOOKLINE_SECRET_KEY (else a key generated once into the data folder) encrypts;
+    it and HOOKLINE_SECRET_KEYS_PREVIOUS decrypt."""
+    data_dir = private_data_dir(settings)
+    current = settings.secret_key.get_secret_value() if settings.secret_key else ""
+    keys = [("HOOKLINE_SECRET_KEY", current)]
+    if not current:
+        path = data_dir / "secret_key"
+        keys = [(str(path), _private_value(path, generate_key))]
+    keys += [("HOOKLINE_SECRET_KEYS_PREVIOUS", k) for k in _previous(settings)]
+    for source, key in keys:
+        try:
+            check_key(key)
+        except ValueError as exc:
+            raise ValueError(f"{source}: {exc}") from None
+    return SecretBox([key for _, key in keys])
+
+
+def _previous(settings: Settings) -> list[str]:
+    return [k.get_secret_value() for k in settings.secret_keys_previous if k.get_secret_value()]
 
 
 def address_policy(settings: Settings, dev: bool) -> AddressPolicy:

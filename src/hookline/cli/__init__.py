@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from hookline import runtime
 from hookline.config import Settings
 from hookline.signing import InvalidSecret, Webhook
-from hookline.store import migrate as migrations
+from hookline.signing.at_rest import UndecryptableSecret, generate_key
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -32,7 +32,10 @@ def _event_loop_policy() -> None:
 
 
 def _run(settings: Settings, dev: bool) -> None:
-    roles = runtime.build_roles(settings, dev=dev)
+    try:
+        roles = runtime.build_roles(settings, dev=dev)
+    except ValueError as exc:  # a malformed secret key, an unsupported database URL
+        raise click.ClickException(str(exc)) from None
     if roles.api is not None:
         click.echo(f"hookline API: http://{settings.host}:{settings.port}/api/v1")
         token = runtime.admin_token(settings)
@@ -47,7 +50,10 @@ def _run(settings: Settings, dev: bool) -> None:
         click.echo(f"SSRF guard:   {guard}")
     sys.stdout.flush()
     _event_loop_policy()
-    asyncio.run(runtime.run(roles))
+    try:
+        asyncio.run(runtime.run(roles))
+    except UndecryptableSecret as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.group()
@@ -89,8 +95,30 @@ def worker(dev: bool) -> None:
 def migrate() -> None:
     """Bring the database schema up to date."""
     settings = _settings()
-    migrations.upgrade(settings.resolved_database_url)
+    runtime.migrate_database(settings)
     click.echo("database is up to date")
+
+
+@main.command("generate-secret-key")
+def generate_secret_key() -> None:
+    """Print a new key for HOOKLINE_SECRET_KEY."""
+    click.echo(generate_key())
+
+
+@main.command("rotate-secret-key")
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(min=1))
+def rotate_secret_key(batch_size: int) -> None:
+    """Re-encrypt every stored secret with HOOKLINE_SECRET_KEY.
+
+    Run it after restarting with the new key in HOOKLINE_SECRET_KEY and the old one in
+    HOOKLINE_SECRET_KEYS_PREVIOUS; afterwards the old key can be dropped.
+    """
+    settings = _settings()
+    try:
+        count = asyncio.run(runtime.reseal_secrets(settings, batch_size))
+    except (UndecryptableSecret, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"re-encrypted the secrets of {count} endpoint(s) with the current key")
 
 
 @main.command()

@@ -20,6 +20,7 @@ from hookline.models import (
     OldSecret,
     TriggerType,
 )
+from hookline.signing.at_rest import SecretBox
 
 Row = Sequence[Any]
 
@@ -99,7 +100,8 @@ ENDPOINT_COLS = (
 )
 
 
-def endpoint_from_row(r: Row) -> Endpoint:
+def endpoint_from_row(r: Row, box: SecretBox) -> Endpoint:
+    """Secrets come out of ``box`` in plain text; the column holds them encrypted."""
     return Endpoint(
         id=r[0],
         app_id=r[1],
@@ -110,8 +112,8 @@ def endpoint_from_row(r: Row) -> Endpoint:
         channels=load(r[6]),
         disabled=bool(r[7]),
         rate_limit=r[8],
-        secret=r[9],
-        old_secrets=[OldSecret(key=k, expires_at=t) for k, t in load(r[10])],
+        secret=box.open(r[9]),
+        old_secrets=[OldSecret(key=box.open(k), expires_at=t) for k, t in load(r[10])],
         headers=load(r[11]),
         metadata=load(r[12]),
         version=r[13],
@@ -123,7 +125,7 @@ def endpoint_from_row(r: Row) -> Endpoint:
     )
 
 
-def endpoint_params(e: Endpoint) -> tuple[Any, ...]:
+def endpoint_params(e: Endpoint, box: SecretBox) -> tuple[Any, ...]:
     return (
         e.id,
         e.app_id,
@@ -134,8 +136,8 @@ def endpoint_params(e: Endpoint) -> tuple[Any, ...]:
         dump_opt(e.channels),
         e.disabled,
         e.rate_limit,
-        e.secret,
-        dump([[s.key, s.expires_at] for s in e.old_secrets]),
+        box.seal(e.secret),
+        sealed_old_secrets(e.old_secrets, box),
         dump(e.headers),
         dump(e.metadata),
         e.version,
@@ -145,6 +147,23 @@ def endpoint_params(e: Endpoint) -> tuple[Any, ...]:
         e.fifo,
         e.payload_filter,
     )
+
+
+def sealed_old_secrets(old: Sequence[OldSecret], box: SecretBox) -> str:
+    """The ``old_secrets`` column: each key encrypted, expiry times left readable."""
+    return dump([[box.seal(s.key), s.expires_at] for s in old])
+
+
+def resealed_endpoint_secrets(
+    secret: str, old_secrets: str, box: SecretBox
+) -> tuple[str, str] | None:
+    """The ``secret`` and ``old_secrets`` columns encrypted with the current key, or None
+    if they already are."""
+    pairs = load(old_secrets)
+    if not any(box.needs_reseal(v) for v in [secret, *(k for k, _ in pairs)]):
+        return None
+    old = [OldSecret(key=box.open(k), expires_at=t) for k, t in pairs]
+    return box.seal(box.open(secret)), sealed_old_secrets(old, box)
 
 
 MESSAGE_COLS = "id, app_id, event_type, event_id, payload, channels, tags, created_at"

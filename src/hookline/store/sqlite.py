@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ from hookline.models import (
     ReadyEndpoint,
     TriggerType,
 )
+from hookline.signing.at_rest import SecretBox
 from hookline.store import rows
 from hookline.store import sqlite_queue as queue
 from hookline.store import sqlite_results as results_sql
@@ -156,7 +158,7 @@ class SqliteStore(TaskOps, CatalogOps):
         pauses: Sequence[tuple[str, int]] = (),
     ) -> list[DeliveryTask]:
         return await self._write(
-            lambda conn: queue.claim(conn, owner, plan, now_ms, lease_ms, pauses)
+            lambda conn: queue.claim(conn, owner, plan, now_ms, lease_ms, pauses, self._box)
         )
 
     async def record_results(
@@ -243,6 +245,21 @@ class SqliteStore(TaskOps, CatalogOps):
 
         return await self._read(op)
 
+    # ----- secrets at rest ----------------------------------------------------------
+
+    async def reseal_secrets(self, batch_size: int = 500) -> int:
+        """Re-encrypt every endpoint secret not yet under the current key, one batch per
+        transaction, so older keys can be dropped afterwards; returns how many endpoints
+        were rewritten. Safe to run while the server runs, and to run again."""
+        rewritten, after = 0, ""
+        while True:
+            batch = functools.partial(_reseal_batch, box=self._box, after=after, limit=batch_size)
+            changed, last = await self._write(batch)
+            rewritten += changed
+            if last is None:
+                return rewritten
+            after = last
+
     # ----- idempotency --------------------------------------------------------------
 
     async def begin_idempotent(self, key: str, now_ms: int) -> StoredResponse | None:
@@ -290,3 +307,19 @@ class SqliteStore(TaskOps, CatalogOps):
             )
 
         await self._write(op)
+
+
+def _reseal_batch(conn: Conn, box: SecretBox, after: str, limit: int) -> tuple[int, str | None]:
+    """Reads and rewrites in the writer's transaction, so a concurrent secret rotation is
+    never overwritten with the value read before it."""
+    found = conn.execute(
+        "SELECT id, secret, old_secrets FROM endpoint WHERE id > ? ORDER BY id LIMIT ?",
+        (after, limit),
+    ).fetchall()
+    updates = []
+    for endpoint_id, secret, old_secrets in found:
+        resealed = rows.resealed_endpoint_secrets(secret, old_secrets, box)
+        if resealed is not None:
+            updates.append((*resealed, endpoint_id))
+    conn.executemany("UPDATE endpoint SET secret = ?, old_secrets = ? WHERE id = ?", updates)
+    return len(updates), (found[-1][0] if found else None)

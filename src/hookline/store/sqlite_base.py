@@ -15,6 +15,7 @@ from hookline.models import (
     Endpoint,
     Page,
 )
+from hookline.signing.at_rest import KEY_HINT, SecretBox, UndecryptableSecret
 from hookline.store import rows
 from hookline.store import sqlite_queue as queue
 from hookline.store.base import (
@@ -68,12 +69,20 @@ def unstorable(exc: Exception) -> ValidationFailed:
 class SqliteBase:
     """Connections, the wake-up event, and driver errors turned into hookline's."""
 
-    def __init__(self, path: str, synchronous: str = "FULL") -> None:
+    def __init__(self, path: str, synchronous: str = "FULL", *, box: SecretBox) -> None:
         self._db = SqliteDatabase(path, synchronous)
+        self._box = box
         self._work = asyncio.Event()
 
     async def open(self) -> None:
+        """Open, then refuse to run if any stored secret cannot be decrypted: failing at
+        start beats failing on the first delivery to that endpoint."""
         await self._db.open()
+        try:
+            await self._read(lambda conn: check_secrets(conn, self._box))
+        except BaseException:
+            await self._db.close()
+            raise
 
     async def close(self) -> None:
         await self._db.close()
@@ -104,12 +113,28 @@ def find_app(conn: Conn, ref: str) -> Application | None:
     return None if r is None else rows.app_from_row(r)
 
 
-def find_endpoint(conn: Conn, app_id: str, ref: str) -> Endpoint | None:
+def find_endpoint(conn: Conn, app_id: str, ref: str, box: SecretBox) -> Endpoint | None:
     r = conn.execute(
         f"SELECT {rows.ENDPOINT_COLS} FROM endpoint WHERE app_id=? AND (id=? OR uid=?)",
         (app_id, ref, ref),
     ).fetchone()
-    return None if r is None else rows.endpoint_from_row(r)
+    return None if r is None else rows.endpoint_from_row(r, box)
+
+
+def check_secrets(conn: Conn, box: SecretBox) -> None:
+    """Raise UndecryptableSecret, with a count, unless every endpoint secret decrypts."""
+    bad = 0
+    for secret, old_secrets in conn.execute("SELECT secret, old_secrets FROM endpoint"):
+        try:
+            box.open(secret)
+            for key, _ in rows.load(old_secrets):
+                box.open(key)
+        except UndecryptableSecret:
+            bad += 1
+    if bad:
+        raise UndecryptableSecret(
+            f"{bad} endpoint(s) have secrets the configured keys cannot decrypt: {KEY_HINT}"
+        )
 
 
 def time_and_type_filters(

@@ -11,6 +11,7 @@ from hookline.models import (
     EventType,
     Page,
 )
+from hookline.signing.at_rest import SecretBox
 from hookline.store import rows
 from hookline.store import sqlite_queue as queue
 from hookline.store.base import (
@@ -146,9 +147,9 @@ class CatalogOps(SqliteBase):
 
     async def create_endpoint(self, endpoint: Endpoint) -> Endpoint:
         def op(conn: Conn) -> Endpoint:
-            if endpoint.uid and find_endpoint(conn, endpoint.app_id, endpoint.uid):
+            if endpoint.uid and find_endpoint(conn, endpoint.app_id, endpoint.uid, self._box):
                 raise Conflict(f"an endpoint with uid {endpoint.uid!r} already exists")
-            _insert_endpoint(conn, endpoint)
+            _insert_endpoint(conn, endpoint, self._box)
             queue.add_endpoint_state(conn, endpoint.id, endpoint.app_id)
             _endpoint_event(conn, "endpoint.created", endpoint)
             return endpoint
@@ -156,7 +157,7 @@ class CatalogOps(SqliteBase):
         return await self._write(op)
 
     async def get_endpoint(self, app_id: str, ref: str) -> Endpoint:
-        found = await self._read(lambda conn: find_endpoint(conn, app_id, ref))
+        found = await self._read(lambda conn: find_endpoint(conn, app_id, ref, self._box))
         if found is None:
             raise NotFound(f"endpoint {ref!r} not found")
         return found
@@ -165,21 +166,27 @@ class CatalogOps(SqliteBase):
         select = f"SELECT {rows.ENDPOINT_COLS} FROM endpoint"
         return await self._read(
             lambda c: page_of(
-                c, select, ["app_id = ?"], [app_id], "id", page, rows.endpoint_from_row
+                c,
+                select,
+                ["app_id = ?"],
+                [app_id],
+                "id",
+                page,
+                lambda r: rows.endpoint_from_row(r, self._box),
             )
         )
 
     async def update_endpoint(self, endpoint: Endpoint) -> Endpoint:
         def op(conn: Conn) -> Endpoint:
-            before = find_endpoint(conn, endpoint.app_id, endpoint.id)
+            before = find_endpoint(conn, endpoint.app_id, endpoint.id, self._box)
             if before is None:
                 raise NotFound(f"endpoint {endpoint.id!r} not found")
             if endpoint.uid:
-                other = find_endpoint(conn, endpoint.app_id, endpoint.uid)
+                other = find_endpoint(conn, endpoint.app_id, endpoint.uid, self._box)
                 if other is not None and other.id != endpoint.id:
                     raise Conflict(f"an endpoint with uid {endpoint.uid!r} already exists")
             conn.execute("DELETE FROM endpoint WHERE id=?", (endpoint.id,))
-            _insert_endpoint(conn, endpoint)
+            _insert_endpoint(conn, endpoint, self._box)
             if endpoint.disabled and not before.disabled:
                 queue.park_endpoint(conn, endpoint.id)
             elif before.disabled and not endpoint.disabled:
@@ -195,7 +202,7 @@ class CatalogOps(SqliteBase):
 
     async def delete_endpoint(self, app_id: str, endpoint_id: str) -> None:
         def op(conn: Conn) -> None:
-            gone = find_endpoint(conn, app_id, endpoint_id)
+            gone = find_endpoint(conn, app_id, endpoint_id, self._box)
             if gone is None:
                 raise NotFound(f"endpoint {endpoint_id!r} not found")
             conn.execute("DELETE FROM endpoint WHERE id=?", (endpoint_id,))
@@ -210,11 +217,11 @@ class CatalogOps(SqliteBase):
         await self._write(op)
 
 
-def _insert_endpoint(conn: Conn, endpoint: Endpoint) -> None:
+def _insert_endpoint(conn: Conn, endpoint: Endpoint, box: SecretBox) -> None:
     conn.execute(
         f"INSERT INTO endpoint ({rows.ENDPOINT_COLS})"
         f" VALUES ({rows.marks_for(rows.ENDPOINT_COLS)})",
-        rows.endpoint_params(endpoint),
+        rows.endpoint_params(endpoint, box),
     )
 
 

@@ -10,6 +10,7 @@ violation) rolls back alone.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,9 +21,29 @@ T = TypeVar("T")
 Op = Callable[[sqlite3.Connection], Any]
 
 
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def secure_files(path: str) -> None:
+    """Create the database file owner-only before SQLite or Alembic does, and tighten one
+    made looser; SQLite gives its ``-wal``/``-shm`` files the main file's mode, and those
+    hold the same data, so they are tightened too. A new folder is created 0700."""
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    Path(path).parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE))
+    for name in (path, *(path + suffix for suffix in SIDE_FILES)):
+        try:
+            if os.stat(name).st_mode & 0o777 & ~PRIVATE_FILE:
+                os.chmod(name, PRIVATE_FILE)
+        except FileNotFoundError:
+            continue
+
+
 def connect(path: str, synchronous: str) -> sqlite3.Connection:
-    if path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    secure_files(path)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")

@@ -26,6 +26,7 @@ from hookline.models import (
     TriggerType,
     subscription_matches,
 )
+from hookline.signing.at_rest import SecretBox
 from hookline.store import rows
 
 Conn = sqlite3.Connection
@@ -210,7 +211,8 @@ def claim(
     plan: Sequence[tuple[ReadyEndpoint, int]],
     now_ms: int,
     lease_ms: int,
-    pauses: Sequence[tuple[str, int]] = (),
+    pauses: Sequence[tuple[str, int]],
+    box: SecretBox,
 ) -> list[DeliveryTask]:
     """Lease up to ``n`` due deliveries of each planned endpoint.
 
@@ -253,11 +255,11 @@ def claim(
         " WHERE endpoint_id = ?",
         [(until, ep) for ep, until in pauses],
     )
-    return _tasks_for(conn, claimed, now_ms) if claimed else []
+    return _tasks_for(conn, claimed, now_ms, box) if claimed else []
 
 
 def _tasks_for(
-    conn: Conn, claimed: list[tuple[str, str, str, int, int]], now_ms: int
+    conn: Conn, claimed: list[tuple[str, str, str, int, int]], now_ms: int, box: SecretBox
 ) -> list[DeliveryTask]:
     msg_ids = list({r[1] for r in claimed})
     ep_ids = list({r[2] for r in claimed})
@@ -270,7 +272,7 @@ def _tasks_for(
         )
     }
     endpoints = {
-        r[0]: rows.endpoint_from_row(r)
+        r[0]: rows.endpoint_from_row(r, box)
         for r in conn.execute(
             f"SELECT {rows.ENDPOINT_COLS} FROM endpoint WHERE id IN ({marks(len(ep_ids))})",
             ep_ids,

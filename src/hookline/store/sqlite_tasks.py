@@ -27,6 +27,7 @@ from hookline.models import (
     TriggerType,
     subscription_matches,
 )
+from hookline.signing.at_rest import SecretBox
 from hookline.store import rows
 from hookline.store import sqlite_queue as queue
 from hookline.store.base import PageRequest, PurgeBatch
@@ -152,7 +153,7 @@ class TaskOps(SqliteBase):
             task = _find_task(conn, task_id)
             if task is None or task.status is not TaskStatus.RUNNING:
                 return task, False
-            queued = _advance(conn, task, now_ms, chunk)
+            queued = _advance(conn, task, now_ms, chunk, self._box)
             conn.execute(
                 "UPDATE background_task SET status = ?, cursor = ?, done_count = ?, error = ?,"
                 " updated_at = ? WHERE id = ?",
@@ -231,10 +232,10 @@ def _purge_range(
 # ----- one chunk of a task ----------------------------------------------------------------
 
 
-def _advance(conn: Conn, task: BackgroundTask, now_ms: int, chunk: int) -> bool:
+def _advance(conn: Conn, task: BackgroundTask, now_ms: int, chunk: int, box: SecretBox) -> bool:
     """Examine the next ``chunk`` messages, queue those the task wants; True if any."""
     task.updated_at = now_ms
-    endpoint = find_endpoint(conn, task.app_id, task.endpoint_id)
+    endpoint = find_endpoint(conn, task.app_id, task.endpoint_id, box)
     if endpoint is None:
         task.status, task.error = TaskStatus.FAILED, "the endpoint was deleted"
         return False
