@@ -18,7 +18,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from hookline.api.context import ApiContext, check_token
+from hookline.api.context import ApiContext
 from hookline.api.errors import api_error_response, store_error_response, validation_response
 from hookline.api.messages import publish_message
 from hookline.api.schemas import MessageIn
@@ -51,7 +51,6 @@ class FastPublish:
         self, app_ref: str, headers: dict[bytes, bytes], receive: Receive, with_content: bool
     ) -> Response:
         try:
-            check_token(self.context, headers.get(b"authorization", b"").decode("latin-1"))
             raw = await _read_body(receive)
             body = MessageIn.model_validate(decode_json(raw))
             out = await publish_message(self.context, app_ref, body, with_content)
