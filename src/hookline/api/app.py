@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,7 +41,8 @@ def create_app(context: ApiContext) -> FastAPI:
     for module in (applications, event_types, endpoints, messages, recovery, operational):
         app.include_router(module.router)
     app.add_middleware(FastPublish, context=context)
-    app.add_middleware(IdempotencyMiddleware, store=context.store)
+    replay = partial(messages.replay_published, context)
+    app.add_middleware(IdempotencyMiddleware, store=context.store, replay_message=replay)
     app.add_middleware(JsonByDefault)
     # The token before anything reads a body or stores a key; the health routes are open.
     public = {route.path for route in health.routes if isinstance(route, APIRoute)}
