@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, FastAPI, Response
+from functools import partial
+
+from fastapi import APIRouter, FastAPI, Response
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hookline.api import applications, endpoints, event_types, messages, operational, recovery
-from hookline.api.context import ApiContext, require_token
+from hookline.api.auth import TokenGate
+from hookline.api.context import ApiContext
 from hookline.api.errors import install_error_handlers
 from hookline.api.fast_publish import FastPublish
 from hookline.api.idempotency import IdempotencyMiddleware
@@ -34,12 +38,15 @@ def create_app(context: ApiContext) -> FastAPI:
     app.state.context = context
     install_error_handlers(app)
     app.include_router(health)
-    auth = [Depends(require_token)]
     for module in (applications, event_types, endpoints, messages, recovery, operational):
-        app.include_router(module.router, dependencies=auth)
+        app.include_router(module.router)
     app.add_middleware(FastPublish, context=context)
-    app.add_middleware(IdempotencyMiddleware, store=context.store)
+    replay = partial(messages.replay_published, context)
+    app.add_middleware(IdempotencyMiddleware, store=context.store, replay_message=replay)
     app.add_middleware(JsonByDefault)
+    # The token before anything reads a body or stores a key; the health routes are open.
+    public = {route.path for route in health.routes if isinstance(route, APIRoute)}
+    app.add_middleware(TokenGate, context=context, public=public)
     # The body cap sits outside everything, so oversized requests never reach JSON parsing.
     app.add_middleware(BodyLimitMiddleware, limit=context.max_payload_bytes * 2 + 64 * 1024)
     return app

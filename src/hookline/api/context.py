@@ -38,13 +38,9 @@ async def get_context(request: Request) -> ApiContext:
     return ctx
 
 
-async def require_token(request: Request) -> None:
-    ctx: ApiContext = request.app.state.context
-    check_token(ctx, request.headers.get("authorization", ""))
-
-
 def check_token(ctx: ApiContext, header: str) -> None:
-    """Bearer-token check, compared in constant time."""
+    """Bearer-token check, compared in constant time; ``auth.TokenGate`` runs it for
+    every API request before anything else."""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("missing bearer token")

@@ -18,7 +18,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from hookline.api.context import ApiContext, check_token
+from hookline.api.context import ApiContext
 from hookline.api.errors import api_error_response, store_error_response, validation_response
 from hookline.api.messages import publish_message
 from hookline.api.schemas import MessageIn
@@ -44,17 +44,16 @@ class FastPublish:
         if not headers.get(b"content-type", b"").startswith(b"application/json"):
             await self.app(scope, receive, send)
             return
-        response = await self._publish(match.group(1), headers, receive, with_content)
+        response = await self._publish(match.group(1), scope, receive, with_content)
         await response(scope, receive, send)
 
     async def _publish(
-        self, app_ref: str, headers: dict[bytes, bytes], receive: Receive, with_content: bool
+        self, app_ref: str, scope: Scope, receive: Receive, with_content: bool
     ) -> Response:
         try:
-            check_token(self.context, headers.get(b"authorization", b"").decode("latin-1"))
             raw = await _read_body(receive)
             body = MessageIn.model_validate(decode_json(raw))
-            out = await publish_message(self.context, app_ref, body, with_content)
+            out = await publish_message(self.context, app_ref, body, with_content, scope)
         except ApiError as exc:
             return api_error_response(exc)
         except json.JSONDecodeError:

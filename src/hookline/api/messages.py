@@ -7,12 +7,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from starlette.types import Scope
 
 from hookline import ids
 from hookline.api.applications import AppRef, new_application
 from hookline.api.context import ApiContext, Ctx, NewestFirst, list_out, now_ms, to_datetime, to_ms
 from hookline.api.errors import field_error
+from hookline.api.idempotency import replay_from_message
 from hookline.api.schemas import (
     CHANNEL_PATTERN,
     ID_PATTERN,
@@ -26,7 +28,7 @@ from hookline.api.schemas import (
 from hookline.api.strict_json import StrictJsonRoute
 from hookline.errors import Conflict, NotFound, PayloadTooLarge
 from hookline.models import Attempt, DeliveryStatus, Message
-from hookline.store.base import AttemptFilter, MessageFilter
+from hookline.store.base import AttemptFilter, MessageFilter, MessageRef
 
 router = APIRouter(prefix="/api/v1/app/{app_id}", tags=["Message"], route_class=StrictJsonRoute)
 Ref = Annotated[str, Path(min_length=1, max_length=256, pattern=ID_PATTERN)]
@@ -80,14 +82,20 @@ def split_list(values: list[str] | None) -> list[str] | None:
 
 @router.post("/msg", status_code=202, response_model=MessageOut)
 async def create_message(
-    ctx: Ctx, app_id: AppRef, body: MessageIn, with_content: WithContent = True
+    ctx: Ctx, request: Request, app_id: AppRef, body: MessageIn, with_content: WithContent = True
 ) -> MessageOut:
     """Also served by ``fast_publish`` (the hot path); both call ``publish_message``."""
-    return await publish_message(ctx, app_id, body, with_content)
+    return await publish_message(ctx, app_id, body, with_content, request.scope)
+
+
+async def replay_published(ctx: ApiContext, ref: MessageRef) -> bytes:
+    """A publish's answer again, from the message as it is now (for Idempotency-Key)."""
+    msg = await ctx.store.get_message(ref.app_id, ref.msg_id)
+    return message_out(msg, ref.with_content).model_dump_json(by_alias=True).encode()
 
 
 async def publish_message(
-    ctx: ApiContext, app_id: str, body: MessageIn, with_content: bool
+    ctx: ApiContext, app_id: str, body: MessageIn, with_content: bool, scope: Scope
 ) -> MessageOut:
     try:
         payload = orjson.dumps(body.payload)
@@ -125,6 +133,7 @@ async def publish_message(
             f"a message with eventId {body.event_id!r} already exists: {outcome.message.id}",
             code="duplicate_event_id",
         )
+    replay_from_message(scope, msg.app_id, msg.id, with_content)
     out = message_out(msg, with_content=False)
     if with_content:
         out.payload = body.payload

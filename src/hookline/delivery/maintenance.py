@@ -1,4 +1,5 @@
-"""Housekeeping beside the worker: background tasks, chunk by chunk, and retention.
+"""Housekeeping beside the worker: background tasks, chunk by chunk, and retention
+(payloads, response bodies, and Idempotency-Key rows past their window).
 
 Both kinds of work are bounded per transaction (a chunk of messages, a batch of purged
 rows) with a pause in between, so they share the store's single writer with delivery
@@ -40,6 +41,7 @@ class Maintenance:
         self._next_purge = 0.0  # monotonic time of the next retention pass
         self._purge_from = PurgeBatch()  # everything before these cursors is purged
         self.purged = 0
+        self.expired_keys = 0
 
     def stop(self) -> None:
         """``run`` returns once the current transaction has finished."""
@@ -87,6 +89,23 @@ class Maintenance:
         self.purged += total
         if total:
             log.info("retention: purged %d payloads and response bodies", total)
+        await self.expire_keys()
+        return total
+
+    async def expire_keys(self) -> int:
+        """Delete Idempotency-Key rows past their 24-hour window, batch by batch; the
+        store knows the window, so this pass needs no cursor."""
+        total = 0
+        while not self._stopping.is_set():
+            now = int(time.time() * 1000)
+            deleted = await self._store.expire_idempotency_keys(now, self._config.purge_batch)
+            total += deleted
+            if deleted < self._config.purge_batch:
+                break
+            await self._pause(self._config.purge_pause)
+        self.expired_keys += total
+        if total:
+            log.info("retention: deleted %d expired idempotency keys", total)
         return total
 
     async def _pause(self, seconds: float) -> None:

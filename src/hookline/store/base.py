@@ -63,12 +63,27 @@ class PublishOutcome:
     deliveries: int
 
 
+IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000  # how long a key replays its response (as Svix)
+
+
+@dataclass(slots=True, frozen=True)
+class MessageRef:
+    """A publish answer kept by reference: the replay renders the message as it is then,
+    so no second copy of the payload outlives the message's own retention."""
+
+    app_id: str
+    msg_id: str
+    with_content: bool
+
+
 @dataclass(slots=True, frozen=True)
 class StoredResponse:
-    """A response kept for an Idempotency-Key, replayed on a repeated request."""
+    """A response kept for an Idempotency-Key, replayed on a repeated request: its body,
+    or for a publish a reference to the message."""
 
     status: int
-    body: bytes
+    body: bytes = b""
+    message: MessageRef | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -170,6 +185,11 @@ class Store(Protocol):
         ...
 
     async def forget_idempotent(self, key: str) -> None: ...
+    async def expire_idempotency_keys(self, now_ms: int, limit: int) -> int:
+        """Delete up to ``limit`` keys (answered or abandoned) older than
+        ``IDEMPOTENCY_TTL_MS``, oldest first, in one transaction; the count deleted."""
+        ...
+
     async def get_idempotent_response(self, key: str, now_ms: int) -> StoredResponse | None: ...
     async def save_idempotent_response(
         self, key: str, response: StoredResponse, now_ms: int
