@@ -204,6 +204,14 @@ def verdicts(expressions: Iterable[str], payload: bytes | None) -> dict[str, boo
     return {expression: matches(expression, document) for expression in expressions}
 
 
+def judge_each(expression: str, payloads: Iterable[tuple[str, bytes | None]]) -> dict[str, bool]:
+    """One expression on many payloads, by id (a payload dropped by retention: False)."""
+    return {
+        key: payload is not None and matches(expression, orjson.loads(payload))
+        for key, payload in payloads
+    }
+
+
 _logged: OrderedDict[str, tuple[float, int]] = OrderedDict()  # expression -> (at, skipped)
 _logged_lock = threading.Lock()
 

@@ -53,6 +53,9 @@ DOUBLING = "a" + " | [@,@][]" * 22
 # No flatten: `[@,@]` nests, so the value is small as a graph but 2^22 leaves as a tree,
 # which `to_string` would write out in full.
 NESTING = "[@,@]" + " | [@,@]" * 21 + " | length(to_string(@)) > `0`"
+# Two such trees of 2^23 leaves each, built apart, so comparing them walks every leaf.
+TWIN = "([@,@]" + " | [@,@]" * 22 + ")"
+TWINS = f"{TWIN} == {TWIN}"
 
 
 def test_the_reported_filter_passes_the_caps_but_overruns_its_budget() -> None:
@@ -63,11 +66,18 @@ def test_the_reported_filter_passes_the_caps_but_overruns_its_budget() -> None:
     assert evaluate("a" + " | [@,@][]" * 3, {"a": [1]}) == [1] * 8  # the same shape, small
 
 
-def test_shared_subtrees_are_charged_at_their_full_size() -> None:
-    compile_filter(NESTING)
-    with pytest.raises(FilterOverrun):
-        evaluate(NESTING, {"x": 1})
+def test_shared_subtrees_are_charged_at_their_full_size_before_they_are_walked() -> None:
+    compile_filter(TWINS)
+    with pytest.raises(FilterOverrun, match="budget"):
+        evaluate(TWINS, {"x": 1}, deadline_s=60)
+    with pytest.raises(FilterOverrun, match="budget"):
+        evaluate(NESTING, {"x": 1}, deadline_s=60)
     assert evaluate("[@,@] | [@,@] | length(to_string(@)) > `0`", {"x": 1}) is True
+
+
+def test_the_budget_stops_an_evaluation_the_deadline_would_allow() -> None:
+    with pytest.raises(FilterOverrun, match="budget"):
+        evaluate(DOUBLING, {"a": [1]}, budget=100_000, deadline_s=60)
 
 
 def test_the_deadline_stops_an_evaluation_the_budget_would_allow() -> None:
