@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
@@ -46,6 +47,7 @@ from hookline.store.sqlite_tasks import TaskOps
 IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
 IN_FLIGHT_TTL_MS = 120 * 1000  # a reservation older than this belongs to a dead request
 FILTER_CACHE_APPS = 4096
+FILTER_THREADS = 2
 
 
 class SqliteStore(TaskOps, CatalogOps):
@@ -55,6 +57,12 @@ class SqliteStore(TaskOps, CatalogOps):
         super().__init__(path, synchronous)
         # per application (id or uid): its filtered endpoints as the last publish found them
         self._filtered: dict[str, list[queue.FilterSpec]] = {}
+        # its own threads, so slow filters never hold the loop's default executor (DNS)
+        self._filter_exec = ThreadPoolExecutor(FILTER_THREADS, "hookline-filters")
+
+    async def close(self) -> None:
+        await super().close()
+        self._filter_exec.shutdown(wait=False, cancel_futures=True)
 
     # ----- messages -----------------------------------------------------------------
 
@@ -121,8 +129,9 @@ class SqliteStore(TaskOps, CatalogOps):
         count = queue.enqueue_message(conn, message, now_ms, prejudged)
         return PublishOutcome(message, created=True, deliveries=count)
 
-    @staticmethod
-    async def _evaluate_ahead(message: Message, specs: list[queue.FilterSpec]) -> dict[str, bool]:
+    async def _evaluate_ahead(
+        self, message: Message, specs: list[queue.FilterSpec]
+    ) -> dict[str, bool]:
         wanted = {
             expression
             for types, channels, expression in specs
@@ -130,7 +139,9 @@ class SqliteStore(TaskOps, CatalogOps):
         }
         if not wanted:
             return {}
-        return await asyncio.to_thread(filters.verdicts, sorted(wanted), message.payload)
+        loop = asyncio.get_running_loop()
+        run = partial(filters.verdicts, sorted(wanted), message.payload)
+        return await loop.run_in_executor(self._filter_exec, run)
 
     def _remember_filters(self, key: str, specs: list[queue.FilterSpec]) -> None:
         self._filtered.pop(key, None)
