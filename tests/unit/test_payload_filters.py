@@ -96,6 +96,14 @@ def test_an_overrun_is_no_match_and_logged_once_per_window(
     assert len(logged) == 1, [r.getMessage() for r in caplog.records]
 
 
+def test_a_filter_that_fails_on_the_payload_is_no_match_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="hookline.filters"):
+        assert matches("length(data.count) > `0`", {"data": {"count": 3}}) is False
+    assert any("length(data.count)" in r.getMessage() for r in caplog.records)
+
+
 def test_a_large_payload_within_the_budget_still_matches() -> None:
     payload = {"data": {"items": [{"price": i} for i in range(5_000)]}}
     assert matches("length(data.items[?price >= `4999`]) == `1`", payload)
