@@ -12,6 +12,8 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
+from hookline.filters import MAX_FILTER_LENGTH
+
 ID_PATTERN = r"^[a-zA-Z0-9\-_.]+$"
 CHANNEL_PATTERN = r"^[a-zA-Z0-9\-_.:+]+$"
 SECRET_PATTERN = r"^(whsec_|whsk_|whpk_)?[a-zA-Z0-9+/=]{32,100}$"
@@ -121,7 +123,7 @@ _EVENT_TYPES_ALIAS = AliasChoices("eventTypes", "filterTypes", "event_types")
 _THROTTLE_ALIAS = AliasChoices("throttleRate", "rateLimit", "throttle_rate")
 Url = Annotated[str, StringConstraints(min_length=1, max_length=65536)]
 MaxInFlight = Annotated[int, Field(ge=1, le=1000)]
-PayloadFilter = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+PayloadFilter = Annotated[str, StringConstraints(min_length=1, max_length=MAX_FILTER_LENGTH)]
 
 
 class EndpointUpsertIn(Schema):

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
-from hookline import ids
+from hookline import filters, ids
 from hookline.breaker import HealthPolicy
 from hookline.errors import NotFound
 from hookline.models import (
@@ -22,6 +24,7 @@ from hookline.models import (
     Page,
     ReadyEndpoint,
     TriggerType,
+    subscription_matches,
 )
 from hookline.signing.at_rest import SecretBox
 from hookline.store import rows
@@ -46,39 +49,108 @@ from hookline.store.sqlite_catalog import CatalogOps
 from hookline.store.sqlite_tasks import TaskOps
 
 IN_FLIGHT_TTL_MS = 120 * 1000  # a reservation older than this belongs to a dead request
+FILTER_CACHE_APPS = 4096
+FILTER_THREADS = 2
 
 
 class SqliteStore(TaskOps, CatalogOps):
     """Implements ``hookline.store.base.Store`` on one SQLite file."""
+
+    def __init__(self, path: str, synchronous: str = "FULL", *, box: SecretBox) -> None:
+        super().__init__(path, synchronous, box=box)
+        # per application (id or uid): its filtered endpoints as the last publish found them
+        self._filtered: dict[str, list[queue.FilterSpec]] = {}
+        # its own threads, so slow filters never hold the loop's default executor (DNS)
+        self._filter_exec = ThreadPoolExecutor(FILTER_THREADS, "hookline-filters")
+
+    async def close(self) -> None:
+        await super().close()
+        self._filter_exec.shutdown(wait=False, cancel_futures=True)
 
     # ----- messages -----------------------------------------------------------------
 
     async def publish(
         self, message: Message, now_ms: int, new_app: Application | None = None
     ) -> PublishOutcome:
-        def op(conn: Conn) -> PublishOutcome:
-            if new_app is not None:
-                existing = find_app(conn, new_app.uid) if new_app.uid else None
-                if existing is None:
-                    conn.execute(
-                        f"INSERT INTO application ({rows.APP_COLS}) VALUES (?,?,?,?,?,?,?)",
-                        rows.app_params(new_app),
-                    )
-                message.app_id = new_app.id if existing is None else existing.id
-            if message.event_id is not None:
-                r = conn.execute(
-                    f"SELECT {rows.MESSAGE_COLS} FROM message WHERE app_id=? AND event_id=?",
-                    (message.app_id, message.event_id),
-                ).fetchone()
-                if r is not None:
-                    return PublishOutcome(rows.message_from_row(r), created=False, deliveries=0)
-            count = queue.enqueue_message(conn, message, now_ms)
-            return PublishOutcome(message, created=True, deliveries=count)
+        """Payload filters run before the write, in a thread: a slow one holds up neither
+        the event loop nor the single writer (every application's writes).
 
-        outcome = await self._write(op)
-        if outcome.deliveries:
-            self._work.set()
-        return outcome
+        Which filters to run comes from what the previous publish to the application
+        found, so an application without filters pays nothing; fan-out checks that every
+        filter it meets was evaluated, and if not (an endpoint changed meanwhile) writes
+        nothing and says which, and the publish evaluates them and tries again.
+        """
+        key = new_app.uid if new_app is not None and new_app.uid else message.app_id
+        specs = self._filtered.get(key, [])
+        for attempt in range(3):
+            prejudged = queue.Prejudged(
+                await self._evaluate_ahead(message, specs), evaluate_missing=attempt == 2
+            )
+            try:
+                outcome = await self._write(
+                    partial(
+                        self._publish_op,
+                        message=message,
+                        new_app=new_app,
+                        now_ms=now_ms,
+                        prejudged=prejudged,
+                    )
+                )
+            except queue.MissingVerdicts as exc:
+                specs = exc.filtered
+                self._remember_filters(key, specs)
+                continue
+            self._remember_filters(key, prejudged.filtered)
+            if outcome.deliveries:
+                self._work.set()
+            return outcome
+        raise AssertionError("the last attempt evaluates missing filters itself")
+
+    @staticmethod
+    def _publish_op(
+        conn: Conn,
+        message: Message,
+        new_app: Application | None,
+        prejudged: queue.Prejudged,
+        now_ms: int,
+    ) -> PublishOutcome:
+        if new_app is not None:
+            existing = find_app(conn, new_app.uid) if new_app.uid else None
+            if existing is None:
+                conn.execute(
+                    f"INSERT INTO application ({rows.APP_COLS}) VALUES (?,?,?,?,?,?,?)",
+                    rows.app_params(new_app),
+                )
+            message.app_id = new_app.id if existing is None else existing.id
+        if message.event_id is not None:
+            r = conn.execute(
+                f"SELECT {rows.MESSAGE_COLS} FROM message WHERE app_id=? AND event_id=?",
+                (message.app_id, message.event_id),
+            ).fetchone()
+            if r is not None:
+                return PublishOutcome(rows.message_from_row(r), created=False, deliveries=0)
+        count = queue.enqueue_message(conn, message, now_ms, prejudged)
+        return PublishOutcome(message, created=True, deliveries=count)
+
+    async def _evaluate_ahead(
+        self, message: Message, specs: list[queue.FilterSpec]
+    ) -> dict[str, bool]:
+        wanted = {
+            expression
+            for types, channels, expression in specs
+            if subscription_matches(types, channels, message.event_type, message.channels)
+        }
+        if not wanted:
+            return {}
+        loop = asyncio.get_running_loop()
+        run = partial(filters.verdicts, sorted(wanted), message.payload)
+        return await loop.run_in_executor(self._filter_exec, run)
+
+    def _remember_filters(self, key: str, specs: list[queue.FilterSpec]) -> None:
+        self._filtered.pop(key, None)
+        self._filtered[key] = specs
+        while len(self._filtered) > FILTER_CACHE_APPS:
+            del self._filtered[next(iter(self._filtered))]  # the least recently published
 
     async def get_message(self, app_id: str, msg_id: str) -> Message:
         def op(conn: Conn) -> Message | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -115,29 +116,74 @@ def unpark_endpoint(conn: Conn, endpoint_id: str, now_ms: int) -> None:
 # ----- fan-out --------------------------------------------------------------------------
 
 
-def enqueue_message(conn: Conn, message: Message, now_ms: int) -> int:
-    """Insert ``message`` and one delivery per matching enabled endpoint; returns the count."""
-    conn.execute(
-        f"INSERT INTO message ({rows.MESSAGE_COLS}) VALUES (?,?,?,?,?,?,?,?)",
-        rows.message_params(message),
-    )
+FilterSpec = tuple[list[str] | None, list[str] | None, str]  # event types, channels, filter
+
+
+@dataclass
+class Prejudged:
+    """Filter outcomes computed before the write, off the writer (filters can be slow).
+
+    Fan-out fills ``filtered`` with the filtered endpoints it found, so the caller can
+    tell next time which filters to evaluate ahead.
+    """
+
+    verdicts: dict[str, bool]
+    evaluate_missing: bool = False  # evaluate here what is missing, rather than raise
+    filtered: list[FilterSpec] = field(default_factory=list)
+
+
+class MissingVerdicts(Exception):
+    """A subscribed endpoint's filter was not evaluated ahead; nothing was written."""
+
+    def __init__(self, filtered: list[FilterSpec]) -> None:
+        super().__init__("payload filters changed since they were evaluated")
+        self.filtered = filtered
+
+
+def enqueue_message(
+    conn: Conn, message: Message, now_ms: int, prejudged: Prejudged | None = None
+) -> int:
+    """Insert ``message`` and one delivery per matching enabled endpoint; returns the count.
+
+    Filters come from ``prejudged`` when given (a filter it lacks raises
+    ``MissingVerdicts``); otherwise they run here, within their budget.
+    """
     document: Any = None
     targets: list[str] = []
+    filtered: list[FilterSpec] = []
+    missing = False
     for ep_id, event_types, channels, payload_filter in conn.execute(
         "SELECT id, event_types, channels, payload_filter FROM endpoint"
         " WHERE app_id = ? AND disabled = 0",
         (message.app_id,),
     ):
+        wanted_types, wanted_channels = rows.load(event_types), rows.load(channels)
+        if payload_filter:
+            filtered.append((wanted_types, wanted_channels, payload_filter))
         if not subscription_matches(
-            rows.load(event_types), rows.load(channels), message.event_type, message.channels
+            wanted_types, wanted_channels, message.event_type, message.channels
         ):
             continue
         if payload_filter:
-            if document is None:
-                document = orjson.loads(message.payload or b"null")
-            if not filters.matches(payload_filter, document):
+            verdict = None if prejudged is None else prejudged.verdicts.get(payload_filter)
+            if verdict is None and prejudged is not None and not prejudged.evaluate_missing:
+                missing = True
+                continue
+            if verdict is None:
+                if document is None:
+                    document = orjson.loads(message.payload or b"null")
+                verdict = filters.matches(payload_filter, document)
+            if not verdict:
                 continue
         targets.append(ep_id)
+    if prejudged is not None:
+        prejudged.filtered = filtered
+    if missing:
+        raise MissingVerdicts(filtered)
+    conn.execute(
+        f"INSERT INTO message ({rows.MESSAGE_COLS}) VALUES (?,?,?,?,?,?,?,?)",
+        rows.message_params(message),
+    )
     conn.executemany(
         "INSERT INTO delivery (id, msg_id, endpoint_id, app_id, status, attempts,"
         " next_attempt_at, trigger, lease_owner, created_at, updated_at)"

@@ -9,6 +9,8 @@ writer long enough to stall delivery.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,6 +40,9 @@ TASK_COLS = (
     "created_at, updated_at"
 )
 FAILED = int(DeliveryStatus.FAILED)
+JUDGE_BYTES = 8 * 1024 * 1024  # payloads read at once to evaluate a filter ahead of a chunk
+CHUNK_FILTER_S = 0.25  # filters run inside a chunk's transaction past this: the chunk ends
+Judged = tuple[str, dict[str, bool]]  # a filter, and its outcome per message id
 
 
 def _params_dump(p: TaskParams) -> str:
@@ -149,11 +154,15 @@ class TaskOps(SqliteBase):
         return await self._read(op)
 
     async def advance_task(self, task_id: str, now_ms: int, chunk: int) -> BackgroundTask:
+        judged = await self._judge_chunk(task_id, chunk)
+        if judged is not None and judged[1]:
+            chunk = len(judged[1])  # no further than what was judged
+
         def op(conn: Conn) -> tuple[BackgroundTask | None, bool]:
             task = _find_task(conn, task_id)
             if task is None or task.status is not TaskStatus.RUNNING:
                 return task, False
-            queued = _advance(conn, task, now_ms, chunk, self._box)
+            queued = _advance(conn, task, now_ms, chunk, self._box, judged)
             conn.execute(
                 "UPDATE background_task SET status = ?, cursor = ?, done_count = ?, error = ?,"
                 " updated_at = ? WHERE id = ?",
@@ -174,6 +183,36 @@ class TaskOps(SqliteBase):
         if queued:
             self._work.set()
         return task
+
+    async def _judge_chunk(self, task_id: str, chunk: int) -> Judged | None:
+        """The endpoint's payload filter on the task's next chunk, evaluated before the
+        write and outside it (a thread), so a slow filter never holds the writer."""
+
+        def read(conn: Conn) -> tuple[str, list[tuple[str, bytes]]] | None:
+            task = _find_task(conn, task_id)
+            if task is None or task.status is not TaskStatus.RUNNING:
+                return None
+            endpoint = find_endpoint(conn, task.app_id, task.endpoint_id, self._box)
+            if endpoint is None or not endpoint.payload_filter:
+                return None
+            where, args = _chunk_range(task)
+            payloads: list[tuple[str, bytes]] = []
+            size = 0
+            for msg_id, payload in conn.execute(
+                f"SELECT m.id, m.payload FROM message m WHERE {where} ORDER BY m.id LIMIT ?",
+                (*args, chunk),
+            ):
+                payloads.append((msg_id, payload))
+                size += len(payload or b"")
+                if size > JUDGE_BYTES:  # payloads held at once: the chunk ends here
+                    break
+            return endpoint.payload_filter, payloads
+
+        found = await self._read(read)
+        if found is None:
+            return None
+        expression, payloads = found
+        return expression, await asyncio.to_thread(_judge, expression, payloads)
 
     # ----- retention ----------------------------------------------------------------
 
@@ -232,41 +271,73 @@ def _purge_range(
 # ----- one chunk of a task ----------------------------------------------------------------
 
 
-def _advance(conn: Conn, task: BackgroundTask, now_ms: int, chunk: int, box: SecretBox) -> bool:
-    """Examine the next ``chunk`` messages, queue those the task wants; True if any."""
+def _chunk_range(task: BackgroundTask) -> tuple[str, list[Any]]:
+    """The messages the task has still to examine, in id order (``m``)."""
+    where = "m.app_id = ? AND m.id >= ? AND m.id < ?"
+    args: list[Any] = [
+        task.app_id,
+        ids.boundary_id("msg", task.params.since_ms),
+        ids.boundary_id("msg", task.params.until_ms),
+    ]
+    if task.cursor is not None:
+        where += " AND m.id > ?"
+        args.append(task.cursor)
+    return where, args
+
+
+def _judge(expression: str, payloads: list[tuple[str, bytes]]) -> dict[str, bool]:
+    return {
+        msg_id: filters.matches(expression, orjson.loads(payload))
+        for msg_id, payload in payloads
+        if payload is not None
+    }
+
+
+def _advance(
+    conn: Conn,
+    task: BackgroundTask,
+    now_ms: int,
+    chunk: int,
+    box: SecretBox,
+    judged: Judged | None = None,
+) -> bool:
+    """Examine the next ``chunk`` messages, queue those the task wants; True if any.
+
+    Filters judged ahead are not run again; any others (the filter changed since) run
+    here, and past ``CHUNK_FILTER_S`` of that the chunk ends early."""
     task.updated_at = now_ms
     endpoint = find_endpoint(conn, task.app_id, task.endpoint_id, box)
     if endpoint is None:
         task.status, task.error = TaskStatus.FAILED, "the endpoint was deleted"
         return False
-    p = task.params
+    where, args = _chunk_range(task)
     sql = (
         "SELECT m.id, m.event_type, m.channels, m.tags, m.payload IS NULL,"
         " (SELECT d.status FROM delivery d WHERE d.msg_id = m.id AND d.endpoint_id = ?"
         "  ORDER BY d.id DESC LIMIT 1)"
-        " FROM message m WHERE m.app_id = ? AND m.id >= ? AND m.id < ?"
+        f" FROM message m WHERE {where}"
     )
-    args: list[Any] = [
-        endpoint.id,
-        task.app_id,
-        ids.boundary_id("msg", p.since_ms),
-        ids.boundary_id("msg", p.until_ms),
-    ]
-    if task.cursor is not None:
-        sql += " AND m.id > ?"
-        args.append(task.cursor)
-    examined = conn.execute(sql + " ORDER BY m.id LIMIT ?", (*args, chunk)).fetchall()
-    wanted = [r[0] for r in examined if _wanted(conn, task, endpoint, r)]
+    examined = conn.execute(sql + " ORDER BY m.id LIMIT ?", (endpoint.id, *args, chunk)).fetchall()
+    verdicts = judged[1] if judged is not None and judged[0] == endpoint.payload_filter else {}
+    started, wanted, walked = time.monotonic(), [], 0
+    for r in examined:
+        walked += 1
+        if _wanted(conn, task, endpoint, r, verdicts):
+            wanted.append(r[0])
+        if time.monotonic() - started > CHUNK_FILTER_S:
+            break
     _queue(conn, task, endpoint, wanted, now_ms)
-    if examined:
-        task.cursor = str(examined[-1][0])
+    if walked:
+        task.cursor = str(examined[walked - 1][0])
     task.done_count += len(wanted)
-    if len(examined) < chunk:
+    if len(examined) < chunk and walked == len(examined):
         task.status = TaskStatus.FINISHED
     return bool(wanted)
 
 
-def _wanted(conn: Conn, task: BackgroundTask, ep: Endpoint, r: Sequence[Any]) -> bool:
+def _wanted(
+    conn: Conn, task: BackgroundTask, ep: Endpoint, r: Sequence[Any], verdicts: dict[str, bool]
+) -> bool:
     msg_id, event_type, channels, tags, expired, last_status = r
     if expired:  # retention dropped the payload: nothing left to send
         return False
@@ -281,7 +352,10 @@ def _wanted(conn: Conn, task: BackgroundTask, ep: Endpoint, r: Sequence[Any]) ->
         conn, task.params, ep.id, msg_id, event_type, channel_list, rows.load(tags), last_status
     ):
         return False
-    return ep.payload_filter is None or _payload_matches(conn, msg_id, ep.payload_filter)
+    if ep.payload_filter is None:
+        return True
+    verdict = verdicts.get(msg_id)
+    return _payload_matches(conn, msg_id, ep.payload_filter) if verdict is None else verdict
 
 
 def _bulk_filters(
