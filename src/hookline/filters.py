@@ -191,7 +191,8 @@ def matches(expression: str, payload: Any) -> bool:
     except (InvalidFilter, FilterOverrun, RecursionError, MemoryError) as exc:
         _log_failure(expression, exc)
         return False
-    except (JMESPathError, TypeError, ValueError):  # the payload does not fit: no match
+    except (JMESPathError, TypeError, ValueError) as exc:  # the payload does not fit
+        _log_failure(expression, exc)
         return False
     if result is None or result is False:
         return False
