@@ -56,6 +56,7 @@ class Application:
     metadata: dict[str, str] = field(default_factory=dict)
     created_at: int = 0
     updated_at: int = 0
+    version: int = 1  # the version read; an update applies only while it is still current
 
 
 @dataclass(slots=True)

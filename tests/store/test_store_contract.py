@@ -234,7 +234,7 @@ async def test_disabled_endpoint_parks_deliveries_until_enabled(store: Store) ->
     ep = await make_endpoint(store, app)
     await store.publish(message(app), NOW)
     ep.disabled = True
-    await store.update_endpoint(ep)
+    ep = await store.update_endpoint(ep)
     assert await claim_due(store, "w", 10, NOW, 60_000) == []
     ep.disabled = False
     ep.updated_at = NOW

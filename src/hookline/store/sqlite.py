@@ -58,7 +58,8 @@ class SqliteStore(TaskOps, CatalogOps):
                 existing = find_app(conn, new_app.uid) if new_app.uid else None
                 if existing is None:
                     conn.execute(
-                        f"INSERT INTO application ({rows.APP_COLS}) VALUES (?,?,?,?,?,?,?)",
+                        f"INSERT INTO application ({rows.APP_COLS})"
+                        f" VALUES ({rows.marks_for(rows.APP_COLS)})",
                         rows.app_params(new_app),
                     )
                 message.app_id = new_app.id if existing is None else existing.id

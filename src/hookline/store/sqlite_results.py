@@ -116,8 +116,11 @@ def _endpoint_health(
 
 
 def disable_endpoint(conn: Conn, endpoint_id: str, now_ms: int, fail_since: int | None) -> None:
+    """Disable and park; the version moves, so an update read before this one cannot
+    re-enable the endpoint by writing its stale ``disabled``."""
     found = conn.execute(
-        "UPDATE endpoint SET disabled = 1, updated_at = ? WHERE id = ? AND disabled = 0"
+        "UPDATE endpoint SET disabled = 1, updated_at = ?, version = version + 1"
+        " WHERE id = ? AND disabled = 0"
         " RETURNING app_id, uid",
         (now_ms, endpoint_id),
     ).fetchone()
