@@ -166,9 +166,12 @@ class SqliteStore(TaskOps, CatalogOps):
         results: Sequence[DeliveryResult],
         now_ms: int,
         policy: HealthPolicy,
-    ) -> None:
-        await self._write(lambda conn: results_sql.record(conn, owner, results, now_ms, policy))
+    ) -> int:
+        dropped = await self._write(
+            lambda conn: results_sql.record(conn, owner, results, now_ms, policy)
+        )
         self._work.set()  # operational events, and endpoints whose breaker just closed
+        return dropped
 
     async def release(self, owner: str, now_ms: int) -> None:
         await self._write(lambda conn: queue.release(conn, owner, now_ms))
