@@ -5,6 +5,7 @@ HooklineError
  +-- ApiError                rendered by the API as {"code", "detail"} with an HTTP status
       +-- NotFound (404), Conflict (409), ValidationFailed (422),
           Unauthorized (401), PayloadTooLarge (413)
+          Conflict +-- VersionConflict: the record changed between read and update
  +-- StoreError              a storage backend failed
 """
 
@@ -40,6 +41,11 @@ class NotFound(ApiError):
 class Conflict(ApiError):
     status = 409
     code = "conflict"
+
+
+class VersionConflict(Conflict):
+    """The record's ``version`` moved since it was read: the update would have undone a
+    concurrent change, so nothing was written. Re-read, re-apply, and try again."""
 
 
 class ValidationFailed(ApiError):

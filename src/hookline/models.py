@@ -56,6 +56,7 @@ class Application:
     metadata: dict[str, str] = field(default_factory=dict)
     created_at: int = 0
     updated_at: int = 0
+    version: int = 1  # the version read; an update applies only while it is still current
 
 
 @dataclass(slots=True)
@@ -193,6 +194,9 @@ class DeliveryTask:
     app_uid: str | None = None
     endpoint_uid: str | None = None
     event_id: str | None = None
+    # the lease this task was claimed under (with the worker's owner id): its result counts
+    # only while the delivery row still carries this lease
+    lease_until: int = 0
 
 
 @dataclass(slots=True)  # not frozen: built per delivery, and frozen init costs
@@ -200,7 +204,8 @@ class DeliveryResult:
     """The outcome of one send, with the follow-up already decided by the retry policy.
 
     ``next_attempt_at`` set means retry then; None means final (``attempt.status``
-    says success or failure). ``disable_endpoint`` is set for 410 Gone.
+    says success or failure). ``disable_endpoint`` is set for 410 Gone. ``lease_until``
+    is the claimed task's lease: a result whose lease is gone is dropped, not recorded.
     """
 
     attempt: Attempt
@@ -208,6 +213,7 @@ class DeliveryResult:
     disable_endpoint: bool = False
     attempt_number: int = 1
     event_id: str | None = None
+    lease_until: int = 0
 
 
 @dataclass(slots=True)  # not frozen: built per delivery, and frozen init costs

@@ -281,13 +281,22 @@ async def test_retention_purges_old_payloads_and_bodies_in_batches(
         return len(await attempts_of(e, ep.id)) == 23
 
     await e.until(all_recorded)
-    await e.store.record_results(
-        "retention-test",
+    # Old attempts, recorded as a worker records them: under a lease. The endpoint is
+    # paused first, so the running worker leaves the resent deliveries to this claim.
+    owner, later = "retention-test", now_ms() + DAY_MS
+    await e.store.claim(owner, [], now_ms(), 0, pauses=[(ep.id, later)])
+    for m in old:
+        await e.store.resend(e.app.id, m.id, ep.id, now_ms())
+    [ready] = await e.store.ready_endpoints(later, limit=10)
+    leased = {t.msg_id: t for t in await e.store.claim(owner, [(ready, 20)], later, 60_000)}
+    assert sorted(leased) == sorted(m.id for m in old)
+    dropped = await e.store.record_results(
+        owner,
         [
             DeliveryResult(
                 Attempt(
                     id=ids.boundary_id("atmpt", old_ms + i),
-                    delivery_id="dlv_gone",
+                    delivery_id=leased[m.id].delivery_id,
                     msg_id=m.id,
                     endpoint_id=ep.id,
                     app_id=e.app.id,
@@ -301,12 +310,14 @@ async def test_retention_purges_old_payloads_and_bodies_in_batches(
                     created_at=old_ms + i,
                 ),
                 next_attempt_at=None,
+                lease_until=leased[m.id].lease_until,
             )
             for i, m in enumerate(old)
         ],
         now_ms(),
         HealthPolicy(),
     )
+    assert dropped == 0
 
     cutoff = now_ms() - 90 * DAY_MS
     batch = await e.store.purge_expired(cutoff, limit=7)

@@ -204,7 +204,7 @@ async def test_ssrf_guard_blocks_loopback_when_on(engine: EngineFactory) -> None
     )
     for host in disguises:
         ep.url = f"http://{host}:{e.receiver.port}/private"
-        await e.store.update_endpoint(ep)
+        ep = await e.store.update_endpoint(ep)
         msgs.append(await e.publish())
         await e.until(lambda: _status_is(e, msgs[-1].id, DeliveryStatus.FAILED))
     for msg in msgs:

@@ -77,8 +77,15 @@ def message(app: Application, event_type: str = "invoice.paid", **kw: object) ->
 
 
 def result_for(
-    task_delivery: str, msg_id: str, ep_id: str, app_id: str, ok: bool, retry_at: int | None = None
+    task_delivery: str,
+    msg_id: str,
+    ep_id: str,
+    app_id: str,
+    ok: bool,
+    retry_at: int | None = None,
+    lease_until: int = 0,
 ) -> DeliveryResult:
+    """An outcome; it counts only with the lease (``lease_until``) its task was claimed under."""
     attempt = Attempt(
         id=ids.new_id("atmpt"),
         delivery_id=task_delivery,
@@ -94,7 +101,7 @@ def result_for(
         trigger=TriggerType.SCHEDULED,
         created_at=NOW,
     )
-    return DeliveryResult(attempt, next_attempt_at=retry_at)
+    return DeliveryResult(attempt, next_attempt_at=retry_at, lease_until=lease_until)
 
 
 async def test_application_lookup_by_id_and_uid(store: Store) -> None:
@@ -183,15 +190,26 @@ async def test_claim_leases_and_results_are_recorded(store: Store) -> None:
     await record(
         store,
         "w1",
-        [result_for(task.delivery_id, task.msg_id, ep.id, app.id, ok=False, retry_at=NOW + 5000)],
+        [
+            result_for(
+                task.delivery_id,
+                task.msg_id,
+                ep.id,
+                app.id,
+                ok=False,
+                retry_at=NOW + 5000,
+                lease_until=task.lease_until,
+            )
+        ],
         NOW,
     )
     assert await claim_due(store, "w1", 10, NOW + 4000, 60_000) == []
     again = await claim_due(store, "w1", 10, NOW + 5000, 60_000)
     assert [t.attempts for t in again] == [1]
-    await record(
-        store, "w1", [result_for(again[0].delivery_id, task.msg_id, ep.id, app.id, ok=True)], NOW
+    ok = result_for(
+        again[0].delivery_id, task.msg_id, ep.id, app.id, ok=True, lease_until=again[0].lease_until
     )
+    await record(store, "w1", [ok], NOW)
     [delivery] = await store.list_deliveries(app.id, published.message.id)
     assert delivery.status is DeliveryStatus.SUCCESS and delivery.attempts == 2
     attempts = await store.list_attempts(
@@ -209,12 +227,15 @@ async def test_expired_lease_is_claimable_again(store: Store) -> None:
     [second] = await claim_due(store, "w2", 10, NOW + 1001, 1000)
     assert second.delivery_id == first.delivery_id
     # the dead worker's late result must not override the new owner's lease
-    await record(
-        store,
-        "dead-worker",
-        [result_for(first.delivery_id, first.msg_id, first.endpoint_id, app.id, ok=True)],
-        NOW,
+    late = result_for(
+        first.delivery_id,
+        first.msg_id,
+        first.endpoint_id,
+        app.id,
+        ok=True,
+        lease_until=first.lease_until,
     )
+    await record(store, "dead-worker", [late], NOW)
     [delivery] = await store.list_deliveries(app.id, first.msg_id)
     assert delivery.status is DeliveryStatus.SENDING
 
@@ -234,7 +255,7 @@ async def test_disabled_endpoint_parks_deliveries_until_enabled(store: Store) ->
     ep = await make_endpoint(store, app)
     await store.publish(message(app), NOW)
     ep.disabled = True
-    await store.update_endpoint(ep)
+    ep = await store.update_endpoint(ep)
     assert await claim_due(store, "w", 10, NOW, 60_000) == []
     ep.disabled = False
     ep.updated_at = NOW
@@ -250,7 +271,9 @@ async def test_gone_disables_endpoint(store: Store) -> None:
     [task, _] = await claim_due(store, "w", 1, NOW, 60_000) + [None]
     assert task is not None
     gone = result_for(task.delivery_id, task.msg_id, ep.id, app.id, ok=False)
-    await record(store, "w", [DeliveryResult(gone.attempt, None, True)], NOW)
+    await record(
+        store, "w", [DeliveryResult(gone.attempt, None, True, lease_until=task.lease_until)], NOW
+    )
     assert (await store.get_endpoint(app.id, ep.id)).disabled
     assert await claim_due(store, "w", 10, NOW, 60_000) == []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
@@ -16,6 +17,7 @@ from hookline.api.schemas import (
     ListApplicationOut,
 )
 from hookline.api.strict_json import StrictJsonRoute
+from hookline.api.updates import reapply
 from hookline.errors import NotFound
 from hookline.models import Application
 
@@ -90,28 +92,49 @@ async def upsert_application(
             created.uid = app_id
         response.status_code = 201
         return app_out(await ctx.store.create_application(created))
-    # PUT by uid must keep the app reachable at that uid when the body omits it
-    app.name, app.rate_limit = body.name, body.throttle_rate
-    app.uid = body.uid if body.uid is not None else app.uid
-    app.metadata = body.metadata or {}
-    app.updated_at = now_ms()
-    return app_out(await ctx.store.update_application(app))
+
+    def change(current: Application) -> None:
+        # PUT by uid must keep the app reachable at that uid when the body omits it
+        current.name, current.rate_limit = body.name, body.throttle_rate
+        current.uid = body.uid if body.uid is not None else current.uid
+        current.metadata = body.metadata or {}
+
+    return app_out(await _update(ctx, app, change))
 
 
 @router.patch("/{app_id}", response_model=ApplicationOut)
 async def patch_application(ctx: Ctx, app_id: AppRef, body: ApplicationPatch) -> ApplicationOut:
     app = await ctx.store.get_application(app_id)
     sent = body.model_fields_set
-    if "name" in sent and body.name is not None:
-        app.name = body.name
-    if "uid" in sent:
-        app.uid = body.uid
-    if "throttle_rate" in sent:
-        app.rate_limit = body.throttle_rate or None
-    if "metadata" in sent:
-        app.metadata = body.metadata or {}
-    app.updated_at = now_ms()
-    return app_out(await ctx.store.update_application(app))
+
+    def change(current: Application) -> None:
+        """Only the fields the request sent; a re-read keeps everyone else's changes."""
+        if "name" in sent and body.name is not None:
+            current.name = body.name
+        if "uid" in sent:
+            current.uid = body.uid
+        if "throttle_rate" in sent:
+            current.rate_limit = body.throttle_rate or None
+        if "metadata" in sent:
+            current.metadata = body.metadata or {}
+
+    return app_out(await _update(ctx, app, change))
+
+
+async def _update(
+    ctx: Ctx, first: Application, change: Callable[[Application], None]
+) -> Application:
+    """Apply ``change`` and save, re-reading (by id) and re-applying it when a
+    concurrent update moved the version."""
+
+    async def save(app: Application) -> Application:
+        app.updated_at = now_ms()
+        return await ctx.store.update_application(app)
+
+    async def read() -> Application:
+        return await ctx.store.get_application(first.id)
+
+    return await reapply(first, read, change, save)
 
 
 @router.delete("/{app_id}", status_code=204)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
@@ -30,6 +31,7 @@ from hookline.api.schemas import (
     SuccessRateOut,
 )
 from hookline.api.strict_json import StrictJsonRoute
+from hookline.api.updates import reapply
 from hookline.breaker import CLOSED, STATE_NAMES
 from hookline.errors import NotFound
 from hookline.filters import InvalidFilter, compile_filter
@@ -175,14 +177,18 @@ async def upsert_endpoint(
             created.uid = endpoint_id
         response.status_code = 201
         return endpoint_out(await ctx.store.create_endpoint(created))
-    ep.url = checked_url(body.url)
-    ep.description, ep.disabled = body.description, body.disabled
-    ep.uid = body.uid if body.uid is not None else ep.uid
-    ep.event_types, ep.channels = body.event_types, body.channels
-    ep.rate_limit, ep.metadata = body.throttle_rate, body.metadata or {}
-    ep.max_in_flight, ep.fifo = body.max_in_flight, body.fifo
-    ep.payload_filter = checked_filter(body.filter)
-    return endpoint_out(await _save(ctx, ep))
+    url, payload_filter = checked_url(body.url), checked_filter(body.filter)
+
+    def change(ep: Endpoint) -> None:
+        ep.url = url
+        ep.description, ep.disabled = body.description, body.disabled
+        ep.uid = body.uid if body.uid is not None else ep.uid
+        ep.event_types, ep.channels = body.event_types, body.channels
+        ep.rate_limit, ep.metadata = body.throttle_rate, body.metadata or {}
+        ep.max_in_flight, ep.fifo = body.max_in_flight, body.fifo
+        ep.payload_filter = payload_filter
+
+    return endpoint_out(await _update(ctx, ep, change))
 
 
 @router.patch("/{endpoint_id}", response_model=EndpointOut)
@@ -190,37 +196,52 @@ async def patch_endpoint(
     ctx: Ctx, app_id: AppRef, endpoint_id: EpRef, body: EndpointPatch
 ) -> EndpointOut:
     app = await ctx.store.get_application(app_id)
-    ep = await ctx.store.get_endpoint(app.id, endpoint_id)
+    first = await ctx.store.get_endpoint(app.id, endpoint_id)
     sent = body.model_fields_set
-    if "url" in sent and body.url is not None:
-        ep.url = checked_url(body.url)
-    if "description" in sent and body.description is not None:
-        ep.description = body.description
-    if "uid" in sent:
-        ep.uid = body.uid
-    if "disabled" in sent and body.disabled is not None:
-        ep.disabled = body.disabled
-    if "event_types" in sent:
-        ep.event_types = body.event_types or None
-    if "channels" in sent:
-        ep.channels = body.channels or None
-    if "throttle_rate" in sent:
-        ep.rate_limit = body.throttle_rate or None
-    if "metadata" in sent:
-        ep.metadata = body.metadata or {}
-    if "max_in_flight" in sent:
-        ep.max_in_flight = body.max_in_flight
-    if "fifo" in sent and body.fifo is not None:
-        ep.fifo = body.fifo
-    if "filter" in sent:
-        ep.payload_filter = checked_filter(body.filter)
-    return endpoint_out(await _save(ctx, ep))
+    url = checked_url(body.url) if "url" in sent and body.url is not None else None
+    payload_filter = checked_filter(body.filter) if "filter" in sent else None
+
+    def change(ep: Endpoint) -> None:
+        """Only the fields the request sent; a re-read keeps everyone else's changes."""
+        if url is not None:
+            ep.url = url
+        if "description" in sent and body.description is not None:
+            ep.description = body.description
+        if "uid" in sent:
+            ep.uid = body.uid
+        if "disabled" in sent and body.disabled is not None:
+            ep.disabled = body.disabled
+        if "event_types" in sent:
+            ep.event_types = body.event_types or None
+        if "channels" in sent:
+            ep.channels = body.channels or None
+        if "throttle_rate" in sent:
+            ep.rate_limit = body.throttle_rate or None
+        if "metadata" in sent:
+            ep.metadata = body.metadata or {}
+        if "max_in_flight" in sent:
+            ep.max_in_flight = body.max_in_flight
+        if "fifo" in sent and body.fifo is not None:
+            ep.fifo = body.fifo
+        if "filter" in sent:
+            ep.payload_filter = payload_filter
+
+    return endpoint_out(await _update(ctx, first, change))
 
 
 async def _save(ctx: Ctx, ep: Endpoint) -> Endpoint:
-    ep.version += 1
     ep.updated_at = now_ms()
     return await ctx.store.update_endpoint(ep)
+
+
+async def _update(ctx: Ctx, first: Endpoint, change: Callable[[Endpoint], None]) -> Endpoint:
+    """Apply ``change`` and save; re-read (by id: a uid may change) and re-apply when a
+    concurrent update moved the version, so neither change is lost."""
+
+    async def read() -> Endpoint:
+        return await ctx.store.get_endpoint(first.app_id, first.id)
+
+    return await reapply(first, read, change, lambda ep: _save(ctx, ep))
 
 
 @router.delete("/{endpoint_id}", status_code=204)
@@ -248,8 +269,7 @@ async def rotate_endpoint_secret(
     new_secret = checked_secret(body.key, "key") if body.key else ctx.new_secret()
     grace = body.grace_period_seconds
     grace_ms = int((ctx.secret_rotation_grace_s if grace is None else grace) * 1000)
-    ep.rotate_secret(new_secret, grace_ms, now_ms())
-    await _save(ctx, ep)
+    await _update(ctx, ep, lambda fresh: fresh.rotate_secret(new_secret, grace_ms, now_ms()))
     return EndpointSecretOut(key=verifying_key(new_secret))
 
 
@@ -266,8 +286,12 @@ async def set_endpoint_headers(
 ) -> Response:
     app = await ctx.store.get_application(app_id)
     ep = await ctx.store.get_endpoint(app.id, endpoint_id)
-    ep.headers = checked_headers(dict(body.headers))
-    await _save(ctx, ep)
+    headers = checked_headers(dict(body.headers))
+
+    def change(fresh: Endpoint) -> None:
+        fresh.headers = dict(headers)
+
+    await _update(ctx, ep, change)
     return Response(status_code=204)
 
 
@@ -277,16 +301,20 @@ async def patch_endpoint_headers(
 ) -> Response:
     app = await ctx.store.get_application(app_id)
     ep = await ctx.store.get_endpoint(app.id, endpoint_id)
-    headers = dict(ep.headers)
-    for name, value in body.headers.items():
-        if value is None:
+
+    def change(fresh: Endpoint) -> None:
+        """Merged into the headers as they are now, not as the first read saw them."""
+        headers = dict(fresh.headers)
+        for name, value in body.headers.items():
+            if value is None:
+                headers.pop(name, None)
+            else:
+                headers[name] = value
+        for name in body.delete_headers:
             headers.pop(name, None)
-        else:
-            headers[name] = value
-    for name in body.delete_headers:
-        headers.pop(name, None)
-    ep.headers = checked_headers(headers)
-    await _save(ctx, ep)
+        fresh.headers = checked_headers(headers)
+
+    await _update(ctx, ep, change)
     return Response(status_code=204)
 
 

@@ -8,6 +8,8 @@ the engine fans its own events (``endpoint.disabled``, ``message.attempt.exhaust
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, Response
 
 from hookline.api.context import Ctx, Paging, list_out, now_ms, to_datetime
@@ -33,6 +35,7 @@ from hookline.api.schemas_ops import (
     OperationalEndpointUpsertIn,
 )
 from hookline.api.strict_json import StrictJsonRoute
+from hookline.api.updates import reapply
 from hookline.errors import NotFound
 from hookline.models import OPERATIONAL_APP_ID, Endpoint
 
@@ -68,10 +71,15 @@ async def _find(ctx: Ctx, ref: str) -> Endpoint:
     return await ctx.store.get_endpoint(OPERATIONAL_APP_ID, ref)
 
 
-async def _save(ctx: Ctx, ep: Endpoint) -> Endpoint:
-    ep.version += 1
-    ep.updated_at = now_ms()
-    return await ctx.store.update_endpoint(ep)
+async def _update(ctx: Ctx, first: Endpoint, change: Callable[[Endpoint], None]) -> Endpoint:
+    """Apply ``change`` and save, re-reading and re-applying it when a concurrent update
+    (a rotation, the worker's disable) moved the version, so neither change is lost."""
+
+    async def save(ep: Endpoint) -> Endpoint:
+        ep.updated_at = now_ms()
+        return await ctx.store.update_endpoint(ep)
+
+    return await reapply(first, lambda: _find(ctx, first.id), change, save)
 
 
 @router.get("", response_model=ListOperationalEndpointOut)
@@ -107,12 +115,16 @@ async def upsert_operational_endpoint(
             created.uid = endpoint_id
         response.status_code = 201
         return operational_out(await ctx.store.create_endpoint(created))
-    ep.url = checked_url(body.url)
-    ep.description, ep.disabled = body.description, body.disabled
-    ep.uid = body.uid if body.uid is not None else ep.uid
-    ep.event_types, ep.rate_limit = body.event_types, body.throttle_rate
-    ep.metadata = body.metadata or {}
-    return operational_out(await _save(ctx, ep))
+    url = checked_url(body.url)
+
+    def change(current: Endpoint) -> None:
+        current.url = url
+        current.description, current.disabled = body.description, body.disabled
+        current.uid = body.uid if body.uid is not None else current.uid
+        current.event_types, current.rate_limit = body.event_types, body.throttle_rate
+        current.metadata = body.metadata or {}
+
+    return operational_out(await _update(ctx, ep, change))
 
 
 @router.delete("/{endpoint_id}", status_code=204)
@@ -136,8 +148,7 @@ async def rotate_operational_secret(
     new_secret = checked_secret(body.key, "key") if body.key else ctx.new_secret()
     grace = body.grace_period_seconds
     grace_ms = int((ctx.secret_rotation_grace_s if grace is None else grace) * 1000)
-    ep.rotate_secret(new_secret, grace_ms, now_ms())
-    await _save(ctx, ep)
+    await _update(ctx, ep, lambda current: current.rotate_secret(new_secret, grace_ms, now_ms()))
     return Response(status_code=204)
 
 
@@ -151,6 +162,10 @@ async def set_operational_headers(
     ctx: Ctx, endpoint_id: EpRef, body: EndpointHeadersIn
 ) -> Response:
     ep = await _find(ctx, endpoint_id)
-    ep.headers = checked_headers(dict(body.headers))
-    await _save(ctx, ep)
+    headers = checked_headers(dict(body.headers))
+
+    def change(current: Endpoint) -> None:
+        current.headers = dict(headers)
+
+    await _update(ctx, ep, change)
     return Response(status_code=204)

@@ -70,18 +70,18 @@ def decide(
         trigger=task.trigger,
         created_at=outcome.started_at_ms or now_ms,
     )
-    number, event_id = attempts_made, task.event_id
+    number, event_id, lease = attempts_made, task.event_id, task.lease_until
     if outcome.ok or task.trigger is TriggerType.MANUAL:
-        return DeliveryResult(attempt, None, False, number, event_id)
+        return DeliveryResult(attempt, None, False, number, event_id, lease)
     if outcome.status == 410:
-        return DeliveryResult(attempt, None, True, number, event_id)
+        return DeliveryResult(attempt, None, True, number, event_id, lease)
     delay = policy.next_delay(
         attempts_made,
         status=outcome.status or None,
         retry_after=parse_retry_after(outcome.retry_after),
     )
     retry_at = None if delay is None else now_ms + int(delay * 1000)
-    return DeliveryResult(attempt, retry_at, False, number, event_id)
+    return DeliveryResult(attempt, retry_at, False, number, event_id, lease)
 
 
 class Worker:
@@ -100,9 +100,11 @@ class Worker:
         self._results: list[DeliveryResult] = []
         self._results_ready = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._closing = False  # set once no more results can come: the flusher may end
         self._queue: asyncio.Queue[DeliveryTask] = asyncio.Queue()
         self._scheduler = Scheduler(config.max_in_flight_per_endpoint)
         self.delivered = 0
+        self.stale_results = 0  # results dropped because their lease had run out
 
     def stop(self) -> None:
         """Stop claiming; ``run`` returns after in-flight sends finish and are recorded."""
@@ -122,8 +124,11 @@ class Worker:
             for sender in senders:
                 sender.cancel()
             await asyncio.gather(*senders, return_exceptions=True)
+            # the flusher finishes the batch it holds (cancelling it mid-write would lose
+            # the batch's bookkeeping), then the rest is flushed; only then are leases
+            # released, or the released rows would fence off their own results
+            self._closing = True
             self._results_ready.set()
-            flusher.cancel()
             await asyncio.gather(flusher, return_exceptions=True)
             await self._flush()
             await self._store.release(self.owner, _now_ms())
@@ -233,7 +238,7 @@ class Worker:
             self._slot_freed.set()
 
     async def _flush_loop(self) -> None:
-        while True:
+        while not self._closing:
             await self._results_ready.wait()
             self._results_ready.clear()
             await self._flush()
@@ -244,11 +249,23 @@ class Worker:
         batch, self._results = self._results, []
         while True:
             try:
-                await self._store.record_results(self.owner, batch, _now_ms(), self._config.health)
+                dropped = await self._store.record_results(
+                    self.owner, batch, _now_ms(), self._config.health
+                )
                 break
             except Exception:
                 log.exception("recording %d results failed; retrying", len(batch))
                 await asyncio.sleep(0.5)
+        if dropped:
+            # the send outlived its lease and the delivery was claimed again: the newer
+            # claim owns the outcome, so the receiver may see this message twice
+            self.stale_results += dropped
+            log.warning(
+                "dropped %d of %d results: their lease had run out (raise lease_seconds "
+                "above the request timeout if this repeats)",
+                dropped,
+                len(batch),
+            )
         self.delivered += sum(1 for r in batch if r.attempt.status is DeliveryStatus.SUCCESS)
 
 

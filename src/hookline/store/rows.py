@@ -43,7 +43,7 @@ def load(text: str | bytes | None) -> Any:
     return None if text is None else orjson.loads(text)
 
 
-APP_COLS = "id, uid, name, rate_limit, metadata, created_at, updated_at"
+APP_COLS = "id, uid, name, rate_limit, metadata, created_at, updated_at, version"
 
 
 def app_from_row(r: Row) -> Application:
@@ -55,11 +55,21 @@ def app_from_row(r: Row) -> Application:
         metadata=load(r[4]),
         created_at=r[5],
         updated_at=r[6],
+        version=r[7],
     )
 
 
 def app_params(a: Application) -> tuple[Any, ...]:
-    return (a.id, a.uid, a.name, a.rate_limit, dump(a.metadata), a.created_at, a.updated_at)
+    return (
+        a.id,
+        a.uid,
+        a.name,
+        a.rate_limit,
+        dump(a.metadata),
+        a.created_at,
+        a.updated_at,
+        a.version,
+    )
 
 
 EVENT_TYPE_COLS = (

@@ -118,7 +118,8 @@ class SqliteStore(TaskOps, CatalogOps):
             existing = find_app(conn, new_app.uid) if new_app.uid else None
             if existing is None:
                 conn.execute(
-                    f"INSERT INTO application ({rows.APP_COLS}) VALUES (?,?,?,?,?,?,?)",
+                    f"INSERT INTO application ({rows.APP_COLS})"
+                    f" VALUES ({rows.marks_for(rows.APP_COLS)})",
                     rows.app_params(new_app),
                 )
             message.app_id = new_app.id if existing is None else existing.id
@@ -240,9 +241,12 @@ class SqliteStore(TaskOps, CatalogOps):
         results: Sequence[DeliveryResult],
         now_ms: int,
         policy: HealthPolicy,
-    ) -> None:
-        await self._write(lambda conn: results_sql.record(conn, owner, results, now_ms, policy))
+    ) -> int:
+        dropped = await self._write(
+            lambda conn: results_sql.record(conn, owner, results, now_ms, policy)
+        )
         self._work.set()  # operational events, and endpoints whose breaker just closed
+        return dropped
 
     async def release(self, owner: str, now_ms: int) -> None:
         await self._write(lambda conn: queue.release(conn, owner, now_ms))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from hookline.errors import Conflict, NotFound
+from dataclasses import replace
+
+from hookline.errors import Conflict, NotFound, VersionConflict
 from hookline.models import (
     OPERATIONAL_APP_ID,
     Application,
@@ -34,7 +36,8 @@ class CatalogOps(SqliteBase):
             if app.uid and find_app(conn, app.uid) is not None:
                 raise Conflict(f"an application with uid {app.uid!r} already exists")
             conn.execute(
-                f"INSERT INTO application ({rows.APP_COLS}) VALUES (?,?,?,?,?,?,?)",
+                f"INSERT INTO application ({rows.APP_COLS})"
+                f" VALUES ({rows.marks_for(rows.APP_COLS)})",
                 rows.app_params(app),
             )
             return app
@@ -52,14 +55,22 @@ class CatalogOps(SqliteBase):
         return await self._read(lambda c: page_of(c, select, [], [], "id", page, rows.app_from_row))
 
     async def update_application(self, app: Application) -> Application:
+        """Write ``app`` only if the row is still at the version it was read at
+        (``VersionConflict`` otherwise); returns it at its new version."""
+
         def op(conn: Conn) -> Application:
+            before = find_app(conn, app.id)
+            if before is None or before.id != app.id:
+                raise NotFound(f"application {app.id!r} not found")
+            if before.version != app.version:
+                raise VersionConflict(f"application {app.id!r} changed since it was read")
             if app.uid:
                 other = find_app(conn, app.uid)
                 if other is not None and other.id != app.id:
                     raise Conflict(f"an application with uid {app.uid!r} already exists")
             conn.execute(
-                "UPDATE application SET uid=?, name=?, rate_limit=?, metadata=?, updated_at=?"
-                " WHERE id=?",
+                "UPDATE application SET uid=?, name=?, rate_limit=?, metadata=?, updated_at=?,"
+                " version = version + 1 WHERE id=? AND version=?",
                 (
                     app.uid,
                     app.name,
@@ -67,9 +78,10 @@ class CatalogOps(SqliteBase):
                     rows.dump(app.metadata),
                     app.updated_at,
                     app.id,
+                    app.version,
                 ),
             )
-            return app
+            return replace(app, version=app.version + 1)
 
         return await self._write(op)
 
@@ -177,24 +189,34 @@ class CatalogOps(SqliteBase):
         )
 
     async def update_endpoint(self, endpoint: Endpoint) -> Endpoint:
+        """Write ``endpoint`` only if the row is still at the version it was read at
+        (``VersionConflict`` otherwise), so a stale read never undoes a concurrent change
+        (a secret rotation, the worker's disable); returns it at its new version."""
+
         def op(conn: Conn) -> Endpoint:
             before = find_endpoint(conn, endpoint.app_id, endpoint.id, self._box)
-            if before is None:
+            if before is None or before.id != endpoint.id:
                 raise NotFound(f"endpoint {endpoint.id!r} not found")
+            if before.version != endpoint.version:
+                raise VersionConflict(f"endpoint {endpoint.id!r} changed since it was read")
             if endpoint.uid:
                 other = find_endpoint(conn, endpoint.app_id, endpoint.uid, self._box)
                 if other is not None and other.id != endpoint.id:
                     raise Conflict(f"an endpoint with uid {endpoint.uid!r} already exists")
-            conn.execute("DELETE FROM endpoint WHERE id=?", (endpoint.id,))
-            _insert_endpoint(conn, endpoint, self._box)
-            if endpoint.disabled and not before.disabled:
-                queue.park_endpoint(conn, endpoint.id)
-            elif before.disabled and not endpoint.disabled:
-                queue.unpark_endpoint(conn, endpoint.id, endpoint.updated_at)
-            elif endpoint.fifo != before.fifo:
-                queue.refresh_due(conn, endpoint.id, endpoint.fifo)
-            _endpoint_event(conn, "endpoint.updated", endpoint)
-            return endpoint
+            conn.execute(
+                f"UPDATE endpoint SET {_ENDPOINT_SET}, version = version + 1"
+                " WHERE id = ? AND version = ?",
+                (*_changeable(endpoint, self._box), endpoint.id, endpoint.version),
+            )
+            saved = replace(endpoint, version=endpoint.version + 1)
+            if saved.disabled and not before.disabled:
+                queue.park_endpoint(conn, saved.id)
+            elif before.disabled and not saved.disabled:
+                queue.unpark_endpoint(conn, saved.id, saved.updated_at)
+            elif saved.fifo != before.fifo:
+                queue.refresh_due(conn, saved.id, saved.fifo)
+            _endpoint_event(conn, "endpoint.updated", saved)
+            return saved
 
         result = await self._write(op)
         self._work.set()
@@ -215,6 +237,17 @@ class CatalogOps(SqliteBase):
             )
 
         await self._write(op)
+
+
+_ENDPOINT_COLUMNS = [c.strip() for c in rows.ENDPOINT_COLS.split(",")]
+_FIXED = {"id", "app_id", "version", "created_at"}  # never set by an update
+_ENDPOINT_SET = ", ".join(f"{c} = ?" for c in _ENDPOINT_COLUMNS if c not in _FIXED)
+
+
+def _changeable(endpoint: Endpoint, box: SecretBox) -> list[object]:
+    """The endpoint's column values, in ``_ENDPOINT_SET``'s order."""
+    params = rows.endpoint_params(endpoint, box)
+    return [v for c, v in zip(_ENDPOINT_COLUMNS, params, strict=True) if c not in _FIXED]
 
 
 def _insert_endpoint(conn: Conn, endpoint: Endpoint, box: SecretBox) -> None:

@@ -263,7 +263,8 @@ def claim(
     """Lease up to ``n`` due deliveries of each planned endpoint.
 
     The lease expiry becomes ``next_attempt_at``, so a crashed worker's deliveries fall
-    due again by themselves (at-least-once). An open breaker's endpoint gets its probe.
+    due again by themselves (at-least-once); each task carries it as ``lease_until``, the
+    token its result is fenced by. An open breaker's endpoint gets its probe.
     """
     lease_until = now_ms + lease_ms
     claimed: list[tuple[str, str, str, int, int]] = []
@@ -301,11 +302,15 @@ def claim(
         " WHERE endpoint_id = ?",
         [(until, ep) for ep, until in pauses],
     )
-    return _tasks_for(conn, claimed, now_ms, box) if claimed else []
+    return _tasks_for(conn, claimed, now_ms, lease_until, box) if claimed else []
 
 
 def _tasks_for(
-    conn: Conn, claimed: list[tuple[str, str, str, int, int]], now_ms: int, box: SecretBox
+    conn: Conn,
+    claimed: list[tuple[str, str, str, int, int]],
+    now_ms: int,
+    lease_until: int,
+    box: SecretBox,
 ) -> list[DeliveryTask]:
     msg_ids = list({r[1] for r in claimed})
     ep_ids = list({r[2] for r in claimed})
@@ -351,6 +356,7 @@ def _tasks_for(
                 signing_keys=tuple(ep.signing_keys(now_ms)),
                 endpoint_uid=ep.uid,
                 event_id=msg[5],
+                lease_until=lease_until,
             )
         )
     conn.executemany(

@@ -1,5 +1,6 @@
-"""Results in SQLite: attempts, lease-guarded delivery updates, endpoint health, and
-the operational events they raise. Runs inside the store's group-commit writer."""
+"""Results in SQLite: attempts, delivery updates and endpoint health, fenced by the lease
+each delivery was claimed under, and the operational events they raise. Runs inside the
+store's group-commit writer."""
 
 from __future__ import annotations
 
@@ -38,16 +39,21 @@ def record(
     results: Sequence[DeliveryResult],
     now_ms: int,
     policy: HealthPolicy,
-) -> None:
-    """Attempts are always kept; a delivery changes only while ``owner`` holds its lease.
-    Then each endpoint's breaker and health move on, and operational events go out."""
+) -> int:
+    """Record the results still covered by the lease they were claimed under; returns
+    how many were not. A result whose lease ran out (another claim took the delivery,
+    or this worker's own later claim did) leaves no trace: no attempt, no delivery
+    change, no breaker or health move, no operational event. Then each endpoint's
+    breaker and health move on, and operational events go out."""
+    live = _still_leased(conn, owner, results)
     conn.executemany(
         f"INSERT INTO attempt ({rows.ATTEMPT_COLS}) VALUES ({marks(13)})",
-        [rows.attempt_params(r.attempt) for r in results],
+        [rows.attempt_params(r.attempt) for r in live],
     )
     conn.executemany(
         "UPDATE delivery SET status = ?, attempts = attempts + 1, next_attempt_at = ?,"
-        " lease_owner = NULL, updated_at = ? WHERE id = ? AND lease_owner = ?",
+        " lease_owner = NULL, updated_at = ? WHERE id = ? AND lease_owner = ?"
+        " AND next_attempt_at = ?",
         [
             (
                 PENDING if r.next_attempt_at is not None else int(r.attempt.status),
@@ -55,18 +61,42 @@ def record(
                 now_ms,
                 r.attempt.delivery_id,
                 owner,
+                r.lease_until,
             )
-            for r in results
+            for r in live
         ],
     )
     by_endpoint: dict[str, list[DeliveryResult]] = defaultdict(list)
-    for r in results:
+    for r in live:
         by_endpoint[r.attempt.endpoint_id].append(r)
     for endpoint_id, outcomes in by_endpoint.items():
         _endpoint_health(conn, endpoint_id, outcomes, now_ms, policy)
-    for r in results:
+    for r in live:
         if r.attempt.app_id != OPERATIONAL_APP_ID:
             _message_events(conn, r, policy, now_ms)
+    return len(results) - len(live)
+
+
+def _still_leased(
+    conn: Conn, owner: str, results: Sequence[DeliveryResult]
+) -> list[DeliveryResult]:
+    """The results whose delivery is still sending under (owner, lease_until): the claim
+    wrote the lease expiry into ``next_attempt_at``, and every later claim moves it."""
+    held: set[tuple[str, int]] = set()
+    wanted = [r.attempt.delivery_id for r in results]
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        held.update(
+            conn.execute(
+                f"SELECT id, next_attempt_at FROM delivery WHERE id IN ({marks(len(chunk))})"
+                " AND status = ? AND lease_owner = ?",
+                (*chunk, SENDING, owner),
+            ).fetchall()
+        )
+    return [r for r in results if (r.attempt.delivery_id, r.lease_until) in held]
+
+
+_CHUNK = 500  # ids per IN (...) list, well under SQLite's bound-parameter limit
 
 
 def _endpoint_health(
@@ -116,8 +146,11 @@ def _endpoint_health(
 
 
 def disable_endpoint(conn: Conn, endpoint_id: str, now_ms: int, fail_since: int | None) -> None:
+    """Disable and park; the version moves, so an update read before this one cannot
+    re-enable the endpoint by writing its stale ``disabled``."""
     found = conn.execute(
-        "UPDATE endpoint SET disabled = 1, updated_at = ? WHERE id = ? AND disabled = 0"
+        "UPDATE endpoint SET disabled = 1, updated_at = ?, version = version + 1"
+        " WHERE id = ? AND disabled = 0"
         " RETURNING app_id, uid",
         (now_ms, endpoint_id),
     ).fetchone()
