@@ -73,6 +73,13 @@ class Settings(BaseSettings):
     )
     retention_days: float = Field(default=90.0, gt=0)
 
+    # Limits on API clients (HTTP/1.1 server): see hookline.api.http_server.
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_headers: int = Field(default=100, gt=0)
+    header_timeout: Annotated[float, BeforeValidator(parse_duration)] = Field(default=10.0, gt=0)
+    keepalive_timeout: Annotated[float, BeforeValidator(parse_duration)] = Field(default=5.0, gt=0)
+    max_connections: int = Field(default=1000, gt=0)
+
     @field_validator("retry_schedule", mode="before")
     @classmethod
     def _parse_schedule(cls, value: object) -> object:
