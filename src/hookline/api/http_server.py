@@ -10,12 +10,16 @@ connections for ever. This subclass adds, per connection:
   parser while headers are awaited (plus at most one read when a pipelined request follows
   a complete one in the same read);
 - a header deadline (``header_timeout``) from connect and from the end of every response to
-  the end of the next request's headers, which no trickle of bytes resets: 408 and close if
+  the end of the next request's headers, which no trickle of bytes moves: 408 and close if
   part of a request came, else a plain close;
-- uvicorn's idle keep-alive timeout, set from ``keepalive_timeout`` (fractions of a second
-  allowed);
+- an idle keep-alive deadline (``keepalive_timeout``) from the end of a response to the next
+  byte, replacing uvicorn's own keep-alive timer;
 - a server-wide connection cap (``max_connections``) checked on accept: past it, a 503 with
   ``Retry-After`` is written at once, before anything is read, and the connection closed.
+
+Deadlines are timestamps checked by one sweep timer per server rather than a timer per
+request (a uvloop timer costs a handle allocation each time), so a timeout fires between
+its deadline and one sweep interval later, and a request costs less than in stock uvicorn.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from uvicorn.server import ServerState
 log = logging.getLogger("hookline.api")
 
 RETRY_AFTER_S = 1
+# Sweep often enough that a timeout fires at most a quarter late, but at most once a second.
+MAX_SWEEP_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +65,34 @@ class _TooManyHeaders(Exception):
     """Raised from the parser callback to stop parsing; the parser wraps it."""
 
 
+class _Sweeper:
+    """One timer per server: each tick closes the connections whose deadline has passed,
+    and it stops ticking while no connection is open."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, connections: set[Any], limits: HttpLimits):
+        self.loop = loop
+        self.connections = connections
+        shortest = min(limits.header_timeout, limits.keepalive_timeout)
+        self.interval = min(shortest / 4, MAX_SWEEP_INTERVAL_S)
+        self._handle: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        if self._handle is None:
+            self._handle = self.loop.call_later(self.interval, self._tick)
+
+    def _tick(self) -> None:
+        self._handle = None
+        now = self.loop.time()
+        for connection in list(self.connections):
+            if isinstance(connection, LimitedHttpProtocol):
+                connection.check_deadlines(now)
+        if self.connections:
+            self.start()
+
+
 class LimitedHttpProtocol(HttpToolsProtocol):
     limits: ClassVar[HttpLimits] = HttpLimits()
+    _sweeper: ClassVar[_Sweeper | None] = None
 
     def __init__(
         self,
@@ -70,13 +102,13 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        # uvicorn annotates it int but only hands it to call_later, which takes float.
-        self.timeout_keep_alive = self.limits.keepalive_timeout  # type: ignore[assignment]
         self._awaiting_headers = True
         self._header_bytes = 0
         self._header_count = 0
         self._too_many_headers = False
-        self._header_timer: asyncio.TimerHandle | None = None
+        # Loop times; 0.0 when not running.
+        self._header_deadline = 0.0
+        self._idle_deadline = 0.0
 
     # Connection lifecycle
 
@@ -95,15 +127,16 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             )
             return
         super().connection_made(transport)
-        self._arm_header_timer()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_header_timer()
-        super().connection_lost(exc)
+        self._header_deadline = self.loop.time() + self.limits.header_timeout
+        cls = type(self)
+        if cls._sweeper is None or cls._sweeper.loop is not self.loop:
+            cls._sweeper = _Sweeper(self.loop, self.connections, self.limits)
+        cls._sweeper.start()
 
     def data_received(self, data: bytes) -> None:
         if self.transport.is_closing():
             return
+        self._idle_deadline = 0.0
         if self._awaiting_headers:
             room = self.limits.max_header_bytes - self._header_bytes
             if len(data) > room:
@@ -135,7 +168,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._awaiting_headers = False
-        self._cancel_header_timer()
+        self._header_deadline = 0.0
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -145,10 +178,18 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._header_count = 0
 
     def on_response_complete(self) -> None:
-        idle = not self.pipeline
-        super().on_response_complete()
-        if idle and not self.transport.is_closing():
-            self._arm_header_timer()
+        # uvicorn's own, with deadlines for the sweeper instead of a keep-alive timer.
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+        else:
+            now = self.loop.time()
+            self._idle_deadline = now + self.limits.keepalive_timeout
+            self._header_deadline = now + self.limits.header_timeout
 
     def send_400_response(self, msg: str) -> None:
         # uvicorn answers every parser error with a 400, including the one on_header raises.
@@ -163,26 +204,22 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         log.debug("request headers too large: %s", detail)
         self._answer_and_close(431, "headers_too_large", detail)
 
-    def _arm_header_timer(self) -> None:
-        self._cancel_header_timer()
-        self._header_timer = self.loop.call_later(self.limits.header_timeout, self._header_timeout)
-
-    def _cancel_header_timer(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
-    def _header_timeout(self) -> None:
-        self._header_timer = None
+    def check_deadlines(self, now: float) -> None:
+        """Called by the sweeper: close an idle connection, or one whose headers are late."""
         if self.transport.is_closing():
             return
-        if self._awaiting_headers and self._header_bytes:
-            self._answer_and_close(408, "request_timeout", "request headers not received in time")
-        else:
+        if self._idle_deadline and now >= self._idle_deadline:
             self.transport.close()
+        elif self._header_deadline and now >= self._header_deadline:
+            if self._awaiting_headers and self._header_bytes:
+                self._answer_and_close(
+                    408, "request_timeout", "request headers not received in time"
+                )
+            else:
+                self.transport.close()
 
     def _answer_and_close(self, status: int, code: str, detail: str, extra: bytes = b"") -> None:
-        self._cancel_header_timer()
+        self._header_deadline = self._idle_deadline = 0.0
         body = json.dumps({"code": code, "detail": detail}).encode()
         head = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
