@@ -78,6 +78,13 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     secret_keys_previous: Annotated[tuple[SecretStr, ...], NoDecode] = ()
 
+    # Limits on API clients (HTTP/1.1 server): see hookline.api.http_server.
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_headers: int = Field(default=100, gt=0)
+    header_timeout: Annotated[float, BeforeValidator(parse_duration)] = Field(default=10.0, gt=0)
+    keepalive_timeout: Annotated[float, BeforeValidator(parse_duration)] = Field(default=5.0, gt=0)
+    max_connections: int = Field(default=1000, gt=0)
+
     @field_validator("retry_schedule", mode="before")
     @classmethod
     def _parse_schedule(cls, value: object) -> object:

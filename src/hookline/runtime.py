@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from hookline.api import ApiContext, create_app
+from hookline.api.http_server import HttpLimits, protocol_class
 from hookline.breaker import BreakerPolicy, HealthPolicy
 from hookline.config import Settings
 from hookline.delivery.maintenance import DAY_MS, Maintenance, MaintenanceConfig
@@ -182,6 +183,16 @@ def health_policy(settings: Settings) -> HealthPolicy:
     )
 
 
+def http_limits(settings: Settings) -> HttpLimits:
+    return HttpLimits(
+        max_header_bytes=settings.max_header_bytes,
+        max_headers=settings.max_headers,
+        header_timeout=settings.header_timeout,
+        keepalive_timeout=settings.keepalive_timeout,
+        max_connections=settings.max_connections,
+    )
+
+
 @dataclass(slots=True)
 class Roles:
     store: Store
@@ -242,6 +253,8 @@ def build_roles(settings: Settings, dev: bool = False) -> Roles:
             host=settings.host,
             port=settings.port,
             loop="none",
+            http=protocol_class(http_limits(settings)),
+            ws="none",
             lifespan="off",
             log_level="warning",
             access_log=False,

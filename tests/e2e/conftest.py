@@ -248,6 +248,18 @@ def start_server(
         servers.stop_all()
 
 
+@pytest.fixture(scope="module")
+def start_module_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., ServerHandle]]:
+    """``start_server`` for servers shared by the tests of one module: a start costs seconds."""
+    servers = _Servers(tmp_path_factory.mktemp("servers"))
+    try:
+        yield servers.start
+    finally:
+        servers.stop_all()
+
+
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     async with Receiver() as rx:
