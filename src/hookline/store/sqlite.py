@@ -34,12 +34,17 @@ from hookline.store.base import (
 )
 from hookline.store.sqlite_base import (
     Conn,
-    find_app,
     page_of,
     time_and_type_filters,
 )
 from hookline.store.sqlite_catalog import CatalogOps
 from hookline.store.sqlite_tasks import TaskOps
+
+
+def app_by_uid(conn: Conn, uid: str) -> Application | None:
+    r = conn.execute(f"SELECT {rows.APP_COLS} FROM application WHERE uid=?", (uid,)).fetchone()
+    return None if r is None else rows.app_from_row(r)
+
 
 IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
 IN_FLIGHT_TTL_MS = 120 * 1000  # a reservation older than this belongs to a dead request
@@ -55,7 +60,8 @@ class SqliteStore(TaskOps, CatalogOps):
     ) -> PublishOutcome:
         def op(conn: Conn) -> PublishOutcome:
             if new_app is not None:
-                existing = find_app(conn, new_app.uid) if new_app.uid else None
+                # By uid only: an application that a concurrent first publish created.
+                existing = app_by_uid(conn, new_app.uid) if new_app.uid else None
                 if existing is None:
                     conn.execute(
                         f"INSERT INTO application ({rows.APP_COLS}) VALUES (?,?,?,?,?,?,?)",
