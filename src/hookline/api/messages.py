@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from hookline import ids
 from hookline.api.applications import AppRef, new_application
 from hookline.api.context import ApiContext, Ctx, NewestFirst, list_out, now_ms, to_datetime, to_ms
+from hookline.api.endpoints import shown_url
 from hookline.api.errors import field_error
 from hookline.api.schemas import (
     CHANNEL_PATTERN,
@@ -55,7 +56,7 @@ def attempt_out(a: Attempt) -> MessageAttemptOut:
         id=a.id,
         msg_id=a.msg_id,
         endpoint_id=a.endpoint_id,
-        url=a.url,
+        url=shown_url(a.url),
         response=a.response_body,
         response_status_code=a.response_status,
         response_duration_ms=a.duration_ms,
