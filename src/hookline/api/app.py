@@ -2,21 +2,37 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, FastAPI, Response
+import asyncio
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hookline.api import applications, endpoints, event_types, messages, operational, recovery
 from hookline.api.context import ApiContext, require_token
-from hookline.api.errors import install_error_handlers
+from hookline.api.errors import install_error_handlers, store_error_response
 from hookline.api.fast_publish import FastPublish
 from hookline.api.idempotency import IdempotencyMiddleware
+from hookline.errors import StoreError
 
 health = APIRouter(tags=["Health"])
 
 
-@health.get("/api/v1/health", status_code=204)
-async def get_health() -> Response:
-    """Unauthenticated on purpose: load balancers probe it, and it reveals nothing."""
+@health.get(
+    "/api/v1/health",
+    status_code=204,
+    responses={503: {"description": "the store does not answer"}},
+)
+async def get_health(request: Request) -> Response:
+    """Unauthenticated on purpose: load balancers probe it, and it reveals nothing.
+    204 only if the store served a read and a write in time: a store that fails makes
+    every publish fail, and the probe must say so."""
+    ctx: ApiContext = request.app.state.context
+    try:
+        await asyncio.wait_for(ctx.store.ping(), ctx.health_timeout_s)
+    except StoreError as exc:
+        return store_error_response(exc)
+    except TimeoutError:
+        return store_error_response(StoreError(f"no answer in {ctx.health_timeout_s}s"))
     return Response(status_code=204)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from hookline import ids
 from hookline.breaker import HealthPolicy
-from hookline.errors import NotFound
+from hookline.errors import NotFound, StoreError
 from hookline.models import (
     Application,
     Attempt,
@@ -52,6 +52,21 @@ IN_FLIGHT_TTL_MS = 120 * 1000  # a reservation older than this belongs to a dead
 
 class SqliteStore(TaskOps, CatalogOps):
     """Implements ``hookline.store.base.Store`` on one SQLite file."""
+
+    async def ping(self) -> None:
+        """The reader answers, and so does the writer through a group commit (a lock held
+        by another process, or a writer that is gone, shows up here)."""
+
+        def probe(conn: Conn) -> None:
+            conn.execute("PRAGMA schema_version").fetchone()
+
+        try:
+            await self._read(probe)
+            await self._write(probe)
+        except StoreError:
+            raise
+        except Exception as exc:  # a closed store: its connections and threads are gone
+            raise StoreError(f"the store is not open: {exc!r}") from exc
 
     # ----- messages -----------------------------------------------------------------
 
