@@ -53,6 +53,8 @@ GOOD_URLS = [
     "https://äö.example/h",
     "https://" + "a" * 63 + ".example/",
     "http://[2001:db8::1]:8080/x",
+    "http://[2001:DB8:0::1]/",  # spelled otherwise than yarl's compressed form
+    "http://[::ffff:192.0.2.1]/",
     "https://u:p@h@example.com/",  # userinfo "u:p@h": the last "@" ends it
 ]
 

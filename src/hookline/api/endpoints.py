@@ -82,7 +82,7 @@ def checked_url(url: str, loc: str = "url") -> str:
         raise field_error(["body", loc], "URL scheme must be http or https")
     if not host or not raw_host or not parsed.is_absolute():
         raise field_error(["body", loc], "URL must be absolute with a host")
-    if given is None or given.lower() not in (raw_host, host):
+    if ":" not in raw_host and (given is None or given.lower() not in (raw_host, host)):
         # IDNA mapping changed the name (``ex\u2488ample`` is sent to ``ex1.ample``).
         raise field_error(["body", loc], "URL host is not the name it is sent to")
     if not _valid_host(raw_host):
