@@ -248,3 +248,15 @@ async def test_expired_payloads_read_as_empty_and_cannot_be_resent(
     assert [m["payload"] for m in listed["data"]] == [{}]
     resent = await client.post(f"/api/v1/app/{app_id}/msg/{msg['id']}/endpoint/{ep_id}/resend")
     assert_error(resent, 404)
+
+
+@pytest.mark.parametrize("ahead", [timedelta(minutes=5), timedelta(days=3650)])
+@pytest.mark.parametrize("action", sorted(KINDS))
+async def test_a_since_in_the_future_is_422_and_starts_nothing(
+    client: httpx.AsyncClient, target: tuple[str, str], action: str, ahead: timedelta
+) -> None:
+    since = iso(datetime.now(UTC) + ahead)
+    body = assert_error(await start(client, *target, action, {"since": since}), 422)
+    assert body["detail"][0]["loc"] == ["body", "since"], body
+    listed = (await client.get("/api/v1/background-task")).json()
+    assert listed["data"] == []

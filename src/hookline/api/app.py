@@ -2,26 +2,67 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from functools import partial
 
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hookline.api import applications, endpoints, event_types, messages, operational, recovery
 from hookline.api.auth import TokenGate
 from hookline.api.context import ApiContext
-from hookline.api.errors import install_error_handlers
+from hookline.api.errors import install_error_handlers, store_error_response
 from hookline.api.fast_publish import FastPublish
 from hookline.api.idempotency import IdempotencyMiddleware
+from hookline.errors import StoreError
+from hookline.store.base import Store
 
 health = APIRouter(tags=["Health"])
 
 
-@health.get("/api/v1/health", status_code=204)
-async def get_health() -> Response:
-    """Unauthenticated on purpose: load balancers probe it, and it reveals nothing."""
-    return Response(status_code=204)
+@health.get(
+    "/api/v1/health",
+    status_code=204,
+    responses={503: {"description": "the store does not answer"}},
+)
+async def get_health(request: Request) -> Response:
+    """Unauthenticated on purpose: load balancers probe it, and it reveals nothing.
+    204 only if the store served a read and a write in time: a store that fails makes
+    every publish fail, and the probe must say so."""
+    probe: HealthProbe = request.app.state.health
+    failure = await probe.check()
+    return Response(status_code=204) if failure is None else store_error_response(failure)
+
+
+class HealthProbe:
+    """One store probe at a time, and a healthy answer reused for a second: anyone may call
+    the health route, so a flood of probes must not become a flood of store round trips.
+    A failure is not reused, so recovery shows at the next probe."""
+
+    def __init__(self, store: Store, timeout_s: float, reuse_s: float = 1.0) -> None:
+        self._store, self._timeout_s, self._reuse_s = store, timeout_s, reuse_s
+        self._healthy_at: float | None = None
+        self._running: asyncio.Future[StoreError | None] | None = None
+
+    async def check(self) -> StoreError | None:
+        if self._healthy_at is not None and time.monotonic() - self._healthy_at < self._reuse_s:
+            return None
+        if self._running is None or self._running.done():
+            self._running = asyncio.ensure_future(self._probe())
+        return await asyncio.shield(self._running)
+
+    async def _probe(self) -> StoreError | None:
+        try:
+            await asyncio.wait_for(self._store.ping(), self._timeout_s)
+            failure = None
+        except StoreError as exc:
+            failure = exc
+        except TimeoutError:
+            failure = StoreError(f"no answer in {self._timeout_s}s")
+        self._healthy_at = time.monotonic() if failure is None else None
+        return failure
 
 
 def create_app(context: ApiContext) -> FastAPI:
@@ -36,6 +77,7 @@ def create_app(context: ApiContext) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.context = context
+    app.state.health = HealthProbe(context.store, context.health_timeout_s)
     install_error_handlers(app)
     app.include_router(health)
     for module in (applications, event_types, endpoints, messages, recovery, operational):

@@ -26,6 +26,7 @@ class ApiContext:
     admin_token: str
     max_payload_bytes: int = 1024 * 1024
     secret_rotation_grace_s: float = 24 * 3600.0
+    health_timeout_s: float = 2.0  # a store slower than this to answer is unavailable
 
     def new_secret(self) -> str:
         return generate_secret()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -42,7 +43,9 @@ router = APIRouter(
     prefix="/api/v1/app/{app_id}/endpoint", tags=["Endpoint"], route_class=StrictJsonRoute
 )
 EpRef = Annotated[str, Path(min_length=1, max_length=256, pattern=ID_PATTERN)]
-_HOST = re.compile(r"^(?:[A-Za-z0-9_~-]+(?:\.[A-Za-z0-9_~-]+)*\.?|[0-9A-Fa-f:.]+)$")
+_HOST = re.compile(r"^[A-Za-z0-9_~-]+(?:\.[A-Za-z0-9_~-]+)*\.?$")
+# Userinfo ends at the authority's last "@", as yarl (and so aiohttp) reads it.
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]+@")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
 
@@ -50,7 +53,7 @@ def endpoint_out(ep: Endpoint) -> EndpointOut:
     return EndpointOut(
         id=ep.id,
         uid=ep.uid,
-        url=ep.url,
+        url=shown_url(ep.url),
         description=ep.description,
         disabled=ep.disabled,
         event_types=ep.event_types,
@@ -69,17 +72,48 @@ def endpoint_out(ep: Endpoint) -> EndpointOut:
 
 
 def checked_url(url: str, loc: str = "url") -> str:
+    """The URL as given, if a delivery can be aimed at it; a 422 otherwise."""
     try:
         parsed = URL(url)
-    except (ValueError, TypeError):
+        host = parsed.host  # decodes punycode labels: an invalid one raises here
+        raw_host = parsed.raw_host  # the ASCII form, which is what goes on the wire
+        given = URL(url, encoded=True).raw_host  # the host exactly as written
+    except (ValueError, TypeError):  # UnicodeError included
         raise field_error(["body", loc], "not a valid URL") from None
     if parsed.scheme not in ("http", "https"):
         raise field_error(["body", loc], "URL scheme must be http or https")
-    if not parsed.host or not parsed.is_absolute():
+    if not host or not raw_host or not parsed.is_absolute():
         raise field_error(["body", loc], "URL must be absolute with a host")
-    if not _HOST.match(parsed.host):
+    if ":" not in raw_host and (given is None or given.lower() not in (raw_host, host)):
+        # IDNA mapping changed the name (``ex\u2488ample`` is sent to ``ex1.ample``).
+        raise field_error(["body", loc], "URL host is not the name it is sent to")
+    if not _valid_host(raw_host):
         raise field_error(["body", loc], "URL host is not a valid hostname or IP address")
     return url
+
+
+def _valid_host(host: str) -> bool:
+    """A DNS name (labels of 1-63 characters, 253 in all) or an IP address literal."""
+    if ":" in host:  # only an IPv6 literal has one; a zone id means nothing elsewhere
+        if "%" in host:
+            return False
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return False
+        return True
+    name = host.removesuffix(".")
+    return (
+        _HOST.match(host) is not None
+        and len(name) <= 253
+        and all(len(label) <= 63 for label in name.split("."))
+    )
+
+
+def shown_url(url: str) -> str:
+    """``url`` with its userinfo (user and password) masked, for every API answer that
+    shows an endpoint URL. Deliveries use the stored URL, credentials and all."""
+    return _USERINFO.sub(r"\1***@", url, count=1)
 
 
 def checked_secret(secret: str, loc: str) -> str:

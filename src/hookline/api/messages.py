@@ -13,6 +13,7 @@ from starlette.types import Scope
 from hookline import ids
 from hookline.api.applications import AppRef, new_application
 from hookline.api.context import ApiContext, Ctx, NewestFirst, list_out, now_ms, to_datetime, to_ms
+from hookline.api.endpoints import shown_url
 from hookline.api.errors import field_error
 from hookline.api.idempotency import replay_from_message
 from hookline.api.schemas import (
@@ -26,8 +27,8 @@ from hookline.api.schemas import (
     MessageOut,
 )
 from hookline.api.strict_json import StrictJsonRoute
-from hookline.errors import Conflict, NotFound, PayloadTooLarge
-from hookline.models import Attempt, DeliveryStatus, Message
+from hookline.errors import ApiError, Conflict, NotFound, PayloadTooLarge
+from hookline.models import Application, Attempt, DeliveryStatus, Message
 from hookline.store.base import AttemptFilter, MessageFilter, MessageRef
 
 router = APIRouter(prefix="/api/v1/app/{app_id}", tags=["Message"], route_class=StrictJsonRoute)
@@ -57,7 +58,7 @@ def attempt_out(a: Attempt) -> MessageAttemptOut:
         id=a.id,
         msg_id=a.msg_id,
         endpoint_id=a.endpoint_id,
-        url=a.url,
+        url=shown_url(a.url),
         response=a.response_body,
         response_status_code=a.response_status,
         response_duration_ms=a.duration_ms,
@@ -105,17 +106,7 @@ async def publish_message(
         raise PayloadTooLarge(
             f"payload is {len(payload)} bytes; the limit is {ctx.max_payload_bytes}"
         )
-    new_app = None
-    try:
-        target_app_id = (await ctx.store.get_application(app_id)).id
-    except NotFound:
-        if body.application is None:
-            raise
-        # Svix creates the application on first use; it is reachable at the path's uid.
-        new_app = new_application(body.application)
-        if new_app.uid is None and not app_id.startswith("app_"):
-            new_app.uid = app_id
-        target_app_id = new_app.id
+    target_app_id, new_app = await _target_application(ctx, app_id, body)
     now = now_ms()
     msg = Message(
         id=ids.new_id("msg", now),
@@ -138,6 +129,37 @@ async def publish_message(
     if with_content:
         out.payload = body.payload
     return out
+
+
+async def _target_application(
+    ctx: ApiContext, app_ref: str, body: MessageIn
+) -> tuple[str, Application | None]:
+    """The application the path names, and whether to create it from the body.
+
+    Svix creates the application on first use under the path's uid. The body may repeat
+    that uid but never name another application: the message goes where the path says.
+    """
+    wanted = None if body.application is None else body.application.uid
+    try:
+        app = await ctx.store.get_application(app_ref)
+    except NotFound:
+        if body.application is None or (wanted is None and app_ref.startswith("app_")):
+            raise  # nothing to create, or an id, which cannot be chosen
+        if wanted not in (None, app_ref):
+            raise _mismatch(app_ref, wanted) from None
+        new_app = new_application(body.application)
+        new_app.uid = app_ref
+        return new_app.id, new_app
+    if wanted not in (None, app_ref, app.id, app.uid):
+        raise _mismatch(app_ref, wanted)
+    return app.id, None
+
+
+def _mismatch(app_ref: str, wanted: str) -> ApiError:
+    return field_error(
+        ["body", "application", "uid"],
+        f"application.uid {wanted!r} does not name the application in the path ({app_ref!r})",
+    )
 
 
 @router.get("/msg", response_model=ListMessageOut)

@@ -19,6 +19,7 @@ from hookline.api.endpoints import (
     checked_secret,
     checked_url,
     new_endpoint,
+    shown_url,
     verifying_key,
 )
 from hookline.api.schemas import (
@@ -50,7 +51,7 @@ def operational_out(ep: Endpoint) -> OperationalEndpointOut:
     return OperationalEndpointOut(
         id=ep.id,
         uid=ep.uid,
-        url=ep.url,
+        url=shown_url(ep.url),
         description=ep.description,
         disabled=ep.disabled,
         event_types=ep.event_types,

@@ -74,6 +74,8 @@ def _params(body: RecoverIn, now: int) -> TaskParams:
     """[since, until) in ms. ``until`` never passes now: a task covers the messages that
     exist when it starts (later ones get their deliveries from publish), so it ends."""
     since = _clamped_ms(body.since)
+    if since > now:  # nothing could be found; a 202 would hide a wrong clock or time zone
+        raise field_error(["body", "since"], "since must not be in the future")
     until = now + 1
     if body.until is not None:
         if _clamped_ms(body.until) < since:

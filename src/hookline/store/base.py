@@ -103,6 +103,10 @@ class PurgeBatch:
 class Store(Protocol):
     async def open(self) -> None: ...
     async def close(self) -> None: ...
+    async def ping(self) -> None:
+        """Return once the store has served a trivial read and a trivial write; raise
+        ``StoreError`` if it cannot. Cheap enough for every health probe."""
+        ...
 
     # applications
     async def create_application(self, app: Application) -> Application: ...
@@ -139,7 +143,10 @@ class Store(Protocol):
     async def publish(
         self, message: Message, now_ms: int, new_app: Application | None = None
     ) -> PublishOutcome:
-        """Store ``message`` and its fan-out; ``new_app`` is created first if its uid is free."""
+        """Store ``message`` and its fan-out. ``new_app`` (the application the caller's
+        reference names, with that reference as its uid) is created first, unless an
+        application with that uid exists by now (a concurrent first publish): then the
+        message goes to that one. Never to an application matched any other way."""
         ...
 
     async def get_message(self, app_id: str, msg_id: str) -> Message: ...

@@ -11,7 +11,7 @@ from typing import Any
 
 from hookline import filters, ids
 from hookline.breaker import HealthPolicy
-from hookline.errors import NotFound
+from hookline.errors import NotFound, StoreError
 from hookline.models import (
     Application,
     Attempt,
@@ -41,12 +41,17 @@ from hookline.store.base import (
 )
 from hookline.store.sqlite_base import (
     Conn,
-    find_app,
     page_of,
     time_and_type_filters,
 )
 from hookline.store.sqlite_catalog import CatalogOps
 from hookline.store.sqlite_tasks import TaskOps
+
+
+def app_by_uid(conn: Conn, uid: str) -> Application | None:
+    r = conn.execute(f"SELECT {rows.APP_COLS} FROM application WHERE uid=?", (uid,)).fetchone()
+    return None if r is None else rows.app_from_row(r)
+
 
 IN_FLIGHT_TTL_MS = 120 * 1000  # a reservation older than this belongs to a dead request
 FILTER_CACHE_APPS = 4096
@@ -66,6 +71,21 @@ class SqliteStore(TaskOps, CatalogOps):
     async def close(self) -> None:
         await super().close()
         self._filter_exec.shutdown(wait=False, cancel_futures=True)
+
+    async def ping(self) -> None:
+        """The reader answers, and so does the writer through a group commit (a lock held
+        by another process, or a writer that is gone, shows up here)."""
+
+        def probe(conn: Conn) -> None:
+            conn.execute("PRAGMA schema_version").fetchone()
+
+        try:
+            await self._read(probe)
+            await self._write(probe)
+        except StoreError:
+            raise
+        except Exception as exc:  # a closed store: its connections and threads are gone
+            raise StoreError(f"the store is not open: {exc!r}") from exc
 
     # ----- messages -----------------------------------------------------------------
 
@@ -115,7 +135,8 @@ class SqliteStore(TaskOps, CatalogOps):
         now_ms: int,
     ) -> PublishOutcome:
         if new_app is not None:
-            existing = find_app(conn, new_app.uid) if new_app.uid else None
+            # By uid only: an application that a concurrent first publish created.
+            existing = app_by_uid(conn, new_app.uid) if new_app.uid else None
             if existing is None:
                 conn.execute(
                     f"INSERT INTO application ({rows.APP_COLS})"
