@@ -116,6 +116,12 @@ def shown_url(url: str) -> str:
     return _USERINFO.sub(r"\1***@", url, count=1)
 
 
+def kept_url(sent: str, stored: str) -> str:
+    """A client that read an endpoint and writes its URL back sends the masked form:
+    that keeps the stored credentials instead of saving ``***``."""
+    return stored if sent != stored and sent == shown_url(stored) else sent
+
+
 def checked_secret(secret: str, loc: str) -> str:
     try:
         parsed = parse_secret(secret)
@@ -214,7 +220,7 @@ async def upsert_endpoint(
     url, payload_filter = checked_url(body.url), checked_filter(body.filter)
 
     def change(ep: Endpoint) -> None:
-        ep.url = url
+        ep.url = kept_url(url, ep.url)
         ep.description, ep.disabled = body.description, body.disabled
         ep.uid = body.uid if body.uid is not None else ep.uid
         ep.event_types, ep.channels = body.event_types, body.channels
@@ -238,7 +244,7 @@ async def patch_endpoint(
     def change(ep: Endpoint) -> None:
         """Only the fields the request sent; a re-read keeps everyone else's changes."""
         if url is not None:
-            ep.url = url
+            ep.url = kept_url(url, ep.url)
         if "description" in sent and body.description is not None:
             ep.description = body.description
         if "uid" in sent:

@@ -18,6 +18,7 @@ from hookline.api.endpoints import (
     checked_headers,
     checked_secret,
     checked_url,
+    kept_url,
     new_endpoint,
     shown_url,
     verifying_key,
@@ -119,7 +120,7 @@ async def upsert_operational_endpoint(
     url = checked_url(body.url)
 
     def change(current: Endpoint) -> None:
-        current.url = url
+        current.url = kept_url(url, current.url)
         current.description, current.disabled = body.description, body.disabled
         current.uid = body.uid if body.uid is not None else current.uid
         current.event_types, current.rate_limit = body.event_types, body.throttle_rate
