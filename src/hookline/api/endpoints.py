@@ -93,7 +93,8 @@ def checked_url(url: str, loc: str = "url") -> str:
 
 
 def _valid_host(host: str) -> bool:
-    """A DNS name (labels of 1-63 characters, 253 in all) or an IP address literal."""
+    """A DNS name (labels of 1-63 characters that neither start nor end with a hyphen,
+    253 in all) or an IP address literal."""
     if ":" in host:  # only an IPv6 literal has one; a zone id means nothing elsewhere
         if "%" in host:
             return False
@@ -106,7 +107,10 @@ def _valid_host(host: str) -> bool:
     return (
         _HOST.match(host) is not None
         and len(name) <= 253
-        and all(len(label) <= 63 for label in name.split("."))
+        and all(
+            len(label) <= 63 and not label.startswith("-") and not label.endswith("-")
+            for label in name.split(".")
+        )
     )
 
 
