@@ -10,6 +10,10 @@ slowly, send ``Retry-After``. :class:`Receiver` runs inside the test's event loo
         ...  # point an endpoint at rx.url("/hook") and publish
         requests = await rx.wait_for(3, path="/hook")
 
+It also knows which requests it has not answered yet (:meth:`Receiver.unanswered`, the peak
+of them per path in :meth:`Receiver.max_concurrent`), and can hold every request to a path
+unanswered until the test lets go (:meth:`Receiver.hold`, :meth:`Receiver.release`).
+
 :class:`ChaosReceiver` misbehaves below HTTP, where a well-behaved server framework cannot:
 it hangs, resets the connection, dribbles or floods the body, or answers with garbage.
 
@@ -29,7 +33,7 @@ import socket
 import struct
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -180,6 +184,9 @@ class Receiver(_Recording):
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
+        self._open: dict[int, ReceivedRequest] = {}  # arrived, not answered yet
+        self._peak: Counter[str] = Counter()
+        self._gates: dict[str, asyncio.Event] = {}
 
     def script(
         self,
@@ -201,6 +208,25 @@ class Receiver(_Recording):
         """A snapshot of what arrived so far, in arrival order."""
         with self._lock:
             return [r for r in self._requests if path is None or r.path == path]
+
+    def unanswered(self, path: str | None = None) -> list[ReceivedRequest]:
+        """Requests that arrived and have no response written yet, in arrival order."""
+        with self._lock:
+            return [r for r in self._open.values() if path is None or r.path == path]
+
+    def max_concurrent(self, path: str) -> int:
+        """The most requests to ``path`` that were ever unanswered at the same time."""
+        with self._lock:
+            return self._peak[path]
+
+    def hold(self, path: str) -> None:
+        """From now on, requests to ``path`` wait unanswered until :meth:`release`."""
+        self._gates.setdefault(path, asyncio.Event()).clear()
+
+    def release(self, path: str) -> None:
+        """Let held requests to ``path`` (and later ones) go on to their scripted answer."""
+        if (gate := self._gates.pop(path, None)) is not None:
+            gate.set()
 
     async def start(self) -> None:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -227,14 +253,28 @@ class Receiver(_Recording):
             received_monotonic=time.monotonic(),
             received_wall=time.time(),
         )
+        key = id(record)
         with self._lock:
             self._requests.append(record)
+            self._open[key] = record
+            active = sum(1 for r in self._open.values() if r.path == record.path)
+            self._peak[record.path] = max(self._peak[record.path], active)
             script = self._scripts.get(request.path) or Script()
             status = script.next_status()
         self._changed.set()
-        if script.delay > 0:
-            await asyncio.sleep(script.delay)
-        return web.Response(status=status, body=script.body, headers=dict(script.headers))
+        try:
+            if (gate := self._gates.get(request.path)) is not None:
+                await gate.wait()
+            if script.delay > 0:
+                await asyncio.sleep(script.delay)
+            response = web.Response(status=status, body=script.body, headers=dict(script.headers))
+            await response.prepare(request)
+            await response.write_eof()
+            return response
+        finally:
+            with self._lock:
+                del self._open[key]
+            self._changed.set()
 
 
 class ThreadedReceiver:

@@ -9,6 +9,7 @@ from engine_kit import EngineFactory
 from hookline.breaker import OPEN, BreakerPolicy, HealthPolicy
 from hookline.models import DeliveryStatus
 from hookline.store.base import AttemptFilter, PageRequest
+from hookline.testing import ReceivedRequest
 
 EVERYTHING = PageRequest(limit=250, reverse=False)
 
@@ -74,22 +75,57 @@ async def test_fifo_keeps_publish_order_through_retries(engine: EngineFactory) -
     await e.endpoint("/ordered", fifo=True)
     msgs = [(await e.publish(payload=b'{"n":%d}' % i)).id for i in range(6)]
     await e.until(lambda: delivered(e, msgs), timeout=15)
-    seen = [r.headers["webhook-id"] for r in e.receiver.requests("/ordered")]
-    first_seen = list(dict.fromkeys(seen))
-    assert first_seen == msgs
-    # a message is only ever sent after every earlier one stopped being retried
-    for i, msg in enumerate(seen):
-        assert all(seen.index(earlier) < i for earlier in msgs[: msgs.index(msg)])
+    order = [msgs.index(r.headers["webhook-id"]) for r in e.receiver.requests("/ordered")]
+    # Every attempt of a message arrives before any attempt of a later one: message 0 fails
+    # twice, message 1 once, and nothing behind them is sent until they succeed.
+    assert order == [0, 0, 0, 1, 1, 2, 3, 4, 5]
+    assert e.receiver.max_concurrent("/ordered") == 1
+
+
+def arrival_span(requests: list[ReceivedRequest]) -> float:
+    """Seconds from the first request's arrival to the last one's."""
+    times = [r.received_monotonic for r in requests]
+    return max(times) - min(times)
 
 
 async def test_rate_limited_deliveries_wait_instead_of_failing(engine: EngineFactory) -> None:
+    """``throttleRate`` 5/s with a second of burst: 15 sends take about (15 - 5) / 5 s."""
     e = await engine()
-    ep = await e.endpoint("/limited", rate_limit=20)
-    msgs = [(await e.publish()).id for _ in range(30)]
-    await e.until(lambda: delivered(e, msgs), timeout=10)
+    ep = await e.endpoint("/limited", rate_limit=5)
+    msgs = [(await e.publish()).id for _ in range(15)]
+    await e.until(lambda: delivered(e, msgs), timeout=15)
     attempts = await e.store.list_attempts(e.app.id, AttemptFilter(endpoint_id=ep.id), EVERYTHING)
-    assert len(attempts.data) == 30
+    assert len(attempts.data) == 15
     assert all(a.status is DeliveryStatus.SUCCESS for a in attempts.data)
+    ratio = arrival_span(e.receiver.requests("/limited")) / ((15 - 5) / 5)
+    assert 0.5 <= ratio <= 3.0, ratio
+
+
+async def test_application_rate_limit_is_shared_by_its_endpoints(engine: EngineFactory) -> None:
+    """The application's ``throttleRate`` (5/s) bounds its endpoints together: two
+    unthrottled endpoints get 8 messages each, 16 sends that take about (16 - 5) / 5 s."""
+    e = await engine()
+    e.app.rate_limit = 5
+    await e.store.update_application(e.app)
+    await e.endpoint("/a")
+    await e.endpoint("/b")
+    msgs = [(await e.publish()).id for _ in range(8)]
+    await e.until(lambda: delivered(e, msgs), timeout=15)
+    ratio = arrival_span(e.receiver.requests()) / ((16 - 5) / 5)
+    assert 0.5 <= ratio <= 3.0, ratio
+
+
+async def test_endpoint_max_in_flight_caps_concurrent_requests(engine: EngineFactory) -> None:
+    """An endpoint's ``maxInFlight`` (3) holds below the worker's default cap (8), which a
+    sibling endpoint with the same backlog does exceed."""
+    e = await engine(max_in_flight=8)
+    for path, cap in (("/capped", 3), ("/default", None)):
+        e.receiver.script(path, delay=0.2)
+        await e.endpoint(path, max_in_flight=cap)
+    msgs = [(await e.publish()).id for _ in range(24)]
+    await e.until(lambda: delivered(e, msgs), timeout=15)
+    assert e.receiver.max_concurrent("/capped") == 3
+    assert e.receiver.max_concurrent("/default") > 3
 
 
 async def test_payload_filter_selects_messages(engine: EngineFactory) -> None:

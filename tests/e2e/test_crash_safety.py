@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import Counter, defaultdict
 
 import httpx
@@ -15,6 +14,7 @@ pytestmark = pytest.mark.e2e
 FIRST_BATCH = 300
 LAST_BATCH = 40
 DELAY = 0.02  # receiver's answer time: slow enough that deliveries are still flowing at the kill
+HELD = 3  # requests the receiver holds unanswered when the process is killed
 # A short lease so deliveries leased by the killed process fall due again quickly, and few
 # senders so the backlog lasts.
 ENV = {
@@ -29,15 +29,6 @@ async def test_sigkill_then_restart_delivers_every_accepted_message(start_server
     server = await asyncio.to_thread(start_server, None, ENV)
     accepted: dict[int, str] = {}  # payload n -> msg id, for every publish answered 202
     in_doubt: set[int] = set()  # publishes cut off by the kill: may or may not exist
-
-    def unanswered() -> set[int]:
-        """Deliveries the receiver holds right now: it has not written their response yet."""
-        now = time.monotonic()
-        return {
-            r.json()["n"]
-            for r in receiver.requests("/crash")
-            if now - r.received_monotonic < DELAY / 2
-        }
 
     async with server.api() as api:
         app_id = await api.create_app("crash")
@@ -56,18 +47,22 @@ async def test_sigkill_then_restart_delivers_every_accepted_message(start_server
         assert len(accepted) == FIRST_BATCH
         await receiver.wait_for(30, "/crash")
 
-        # Publish more right up to the kill; whatever got its 202 must survive it. Kill while a
-        # delivery is held by the receiver, so the dead process never learned its outcome.
+        # Publish more right up to the kill; whatever got its 202 must survive it.
         batch = range(FIRST_BATCH, FIRST_BATCH + LAST_BATCH)
         last = [asyncio.create_task(publish(n)) for n in batch]
-        give_up = time.monotonic() + 10
-        while time.monotonic() < give_up:
-            published_some = len(accepted) >= FIRST_BATCH + 10 or all(t.done() for t in last)
-            if published_some and unanswered():
-                break
-            await asyncio.sleep(0.001)
-        held_at_kill = unanswered()
-        server.kill()
+        await receiver.wait_until(
+            lambda: len(accepted) >= FIRST_BATCH + 10 or all(t.done() for t in last)
+        )
+        # From here on the receiver answers nothing: kill only once it holds requests, so
+        # the dead process certainly never learned their outcome.
+        receiver.hold("/crash")
+        before_hold = len(receiver.requests("/crash"))
+        await receiver.wait_for(before_hold + HELD, "/crash", timeout=10)
+        held = receiver.requests("/crash")[before_hold:]
+        assert held and all(r in receiver.unanswered("/crash") for r in held)
+        server.kill()  # the gate is still closed: none of the held requests has an answer
+        held_at_kill = {r.json()["n"] for r in held}
+        receiver.release("/crash")  # the held requests now answer a closed connection
         seen_at_kill = len(receiver.requests("/crash"))
         await asyncio.gather(*last)
 
@@ -102,3 +97,15 @@ async def test_sigkill_then_restart_delivers_every_accepted_message(start_server
         assert len(ids) == 1, f"message {n} redelivered under different ids: {ids}"
         if n in accepted:
             assert ids == {accepted[n]}
+
+    # The restarted server records the redeliveries of the held requests as successes.
+    async with restarted.api() as api:
+
+        async def recorded() -> bool:
+            for n in held_at_kill & accepted.keys():
+                attempts = await api.attempts_by_msg(app_id, accepted[n])
+                if not any(a["status"] == 0 for a in attempts):
+                    return False
+            return True
+
+        await api.eventually(recorded, timeout=15)
