@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -31,13 +30,10 @@ from hookline.store import rows
 from hookline.store import sqlite_queue as queue
 from hookline.store import sqlite_results as results_sql
 from hookline.store.base import (
-    IDEMPOTENCY_TTL_MS,
     AttemptFilter,
     MessageFilter,
-    MessageRef,
     PageRequest,
     PublishOutcome,
-    StoredResponse,
 )
 from hookline.store.sqlite_base import (
     Conn,
@@ -45,7 +41,9 @@ from hookline.store.sqlite_base import (
     time_and_type_filters,
 )
 from hookline.store.sqlite_catalog import CatalogOps
+from hookline.store.sqlite_idempotency import IdempotencyOps
 from hookline.store.sqlite_tasks import TaskOps
+from hookline.store.sqlite_upkeep import UpkeepOps
 
 
 def app_by_uid(conn: Conn, uid: str) -> Application | None:
@@ -53,12 +51,11 @@ def app_by_uid(conn: Conn, uid: str) -> Application | None:
     return None if r is None else rows.app_from_row(r)
 
 
-IN_FLIGHT_TTL_MS = 120 * 1000  # a reservation older than this belongs to a dead request
 FILTER_CACHE_APPS = 4096
 FILTER_THREADS = 2
 
 
-class SqliteStore(TaskOps, CatalogOps):
+class SqliteStore(TaskOps, UpkeepOps, IdempotencyOps, CatalogOps):
     """Implements ``hookline.store.base.Store`` on one SQLite file."""
 
     def __init__(self, path: str, synchronous: str = "FULL", *, box: SecretBox) -> None:
@@ -342,119 +339,3 @@ class SqliteStore(TaskOps, CatalogOps):
             ]
 
         return await self._read(op)
-
-    # ----- secrets at rest ----------------------------------------------------------
-
-    async def reseal_secrets(self, batch_size: int = 500) -> int:
-        """Re-encrypt every endpoint secret not yet under the current key, one batch per
-        transaction, so older keys can be dropped afterwards; returns how many endpoints
-        were rewritten. Safe to run while the server runs, and to run again."""
-        rewritten, after = 0, ""
-        while True:
-            batch = functools.partial(_reseal_batch, box=self._box, after=after, limit=batch_size)
-            changed, last = await self._write(batch)
-            rewritten += changed
-            if last is None:
-                return rewritten
-            after = last
-
-    # ----- idempotency --------------------------------------------------------------
-
-    async def begin_idempotent(self, key: str, now_ms: int) -> StoredResponse | None:
-        def op(conn: Conn) -> StoredResponse | None:
-            r = conn.execute(
-                "SELECT status, body, created_at FROM idempotency_key WHERE key=?", (key,)
-            ).fetchone()
-            if r is not None and r[2] > now_ms - IDEMPOTENCY_TTL_MS:
-                abandoned = r[0] == 0 and r[2] < now_ms - IN_FLIGHT_TTL_MS
-                if not abandoned:
-                    return stored_response(r[0], r[1], self._box)
-            conn.execute(
-                "INSERT OR REPLACE INTO idempotency_key (key, status, body, created_at)"
-                " VALUES (?, 0, x'', ?)",
-                (key, now_ms),
-            )
-            return None
-
-        return await self._write(op)
-
-    async def forget_idempotent(self, key: str) -> None:
-        await self._write(
-            lambda conn: conn.execute("DELETE FROM idempotency_key WHERE key=?", (key,))
-        )
-
-    async def expire_idempotency_keys(self, now_ms: int, limit: int) -> int:
-        def op(conn: Conn) -> int:
-            # oldest first along ix_idempotency_key_created: an index range, never a scan
-            return conn.execute(
-                "DELETE FROM idempotency_key WHERE key IN (SELECT key FROM idempotency_key"
-                " WHERE created_at <= ? ORDER BY created_at LIMIT ?)",
-                (now_ms - IDEMPOTENCY_TTL_MS, limit),
-            ).rowcount
-
-        return await self._write(op)
-
-    async def get_idempotent_response(self, key: str, now_ms: int) -> StoredResponse | None:
-        def op(conn: Conn) -> StoredResponse | None:
-            r = conn.execute(
-                "SELECT status, body FROM idempotency_key WHERE key=? AND created_at > ?",
-                (key, now_ms - IDEMPOTENCY_TTL_MS),
-            ).fetchone()
-            return None if r is None else stored_response(r[0], r[1], self._box)
-
-        return await self._read(op)
-
-    async def save_idempotent_response(
-        self, key: str, response: StoredResponse, now_ms: int
-    ) -> None:
-        def op(conn: Conn) -> None:
-            conn.execute(
-                "INSERT INTO idempotency_key (key, status, body, created_at) VALUES (?,?,?,?)"
-                " ON CONFLICT(key) DO UPDATE SET status=excluded.status, body=excluded.body,"
-                " created_at=excluded.created_at",
-                (key, response.status, idempotent_body(response, self._box), now_ms),
-            )
-
-        await self._write(op)
-
-
-def _reseal_batch(conn: Conn, box: SecretBox, after: str, limit: int) -> tuple[int, str | None]:
-    """Reads and rewrites in the writer's transaction, so a concurrent secret rotation is
-    never overwritten with the value read before it."""
-    found = conn.execute(
-        "SELECT id, secret, old_secrets FROM endpoint WHERE id > ? ORDER BY id LIMIT ?",
-        (after, limit),
-    ).fetchall()
-    updates = []
-    for endpoint_id, secret, old_secrets in found:
-        resealed = rows.resealed_endpoint_secrets(secret, old_secrets, box)
-        if resealed is not None:
-            updates.append((*resealed, endpoint_id))
-    conn.executemany("UPDATE endpoint SET secret = ?, old_secrets = ? WHERE id = ?", updates)
-    return len(updates), (found[-1][0] if found else None)
-
-
-# A message reference is kept in the body column behind a NUL byte, which no JSON body
-# can start with; the publish transaction can write the same bytes itself. Other bodies
-# are sealed like endpoint secrets: a secret rotation's response carries the new key.
-_MESSAGE_REF = b"\0msg\0"
-_SEALED = b"\0box\0"
-
-
-def idempotent_body(response: StoredResponse, box: SecretBox) -> bytes:
-    ref = response.message
-    if ref is None:
-        return _SEALED + box.seal(response.body.decode("latin-1")).encode("ascii")
-    fields = (ref.app_id, ref.msg_id, "1" if ref.with_content else "0")
-    return _MESSAGE_REF + "\0".join(fields).encode()
-
-
-def stored_response(status: int, body: bytes, box: SecretBox) -> StoredResponse:
-    body = bytes(body)
-    if body.startswith(_SEALED):
-        plain = box.open(body[len(_SEALED) :].decode("ascii")).encode("latin-1")
-        return StoredResponse(status=status, body=plain)
-    if not body.startswith(_MESSAGE_REF):
-        return StoredResponse(status=status, body=body)
-    app_id, msg_id, with_content = body[len(_MESSAGE_REF) :].decode().split("\0")
-    return StoredResponse(status=status, message=MessageRef(app_id, msg_id, with_content == "1"))

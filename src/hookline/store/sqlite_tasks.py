@@ -1,10 +1,8 @@
-"""Background tasks (recover, replay, bulk replay) and retention in SQLite.
+"""Background tasks (recover, replay, bulk replay) in SQLite.
 
 A task walks the application's messages in id order (ids sort by creation time) and
 handles a bounded chunk per transaction: the deliveries it queues and the cursor that
 says how far it got commit together, so a crash never repeats or loses a message.
-Retention walks the same way, a batch per transaction, so it never holds the single
-writer long enough to stall delivery.
 """
 
 from __future__ import annotations
@@ -32,7 +30,7 @@ from hookline.models import (
 from hookline.signing.at_rest import SecretBox
 from hookline.store import rows
 from hookline.store import sqlite_queue as queue
-from hookline.store.base import PageRequest, PurgeBatch
+from hookline.store.base import PageRequest
 from hookline.store.sqlite_base import Conn, SqliteBase, find_endpoint, page_of
 
 TASK_COLS = (
@@ -213,59 +211,6 @@ class TaskOps(SqliteBase):
             return None
         expression, payloads = found
         return expression, await asyncio.to_thread(_judge, expression, payloads)
-
-    # ----- retention ----------------------------------------------------------------
-
-    async def purge_expired(
-        self, before_ms: int, limit: int, resume: PurgeBatch | None = None
-    ) -> PurgeBatch:
-        start = resume or PurgeBatch()
-
-        def op(conn: Conn) -> PurgeBatch:
-            msg_purged, msg_cursor, msg_done = _purge_range(
-                conn,
-                "message",
-                "payload = NULL",
-                "payload IS NOT NULL",
-                start.message_cursor,
-                ids.boundary_id("msg", before_ms),
-                limit,
-            )
-            att_purged, att_cursor, att_done = _purge_range(
-                conn,
-                "attempt",
-                "response_body = ''",
-                "response_body != ''",
-                start.attempt_cursor,
-                ids.boundary_id("atmpt", before_ms),
-                limit,
-            )
-            return PurgeBatch(
-                purged=msg_purged + att_purged,
-                message_cursor=msg_cursor,
-                attempt_cursor=att_cursor,
-                done=msg_done and att_done,
-            )
-
-        return await self._write(op)
-
-
-def _purge_range(
-    conn: Conn, table: str, assign: str, live: str, after: str, before: str, limit: int
-) -> tuple[int, str, bool]:
-    """Purge the next ``limit`` rows of ``table`` with ``after < id < before``:
-    (rows changed, new cursor, whether the walk reached ``before``)."""
-    walked = conn.execute(
-        f"SELECT id FROM {table} WHERE id > ? AND id < ? ORDER BY id LIMIT ?",
-        (after, before, limit),
-    ).fetchall()
-    if not walked:
-        return 0, after, True
-    last = str(walked[-1][0])
-    changed = conn.execute(
-        f"UPDATE {table} SET {assign} WHERE id > ? AND id <= ? AND {live}", (after, last)
-    ).rowcount
-    return changed, last, len(walked) < limit
 
 
 # ----- one chunk of a task ----------------------------------------------------------------
