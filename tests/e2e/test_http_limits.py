@@ -10,8 +10,9 @@ import contextlib
 import json
 import socket
 import sqlite3
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -360,21 +361,64 @@ def test_body_sent_promptly_in_pieces_is_served(server, app_id):
             assert response is not None and response.status == 202, response
 
 
-def test_slow_handler_after_a_complete_body_is_not_cut_off(server, app_id):
-    """A publish that waits on the store (its write lock held by another process) for longer
-    than the body timeout is answered once the store frees up, not cut off."""
-    body = json.dumps({"eventType": "slow.handler", "payload": {"n": 1}}).encode()
+@contextlib.contextmanager
+def store_locked(server) -> Iterator[sqlite3.Connection]:
+    """The store's write lock held by another process's connection: writes wait on it."""
     holder = sqlite3.connect(server.data_dir / "hookline.db", isolation_level=None, timeout=5)
     try:
         holder.execute("BEGIN IMMEDIATE")
-        with connect(server) as sock:
-            sock.sendall(publish_head(server, app_id, f"Content-Length: {len(body)}") + body)
-            sock.settimeout(BODY_TIMEOUT * 2.5)
-            with pytest.raises(TimeoutError):  # the handler is still waiting on the store
-                early = sock.recv(65536)
-                pytest.fail(f"answered while the store was locked: {early[:200]!r}")
-            holder.execute("ROLLBACK")
-            response = read_response(sock, ANSWER_TIMEOUT * 2)
+        yield holder
     finally:
         holder.close()
+
+
+def assert_no_answer(sock: socket.socket, seconds: float) -> None:
+    sock.settimeout(seconds)
+    with pytest.raises(TimeoutError):
+        early = sock.recv(65536)
+        pytest.fail(f"answered or closed while the store was locked: {early[:200]!r}")
+
+
+def test_slow_handler_after_a_complete_body_is_not_cut_off(server, app_id):
+    """A publish that waits on the store for longer than the body timeout is answered once
+    the store frees up, not cut off."""
+    body = json.dumps({"eventType": "slow.handler", "payload": {"n": 1}}).encode()
+    with store_locked(server) as holder, connect(server) as sock:
+        sock.sendall(publish_head(server, app_id, f"Content-Length: {len(body)}") + body)
+        assert_no_answer(sock, BODY_TIMEOUT * 2.5)  # the handler is waiting on the store
+        holder.execute("ROLLBACK")
+        response = read_response(sock, ANSWER_TIMEOUT * 2)
+    assert response is not None and response.status == 202, response
+
+
+def test_body_held_back_by_a_busy_server_is_not_cut_off(server, app_id):
+    """An idempotent publish reserves its key in the store before reading its body; while
+    the store is busy the server stops reading past 64 KiB, and that wait is not the
+    client's."""
+    body = json.dumps({"eventType": "held.back", "payload": {"blob": "h" * (512 * 1024)}})
+    head = publish_head(server, app_id, f"Content-Length: {len(body)}\r\nIdempotency-Key: held-1")
+    with store_locked(server) as holder, connect(server) as sock:
+        sender = threading.Thread(target=sock.sendall, args=(head + body.encode(),))
+        sender.start()
+        assert_no_answer(sock, BODY_TIMEOUT * 2.5)
+        holder.execute("ROLLBACK")
+        response = read_response(sock, ANSWER_TIMEOUT * 2)
+        sender.join(ANSWER_TIMEOUT)
+    assert response is not None and response.status == 202, response
+
+
+def test_body_awaiting_100_continue_is_not_cut_off(server, app_id):
+    """A client that asks ``Expect: 100-continue`` sends its body only once told to; until the
+    app asks for the body (here after reserving its key in a busy store), the time is not
+    the client's."""
+    body = json.dumps({"eventType": "expect.continue", "payload": {"n": 1}}).encode()
+    framing = f"Content-Length: {len(body)}\r\nIdempotency-Key: continue-1\r\nExpect: 100-continue"
+    with store_locked(server) as holder, connect(server) as sock:
+        sock.sendall(publish_head(server, app_id, framing))
+        assert_no_answer(sock, BODY_TIMEOUT * 2.5)
+        holder.execute("ROLLBACK")
+        interim = read_response(sock, ANSWER_TIMEOUT * 2)
+        assert interim is not None and interim.status == 100, interim
+        sock.sendall(body)
+        response = read_response(sock, ANSWER_TIMEOUT)
     assert response is not None and response.status == 202, response
