@@ -38,7 +38,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 from uvicorn.server import ServerState
 
 log = logging.getLogger("hookline.api")
@@ -239,7 +243,10 @@ class LimitedHttpProtocol(HttpToolsProtocol):
                 self.transport.close()
 
     def _body_late(self, now: float) -> None:
-        cycle = self.cycle
+        cycle: RequestResponseCycle | None = self.cycle
+        if cycle is None:  # no request cycle was started (an upgrade): nothing to answer
+            self.transport.close()
+            return
         if self.flow.read_paused or cycle.waiting_for_100_continue:
             # The server is holding the body back, not the client: start the client's time
             # again from here rather than cut off a request the app has not read yet.
