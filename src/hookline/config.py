@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(default=64 * 1024, ge=1024)
     max_headers: int = Field(default=100, gt=0)
     header_timeout: Annotated[float, BeforeValidator(parse_duration)] = Field(default=10.0, gt=0)
+    body_timeout: Annotated[float, BeforeValidator(parse_duration)] = Field(default=30.0, gt=0)
     keepalive_timeout: Annotated[float, BeforeValidator(parse_duration)] = Field(default=5.0, gt=0)
     max_connections: int = Field(default=1000, gt=0)
 

@@ -189,6 +189,7 @@ def http_limits(settings: Settings) -> HttpLimits:
         max_headers=settings.max_headers,
         header_timeout=settings.header_timeout,
         keepalive_timeout=settings.keepalive_timeout,
+        body_timeout=settings.body_timeout,
         max_connections=settings.max_connections,
     )
 

@@ -1,5 +1,5 @@
-"""Hostile HTTP clients: oversized or endless headers, silent and half-sent connections and
-connection floods are cut off by the server, while ordinary traffic keeps working.
+"""Hostile HTTP clients: oversized or endless headers, silent and half-sent connections, slow
+bodies and connection floods are cut off by the server, while ordinary traffic keeps working.
 
 Raw sockets on 127.0.0.1 against a real ``hookline serve`` process.
 """
@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import sqlite3
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -21,6 +23,7 @@ pytestmark = pytest.mark.e2e
 
 HEADER_TIMEOUT = 1.5
 KEEPALIVE_TIMEOUT = 0.3
+BODY_TIMEOUT = 1.0
 # A timed-out connection must be closed within this multiple of its timeout.
 SLACK = 4.0
 MAX_CONNECTIONS = 20
@@ -32,6 +35,7 @@ ANSWER_TIMEOUT = 5.0
 LIMITED = {
     "HOOKLINE_HEADER_TIMEOUT": str(HEADER_TIMEOUT),
     "HOOKLINE_KEEPALIVE_TIMEOUT": str(KEEPALIVE_TIMEOUT),
+    "HOOKLINE_BODY_TIMEOUT": str(BODY_TIMEOUT),
 }
 
 
@@ -283,3 +287,138 @@ def test_connection_limit_answers_503_at_once(capped_server):
             break
         time.sleep(0.05)
     assert answer.status_code == 204, answer.text
+
+
+@pytest.fixture(scope="module")
+def app_id(server) -> str:
+    with httpx.Client(base_url=server.base_url + "/api/v1", headers=server.auth) as client:
+        created = client.post("/app", json={"name": "slow-bodies"})
+    assert created.status_code == 201, created.text
+    app_id: str = created.json()["id"]
+    return app_id
+
+
+BLOB = b'{"eventType": "slow.body", "payload": {"blob": "' + b"a" * 400
+
+
+def publish_head(server, app_id: str, framing: str) -> bytes:
+    lines = [
+        f"POST /api/v1/app/{app_id}/msg HTTP/1.1",
+        "Host: 127.0.0.1",
+        f"Authorization: Bearer {server.token}",
+        "Content-Type: application/json",
+        framing,
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def chunked(data: bytes) -> bytes:
+    """One byte per chunk: every chunk completes, the body never does."""
+    return b"".join(b"1\r\n" + bytes([byte]) + b"\r\n" for byte in data)
+
+
+SLOW_BODIES = pytest.mark.parametrize(
+    ("framing", "body"),
+    [("Content-Length: 1000000", BLOB), ("Transfer-Encoding: chunked", chunked(BLOB))],
+    ids=["content-length", "chunked"],
+)
+
+
+@SLOW_BODIES
+def test_trickled_body_is_cut_off(server, app_id, framing, body):
+    with connect(server) as sock:
+        sock.sendall(publish_head(server, app_id, framing))
+        elapsed, received = trickle_until_closed(sock, body, BODY_TIMEOUT * SLACK)
+    assert elapsed >= BODY_TIMEOUT * 0.5, f"closed after {elapsed:.2f}s, before the timeout"
+    assert not received or received.startswith(b"HTTP/1.1 408"), received[:200]
+
+
+@SLOW_BODIES
+def test_stalled_body_gets_408(server, app_id, framing, body):
+    with connect(server) as sock:
+        sock.sendall(publish_head(server, app_id, framing) + body[:40])
+        started = time.monotonic()
+        response = read_response(sock, BODY_TIMEOUT * SLACK)
+        elapsed = time.monotonic() - started
+    assert response is not None, "closed without an answer"
+    assert response.status == 408, response
+    assert response.json()["code"] == "request_timeout"
+    assert response.headers["connection"] == "close"
+    assert elapsed >= BODY_TIMEOUT * 0.5, f"answered after {elapsed:.2f}s, before the timeout"
+
+
+def test_body_sent_promptly_in_pieces_is_served(server, app_id):
+    body = json.dumps({"eventType": "big.payload", "payload": {"blob": "z" * (512 * 1024)}})
+    third = len(body) // 3
+    pieces = [body[:third], body[third : 2 * third], body[2 * third :]]
+    with connect(server) as sock:
+        for _ in range(2):  # and again on the same connection: each request has its own time
+            sock.sendall(publish_head(server, app_id, f"Content-Length: {len(body)}"))
+            for piece in pieces:  # done within 0.3 of the body timeout
+                time.sleep(BODY_TIMEOUT * 0.1)
+                sock.sendall(piece.encode())
+            response = read_response(sock, ANSWER_TIMEOUT)
+            assert response is not None and response.status == 202, response
+
+
+@contextlib.contextmanager
+def store_locked(server) -> Iterator[sqlite3.Connection]:
+    """The store's write lock held by another process's connection: writes wait on it."""
+    holder = sqlite3.connect(server.data_dir / "hookline.db", isolation_level=None, timeout=5)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        yield holder
+    finally:
+        holder.close()
+
+
+def assert_no_answer(sock: socket.socket, seconds: float) -> None:
+    sock.settimeout(seconds)
+    with pytest.raises(TimeoutError):
+        early = sock.recv(65536)
+        pytest.fail(f"answered or closed while the store was locked: {early[:200]!r}")
+
+
+def test_slow_handler_after_a_complete_body_is_not_cut_off(server, app_id):
+    """A publish that waits on the store for longer than the body timeout is answered once
+    the store frees up, not cut off."""
+    body = json.dumps({"eventType": "slow.handler", "payload": {"n": 1}}).encode()
+    with store_locked(server) as holder, connect(server) as sock:
+        sock.sendall(publish_head(server, app_id, f"Content-Length: {len(body)}") + body)
+        assert_no_answer(sock, BODY_TIMEOUT * 2.5)  # the handler is waiting on the store
+        holder.execute("ROLLBACK")
+        response = read_response(sock, ANSWER_TIMEOUT * 2)
+    assert response is not None and response.status == 202, response
+
+
+def test_body_held_back_by_a_busy_server_is_not_cut_off(server, app_id):
+    """An idempotent publish reserves its key in the store before reading its body; while
+    the store is busy the server stops reading past 64 KiB, and that wait is not the
+    client's."""
+    body = json.dumps({"eventType": "held.back", "payload": {"blob": "h" * (512 * 1024)}})
+    head = publish_head(server, app_id, f"Content-Length: {len(body)}\r\nIdempotency-Key: held-1")
+    with store_locked(server) as holder, connect(server) as sock:
+        sender = threading.Thread(target=sock.sendall, args=(head + body.encode(),))
+        sender.start()
+        assert_no_answer(sock, BODY_TIMEOUT * 2.5)
+        holder.execute("ROLLBACK")
+        response = read_response(sock, ANSWER_TIMEOUT * 2)
+        sender.join(ANSWER_TIMEOUT)
+    assert response is not None and response.status == 202, response
+
+
+def test_body_awaiting_100_continue_is_not_cut_off(server, app_id):
+    """A client that asks ``Expect: 100-continue`` sends its body only once told to; until the
+    app asks for the body (here after reserving its key in a busy store), the time is not
+    the client's."""
+    body = json.dumps({"eventType": "expect.continue", "payload": {"n": 1}}).encode()
+    framing = f"Content-Length: {len(body)}\r\nIdempotency-Key: continue-1\r\nExpect: 100-continue"
+    with store_locked(server) as holder, connect(server) as sock:
+        sock.sendall(publish_head(server, app_id, framing))
+        assert_no_answer(sock, BODY_TIMEOUT * 2.5)
+        holder.execute("ROLLBACK")
+        interim = read_response(sock, ANSWER_TIMEOUT * 2)
+        assert interim is not None and interim.status == 100, interim
+        sock.sendall(body)
+        response = read_response(sock, ANSWER_TIMEOUT)
+    assert response is not None and response.status == 202, response

@@ -12,6 +12,12 @@ connections for ever. This subclass adds, per connection:
 - a header deadline (``header_timeout``) from connect and from the end of every response to
   the end of the next request's headers, which no trickle of bytes moves: 408 and close if
   part of a request came, else a plain close;
+- a body deadline (``body_timeout``) from the end of a request's headers to the end of its
+  body, Content-Length or chunked, which no trickle of bytes moves either: 408 and close if
+  no response has started, else a plain close. It is cleared as soon as the body is complete,
+  so a slow handler is never cut off by it, and it does not run out while the server itself
+  holds the body back (reading paused for an app that has not consumed what came, or a
+  ``100 Continue`` not yet sent);
 - an idle keep-alive deadline (``keepalive_timeout``) from the end of a response to the next
   byte, replacing uvicorn's own keep-alive timer;
 - a server-wide connection cap (``max_connections``) checked on accept: past it, a 503 with
@@ -19,7 +25,8 @@ connections for ever. This subclass adds, per connection:
 
 Deadlines are timestamps checked by one sweep timer per server rather than a timer per
 request (a uvloop timer costs a handle allocation each time), so a timeout fires between
-its deadline and one sweep interval later, and a request costs less than in stock uvicorn.
+its deadline and one sweep interval later (the body deadline, timed from the first sweep
+after the headers, up to two), and a request costs less than in stock uvicorn.
 """
 
 from __future__ import annotations
@@ -31,7 +38,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 from uvicorn.server import ServerState
 
 log = logging.getLogger("hookline.api")
@@ -39,6 +50,9 @@ log = logging.getLogger("hookline.api")
 RETRY_AFTER_S = 1
 # Sweep often enough that a timeout fires at most a quarter late, but at most once a second.
 MAX_SWEEP_INTERVAL_S = 1.0
+# A body deadline the next sweep starts: no clock read per request, and it fires up to one
+# more sweep interval late, never early.
+_BODY_ARMED = -1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +61,8 @@ class HttpLimits:
     max_headers: int = 100
     header_timeout: float = 10.0
     keepalive_timeout: float = 5.0
+    # 1 MiB (the largest publish) still fits at about 35 KB/s, a poor mobile uplink.
+    body_timeout: float = 30.0
     max_connections: int = 1000
 
 
@@ -72,7 +88,7 @@ class _Sweeper:
     def __init__(self, loop: asyncio.AbstractEventLoop, connections: set[Any], limits: HttpLimits):
         self.loop = loop
         self.connections = connections
-        shortest = min(limits.header_timeout, limits.keepalive_timeout)
+        shortest = min(limits.header_timeout, limits.keepalive_timeout, limits.body_timeout)
         self.interval = min(shortest / 4, MAX_SWEEP_INTERVAL_S)
         self._handle: asyncio.TimerHandle | None = None
 
@@ -109,6 +125,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         # Loop times; 0.0 when not running.
         self._header_deadline = 0.0
         self._idle_deadline = 0.0
+        self._body_deadline = 0.0
 
     # Connection lifecycle
 
@@ -169,9 +186,11 @@ class LimitedHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._awaiting_headers = False
         self._header_deadline = 0.0
+        self._body_deadline = _BODY_ARMED
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
+        self._body_deadline = 0.0
         super().on_message_complete()
         self._awaiting_headers = True
         self._header_bytes = 0
@@ -205,11 +224,16 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._answer_and_close(431, "headers_too_large", detail)
 
     def check_deadlines(self, now: float) -> None:
-        """Called by the sweeper: close an idle connection, or one whose headers are late."""
+        """Called by the sweeper: close an idle connection, or one whose headers or body are
+        late."""
         if self.transport.is_closing():
             return
         if self._idle_deadline and now >= self._idle_deadline:
             self.transport.close()
+        elif self._body_deadline == _BODY_ARMED:
+            self._body_deadline = now + self.limits.body_timeout
+        elif self._body_deadline and now >= self._body_deadline:
+            self._body_late(now)
         elif self._header_deadline and now >= self._header_deadline:
             if self._awaiting_headers and self._header_bytes:
                 self._answer_and_close(
@@ -218,8 +242,26 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             else:
                 self.transport.close()
 
+    def _body_late(self, now: float) -> None:
+        cycle: RequestResponseCycle | None = self.cycle
+        if cycle is None:  # no request cycle was started (an upgrade): nothing to answer
+            self.transport.close()
+            return
+        if self.flow.read_paused or cycle.waiting_for_100_continue:
+            # The server is holding the body back, not the client: start the client's time
+            # again from here rather than cut off a request the app has not read yet.
+            self._body_deadline = now + self.limits.body_timeout
+            return
+        if cycle.response_started:
+            self.transport.close()
+            return
+        # What connection_lost would do, before the app can write a response after ours.
+        cycle.disconnected = True
+        cycle.message_event.set()
+        self._answer_and_close(408, "request_timeout", "request body not received in time")
+
     def _answer_and_close(self, status: int, code: str, detail: str, extra: bytes = b"") -> None:
-        self._header_deadline = self._idle_deadline = 0.0
+        self._header_deadline = self._idle_deadline = self._body_deadline = 0.0
         body = json.dumps({"code": code, "detail": detail}).encode()
         head = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
