@@ -100,7 +100,7 @@ def is_public(ip: IPAddress) -> bool:
 
 
 # One part of an inet_aton address: hexadecimal, octal (a leading 0) or decimal.
-_AT_ON_PART = re.compile(r"0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*")
+_ATON_PART = re.compile(r"0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*")
 
 
 def numeric_ipv4(host: str) -> ipaddress.IPv4Address | None:
@@ -108,7 +108,7 @@ def numeric_ipv4(host: str) -> ipaddress.IPv4Address | None:
     ``0x7f000001``, ``0177.0.0.1``), and of a trailing dot or a bare ``0x`` too, as URL
     parsers read them: refusing a spelling the resolver would reject costs nothing."""
     parts = host.removesuffix(".").split(".")
-    if len(parts) > 4 or not all(_AT_ON_PART.fullmatch(p) for p in parts):
+    if len(parts) > 4 or not all(_ATON_PART.fullmatch(p) for p in parts):
         return None
     values = []
     for part in parts:
