@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
+from hookline.addresses import AddressPolicy
 from hookline.api import ApiContext, create_app
 from hookline.api.http_server import HttpLimits, protocol_class
 from hookline.breaker import BreakerPolicy, HealthPolicy
 from hookline.config import Settings
 from hookline.delivery.maintenance import DAY_MS, Maintenance, MaintenanceConfig
 from hookline.delivery.sender import Sender, SenderConfig
-from hookline.delivery.ssrf import AddressPolicy
 from hookline.delivery.worker import Worker, WorkerConfig
 from hookline.retry import RetryPolicy
 from hookline.signing.at_rest import SecretBox, check_key, generate_key
@@ -248,6 +248,7 @@ def build_roles(settings: Settings, dev: bool = False) -> Roles:
             admin_token=admin_token(settings),
             max_payload_bytes=settings.max_payload_bytes,
             secret_rotation_grace_s=settings.secret_rotation_grace,
+            address_policy=address_policy(settings, dev),
         )
         config = uvicorn.Config(
             create_app(context),

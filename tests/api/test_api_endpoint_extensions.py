@@ -6,7 +6,7 @@ import httpx
 import pytest
 from api_helpers import assert_error, create_app_record, create_endpoint_record, list_all
 
-URL = "http://127.0.0.1:9/hook"
+URL = "https://example.com/hook"
 
 
 async def test_extensions_round_trip(client: httpx.AsyncClient) -> None:

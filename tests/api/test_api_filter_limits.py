@@ -9,7 +9,7 @@ from api_helpers import assert_error, create_app_record, create_endpoint_record
 from hookline.models import OPERATIONAL_APP_ID
 from hookline.store.base import Store
 
-URL = "http://127.0.0.1:9/hook"
+URL = "https://example.com/hook"
 TOO_LONG = "a == '" + "x" * 994 + "'"  # 1,001 characters, a valid expression
 TOO_DEEP = [
     "(" * 500 + "a" + ")" * 500,  # the report: a RecursionError in the parser, then a 500

@@ -327,8 +327,9 @@ IDNA_INVALID = [
     "http://\ufeffexample.com/",
     "http://example.com\u3002evil/",
 ]
-# Loopback and private disguises: the API may accept them (the guard refuses them at connect
-# time, see tests/delivery/test_ssrf_guard.py), but must never fail on them.
+# Loopback and private addresses in their disguises: with the SSRF guard on (a context built
+# without a policy) the API refuses them all with a 422. Nothing ever connects to them: this
+# app has no worker. See tests/api/test_api_endpoint_ssrf.py for --dev and the settings.
 DISGUISES = [
     "http://127.1/",
     "http://2130706433/",
@@ -341,9 +342,15 @@ DISGUISES = [
     "http://localhost./",
     "http://user:pass@127.0.0.1/",
     "http://example.com@127.0.0.1/",
-    "http://127.0.0.1%2f@example.com/",
     "http://%31%32%37.0.0.1/",
+    "http://10.0.0.1/",
+    "http://169.254.169.254/",
+    "http://[fd00::1]/",
+    "http://192.168.0.1/",
 ]
+# Looks like an address, but the host is example.com (userinfo "127.0.0.1%2f"): left to
+# the guard at connect time like any name.
+LOOKALIKES = ["http://127.0.0.1%2f@example.com/"]
 
 
 def url_text() -> st.SearchStrategy[str]:
@@ -358,7 +365,7 @@ def url_text() -> st.SearchStrategy[str]:
         st.sampled_from(["", ":0", ":80", ":65536", ":x"]),
         st.sampled_from(["", "/", "/a?b#c", "/\u0000"]),
     )
-    return st.one_of(st.sampled_from(IDNA_INVALID + DISGUISES), built)
+    return st.one_of(st.sampled_from(IDNA_INVALID + DISGUISES + LOOKALIKES), built)
 
 
 @FUZZ
@@ -374,5 +381,15 @@ def test_hostile_urls_never_fail_the_server(seeded: Seeded, route: Route, url: s
     assert resp.status_code < 500, (str(route), url, resp.status_code, resp.text[:300])
     if resp.status_code >= 400:
         assert_refused(seeded, route, resp, before)
-    if url in IDNA_INVALID:
+    if url in IDNA_INVALID or url in DISGUISES:
         assert resp.status_code == 422, (str(route), url, resp.status_code, resp.text[:300])
+
+
+@pytest.mark.parametrize("url", DISGUISES)
+def test_every_disguise_is_refused_on_every_url_route(seeded: Seeded, url: str) -> None:
+    """Sampling may miss a pair above; here every disguise meets every URL route."""
+    for route in URL_ROUTES:
+        before = seeded.fingerprint()
+        resp = seeded.request(route.method, route.path, orjson.dumps({**route.body, "url": url}))
+        assert resp.status_code == 422, (str(route), url, resp.status_code, resp.text[:300])
+        assert_refused(seeded, route, resp, before)

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from hookline import ids
+from hookline.addresses import AddressPolicy
 from hookline.breaker import HealthPolicy
 from hookline.config import Settings
 from hookline.delivery.sender import Sender, SenderConfig
-from hookline.delivery.ssrf import AddressPolicy
 from hookline.delivery.worker import Worker, WorkerConfig
 from hookline.models import Application, Endpoint, Message
 from hookline.retry import RetryPolicy

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import standardwebhooks
-from engine_kit import Engine, EngineFactory
+from engine_kit import LOOPBACK_OK, Engine, EngineFactory
 
 from hookline.api import ApiContext, create_app
 from hookline.testing import ReceivedRequest
@@ -24,7 +24,7 @@ OPS = "/api/v1/operational-webhook/endpoint"
 
 
 def api(e: Engine) -> httpx.AsyncClient:
-    app = create_app(ApiContext(store=e.store, admin_token=TOKEN))
+    app = create_app(ApiContext(store=e.store, admin_token=TOKEN, address_policy=LOOPBACK_OK))
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="http://hookline.test",

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from engine_kit import Engine, EngineFactory, now_ms
+from engine_kit import LOOPBACK_OK, Engine, EngineFactory, now_ms
 
 from hookline import ids
 from hookline.api import ApiContext, create_app
@@ -63,7 +63,7 @@ async def maintenance() -> AsyncIterator[Starter]:
 
 
 def api(store: Store) -> httpx.AsyncClient:
-    app = create_app(ApiContext(store=store, admin_token=TOKEN))
+    app = create_app(ApiContext(store=store, admin_token=TOKEN, address_policy=LOOPBACK_OK))
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="http://hookline.test",

@@ -10,13 +10,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hookline.delivery.ssrf import (
-    AddressPolicy,
-    BlockedAddress,
-    GuardedResolver,
-    embedded_ipv4,
-    is_public,
-)
+from hookline.addresses import AddressPolicy, embedded_ipv4, is_public
+from hookline.delivery.ssrf import BlockedAddress, GuardedResolver
 
 GUARD_ON = AddressPolicy.build(allow_private=False, allowed_subnets=(), allow_loopback=False)
 DEV = AddressPolicy.build(allow_private=False, allowed_subnets=(), allow_loopback=True)

@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import httpx
 import standardwebhooks
-from engine_kit import Engine, EngineFactory
+from engine_kit import LOOPBACK_OK, Engine, EngineFactory
 
 from hookline.api import ApiContext, create_app
 from hookline.models import OPERATIONAL_APP_ID, Application, Endpoint
@@ -51,7 +51,8 @@ class Interleaved:
 
 
 def api(store: Store | Interleaved) -> httpx.AsyncClient:
-    app = create_app(ApiContext(store=cast(Store, store), admin_token=TOKEN))
+    context = ApiContext(store=cast(Store, store), admin_token=TOKEN, address_policy=LOOPBACK_OK)
+    app = create_app(context)
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="http://hookline.test",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 import httpx
-from engine_kit import EngineFactory
+from engine_kit import LOOPBACK_OK, EngineFactory
 
 from hookline.api import ApiContext, create_app
 
@@ -23,7 +23,7 @@ async def test_credentials_are_sent_but_masked_in_endpoints_and_attempts(
     [request] = await e.receiver.wait_for(1, "/creds")
     assert request.headers["authorization"] == "Basic " + base64.b64encode(b"alice:s3cr@t").decode()
 
-    api = create_app(ApiContext(store=e.store, admin_token=TOKEN))
+    api = create_app(ApiContext(store=e.store, admin_token=TOKEN, address_policy=LOOPBACK_OK))
     auth = {"Authorization": f"Bearer {TOKEN}"}
     transport = httpx.ASGITransport(app=api)
     async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=auth) as c:
@@ -54,7 +54,7 @@ async def test_writing_back_the_masked_url_keeps_the_credentials(engine: EngineF
     ep = await e.endpoint("/creds")
     ep.url = ep.url.replace("http://", "http://alice:pw@")
     await e.store.update_endpoint(ep)
-    api = create_app(ApiContext(store=e.store, admin_token=TOKEN))
+    api = create_app(ApiContext(store=e.store, admin_token=TOKEN, address_policy=LOOPBACK_OK))
     auth = {"Authorization": f"Bearer {TOKEN}"}
     transport = httpx.ASGITransport(app=api)
     async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=auth) as c:

@@ -11,9 +11,9 @@ import standardwebhooks
 from aiohttp.abc import AbstractResolver, ResolveResult
 from engine_kit import LOOPBACK_OK, EngineFactory
 
+from hookline.addresses import AddressPolicy
 from hookline.breaker import BreakerPolicy, HealthPolicy
 from hookline.delivery.sender import Sender, SenderConfig
-from hookline.delivery.ssrf import AddressPolicy
 from hookline.models import DeliveryStatus, DeliveryTask, ErrorKind, TriggerType
 from hookline.signing import generate_ed25519_keypair, generate_secret, parse_secret
 from hookline.store.base import AttemptFilter, PageRequest

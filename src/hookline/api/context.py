@@ -5,13 +5,14 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel
 
+from hookline.addresses import AddressPolicy
 from hookline.errors import Unauthorized
 from hookline.models import Page
 from hookline.signing import generate_secret
@@ -27,6 +28,8 @@ class ApiContext:
     max_payload_bytes: int = 1024 * 1024
     secret_rotation_grace_s: float = 24 * 3600.0
     health_timeout_s: float = 2.0  # a store slower than this to answer is unavailable
+    # The worker's SSRF policy: endpoint URLs naming a refused address literal are 422.
+    address_policy: AddressPolicy = field(default_factory=AddressPolicy)
 
     def new_secret(self) -> str:
         return generate_secret()

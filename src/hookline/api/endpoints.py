@@ -12,6 +12,7 @@ from fastapi import APIRouter, Path, Response
 from yarl import URL
 
 from hookline import ids
+from hookline.addresses import AddressPolicy
 from hookline.api.applications import AppRef
 from hookline.api.context import Ctx, Paging, list_out, now_ms, to_datetime
 from hookline.api.errors import field_error
@@ -71,8 +72,9 @@ def endpoint_out(ep: Endpoint) -> EndpointOut:
     )
 
 
-def checked_url(url: str, loc: str = "url") -> str:
-    """The URL as given, if a delivery can be aimed at it; a 422 otherwise."""
+def checked_url(url: str, policy: AddressPolicy, loc: str = "url") -> str:
+    """The URL as given, if a delivery can be aimed at it; a 422 otherwise. ``policy``
+    judges a host that is an address literal; names are judged when connecting."""
     try:
         parsed = URL(url)
         host = parsed.host  # decodes punycode labels: an invalid one raises here
@@ -89,6 +91,8 @@ def checked_url(url: str, loc: str = "url") -> str:
         raise field_error(["body", loc], "URL host is not the name it is sent to")
     if not _valid_host(raw_host):
         raise field_error(["body", loc], "URL host is not a valid hostname or IP address")
+    if policy.refuses_literal(raw_host):
+        raise field_error(["body", loc], "URL host is an address the SSRF guard refuses")
     return url
 
 
@@ -169,7 +173,7 @@ async def list_endpoints(ctx: Ctx, app_id: AppRef, page: Paging) -> ListEndpoint
 
 
 def new_endpoint(
-    app_id: str, body: EndpointUpsertIn, secret: str, headers: dict[str, str]
+    app_id: str, body: EndpointUpsertIn, secret: str, headers: dict[str, str], policy: AddressPolicy
 ) -> Endpoint:
     """The one way endpoints are built from a request, operational ones included."""
     now = now_ms()
@@ -177,7 +181,7 @@ def new_endpoint(
         id=ids.new_id("ep", now),
         app_id=app_id,
         uid=body.uid,
-        url=checked_url(body.url),
+        url=checked_url(body.url, policy),
         secret=secret,
         description=body.description,
         event_types=body.event_types,
@@ -198,7 +202,7 @@ def new_endpoint(
 async def create_endpoint(ctx: Ctx, app_id: AppRef, body: EndpointIn) -> EndpointOut:
     app = await ctx.store.get_application(app_id)
     secret = checked_secret(body.secret, "secret") if body.secret else ctx.new_secret()
-    endpoint = new_endpoint(app.id, body, secret, body.headers or {})
+    endpoint = new_endpoint(app.id, body, secret, body.headers or {}, ctx.address_policy)
     return endpoint_out(await ctx.store.create_endpoint(endpoint))
 
 
@@ -216,12 +220,12 @@ async def upsert_endpoint(
     try:
         ep = await ctx.store.get_endpoint(app.id, endpoint_id)
     except NotFound:
-        created = new_endpoint(app.id, body, ctx.new_secret(), {})
+        created = new_endpoint(app.id, body, ctx.new_secret(), {}, ctx.address_policy)
         if created.uid is None and not endpoint_id.startswith("ep_"):
             created.uid = endpoint_id
         response.status_code = 201
         return endpoint_out(await ctx.store.create_endpoint(created))
-    url, payload_filter = checked_url(body.url), checked_filter(body.filter)
+    url, payload_filter = checked_url(body.url, ctx.address_policy), checked_filter(body.filter)
 
     def change(ep: Endpoint) -> None:
         ep.url = kept_url(url, ep.url)
@@ -242,7 +246,8 @@ async def patch_endpoint(
     app = await ctx.store.get_application(app_id)
     first = await ctx.store.get_endpoint(app.id, endpoint_id)
     sent = body.model_fields_set
-    url = checked_url(body.url) if "url" in sent and body.url is not None else None
+    given = body.url if "url" in sent else None
+    url = None if given is None else checked_url(given, ctx.address_policy)
     payload_filter = checked_filter(body.filter) if "filter" in sent else None
 
     def change(ep: Endpoint) -> None:

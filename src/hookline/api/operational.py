@@ -63,10 +63,12 @@ def operational_out(ep: Endpoint) -> OperationalEndpointOut:
     )
 
 
-def _new(body: OperationalEndpointUpsertIn, secret: str, headers: dict[str, str]) -> Endpoint:
+def _new(
+    ctx: Ctx, body: OperationalEndpointUpsertIn, secret: str, headers: dict[str, str]
+) -> Endpoint:
     """Operational endpoints are ordinary endpoints with fewer fields."""
     fields = EndpointUpsertIn.model_validate(body.model_dump(exclude={"secret", "headers"}))
-    return new_endpoint(OPERATIONAL_APP_ID, fields, secret, headers)
+    return new_endpoint(OPERATIONAL_APP_ID, fields, secret, headers, ctx.address_policy)
 
 
 async def _find(ctx: Ctx, ref: str) -> Endpoint:
@@ -95,7 +97,7 @@ async def create_operational_endpoint(
     ctx: Ctx, body: OperationalEndpointIn
 ) -> OperationalEndpointOut:
     secret = checked_secret(body.secret, "secret") if body.secret else ctx.new_secret()
-    created = await ctx.store.create_endpoint(_new(body, secret, body.headers or {}))
+    created = await ctx.store.create_endpoint(_new(ctx, body, secret, body.headers or {}))
     return operational_out(created)
 
 
@@ -112,12 +114,12 @@ async def upsert_operational_endpoint(
     try:
         ep = await _find(ctx, endpoint_id)
     except NotFound:
-        created = _new(body, ctx.new_secret(), {})
+        created = _new(ctx, body, ctx.new_secret(), {})
         if created.uid is None and not endpoint_id.startswith("ep_"):
             created.uid = endpoint_id
         response.status_code = 201
         return operational_out(await ctx.store.create_endpoint(created))
-    url = checked_url(body.url)
+    url = checked_url(body.url, ctx.address_policy)
 
     def change(current: Endpoint) -> None:
         current.url = kept_url(url, current.url)

@@ -19,7 +19,8 @@ import aiohttp
 from aiohttp.abc import AbstractResolver
 from yarl import URL
 
-from hookline.delivery.ssrf import AddressPolicy, BlockedAddress, GuardedResolver
+from hookline.addresses import AddressPolicy
+from hookline.delivery.ssrf import BlockedAddress, GuardedResolver
 from hookline.models import DeliveryTask, ErrorKind
 from hookline.signing import Secret, parse_secret, sign
 

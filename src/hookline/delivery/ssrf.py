@@ -4,132 +4,21 @@ The check runs on the resolved address inside the connector, and the connection
 goes to exactly that address, so a name that re-resolves to a private address
 (DNS rebinding) is caught too. Numeric disguises such as ``127.1`` or
 ``2130706433`` are resolved by the system like any name and land in the same check.
+Which addresses are refused is decided in ``hookline.addresses``, which the API shares.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import socket
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-LOOPBACK_NETWORKS: tuple[IPNetwork, ...] = (
-    ipaddress.ip_network("127.0.0.0/8"),
-    ipaddress.ip_network("::1/128"),
-)
-
-
-def _nets(*cidrs: str) -> tuple[IPNetwork, ...]:
-    return tuple(ipaddress.ip_network(c) for c in cidrs)
-
-
-# Written out rather than left to ``ipaddress.is_global``, whose table depends on the
-# Python release (3.11 calls fec0::/10, 64:ff9b:1::/48 and 3fff::/20 global). From the
-# IANA IPv4 and IPv6 Special-Purpose Address Registries: every block that is not
-# globally reachable, plus multicast, broadcast and deprecated blocks.
-REFUSED_IPV4 = _nets(
-    "0.0.0.0/8",  # "this network"
-    "10.0.0.0/8",  # private
-    "100.64.0.0/10",  # shared address space (CGNAT)
-    "127.0.0.0/8",  # loopback
-    "169.254.0.0/16",  # link-local, cloud metadata services
-    "172.16.0.0/12",  # private
-    "192.0.0.0/24",  # IETF protocol assignments (its anycast /32s serve no webhooks)
-    "192.0.2.0/24",  # documentation (TEST-NET-1)
-    "192.88.99.0/24",  # 6to4 relay anycast, deprecated
-    "192.168.0.0/16",  # private
-    "198.18.0.0/15",  # benchmarking
-    "198.51.100.0/24",  # documentation (TEST-NET-2)
-    "203.0.113.0/24",  # documentation (TEST-NET-3)
-    "224.0.0.0/4",  # multicast
-    "240.0.0.0/4",  # reserved, and 255.255.255.255 (limited broadcast)
-)
-REFUSED_IPV6 = _nets(
-    "::/8",  # unspecified, loopback, IPv4-compatible (deprecated) and mapped, reserved
-    "64:ff9b:1::/48",  # local-use IPv4/IPv6 translation: its layout is the operator's
-    "100::/64",  # discard-only
-    "100:0:0:1::/64",  # dummy prefix
-    "2001::/23",  # IETF protocol assignments; Teredo (2001::/32) is decoded first
-    "2001:db8::/32",  # documentation
-    "3fff::/20",  # documentation
-    "5f00::/16",  # segment routing (SRv6) SIDs
-    "fc00::/7",  # unique local
-    "fe80::/10",  # link-local
-    "fec0::/10",  # site-local, deprecated
-    "ff00::/8",  # multicast
-)
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # well-known prefix: the last 32 bits
-_V4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # deprecated ::a.b.c.d
-
-
-def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address a transition mechanism carries inside ``ip``, if any: mapped,
-    IPv4-compatible, NAT64, 6to4 (bits 16-47) or Teredo (the client, bits inverted)."""
-    if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    if ip in _NAT64 or ip in _V4_COMPATIBLE:
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    if ip.sixtofour is not None:
-        return ip.sixtofour
-    if ip.teredo is not None:
-        return ip.teredo[1]
-    return None
+from hookline.addresses import AddressPolicy
 
 
 class BlockedAddress(OSError):
     """The target resolved only to addresses the guard refuses."""
-
-
-@dataclass(frozen=True, slots=True)
-class AddressPolicy:
-    """Which destination addresses deliveries may connect to."""
-
-    enabled: bool = True
-    allowed_networks: Sequence[IPNetwork] = field(default_factory=tuple)
-
-    @classmethod
-    def build(
-        cls, allow_private: bool, allowed_subnets: Iterable[str], allow_loopback: bool
-    ) -> AddressPolicy:
-        networks = [ipaddress.ip_network(s.strip(), strict=False) for s in allowed_subnets]
-        if allow_loopback:
-            networks.extend(LOOPBACK_NETWORKS)
-        return cls(enabled=not allow_private, allowed_networks=tuple(networks))
-
-    def allows(self, address: str) -> bool:
-        if not self.enabled:
-            return True
-        try:
-            ip: IPAddress = ipaddress.ip_address(address.split("%", 1)[0])
-        except ValueError:
-            return False
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        if any(ip in net for net in self.allowed_networks if net.version == ip.version):
-            return True
-        return is_public(ip)
-
-
-def is_public(ip: IPAddress) -> bool:
-    """Globally reachable unicast, and so is any IPv4 address it carries inside."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        inner = embedded_ipv4(ip)
-        if inner is not None and not is_public(inner):
-            return False
-        if ip in _NAT64 or ip.teredo is not None:
-            return True  # the address carried decides; the rest of ::/8, 2001::/23 is refused
-        refused: tuple[IPNetwork, ...] = REFUSED_IPV6
-    else:
-        refused = REFUSED_IPV4
-    if any(ip in net for net in refused):
-        return False
-    return ip.is_global and not ip.is_multicast
 
 
 class GuardedResolver(AbstractResolver):
