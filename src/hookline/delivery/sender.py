@@ -8,7 +8,6 @@ nothing a receiver does can raise out of ``send``.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 import ssl
 import time
@@ -19,7 +18,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver
 from yarl import URL
 
-from hookline.addresses import AddressPolicy
+from hookline.addresses import AddressPolicy, literal_addresses
 from hookline.delivery.ssrf import BlockedAddress, GuardedResolver
 from hookline.models import DeliveryTask, ErrorKind
 from hookline.signing import Secret, parse_secret, sign
@@ -178,25 +177,16 @@ class Sender:
         """aiohttp skips the resolver for hosts that look numeric, so check them here."""
         if host is None:
             return False
-        if not self._config.policy.enabled or not _looks_numeric(host):
+        policy = self._config.policy
+        if not policy.enabled:
             return True
-        canonical = _canonical_ip(host)
-        return canonical is not None and self._config.policy.allows(canonical)
+        if _looks_numeric(host) and not literal_addresses(host):
+            return False  # aiohttp would connect without asking the resolver
+        return not policy.refuses_literal(host)
 
 
 def _looks_numeric(host: str) -> bool:
     return ":" in host or host.replace(".", "").isdigit() or host.lower().startswith("0x")
-
-
-def _canonical_ip(host: str) -> str | None:
-    try:
-        return str(ipaddress.ip_address(host.strip("[]")))
-    except ValueError:
-        pass
-    try:  # the forms inet_aton accepts: 127.1, 0x7f000001, 2130706433, 0177.0.0.1
-        return socket.inet_ntoa(socket.inet_aton(host))
-    except OSError:
-        return None
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> str:
