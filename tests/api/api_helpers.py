@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from hookline.addresses import AddressPolicy
+from hookline.api import ApiContext, create_app
 from hookline.config import Settings
+from hookline.store.base import Store
 
 TOKEN = "test-token-0123456789abcdef"
 BASE = "http://hookline.test"
+ENDPOINTS = "/api/v1/app/acme/endpoint"
+OPS = "/api/v1/operational-webhook/endpoint"
 
 
 def make_settings(data_dir: Path) -> Settings:
@@ -90,3 +97,45 @@ async def list_all(client: httpx.AsyncClient, path: str, **params: Any) -> list[
     assert body["done"] is True, body
     data: list[dict[str, Any]] = body["data"]
     return data
+
+
+@asynccontextmanager
+async def as_served(
+    store: Store, policy: AddressPolicy | None = None, **headers: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app, authenticated, where an unhandled exception comes back as the 500 a
+    real server sends instead of raising in the test."""
+    context = ApiContext(store=store, admin_token=TOKEN)
+    if policy is not None:
+        context.address_policy = policy
+    transport = httpx.ASGITransport(app=create_app(context), raise_app_exceptions=False)
+    headers = {"Authorization": f"Bearer {TOKEN}", **headers}
+    async with httpx.AsyncClient(transport=transport, base_url=BASE, headers=headers) as c:
+        yield c
+
+
+@asynccontextmanager
+async def url_routes(
+    store: Store, policy: AddressPolicy | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An app ``acme`` with an endpoint ``hook`` and an operational endpoint ``ops``, for
+    the routes that take an endpoint URL to replace and patch."""
+    async with as_served(store, policy) as c:
+        await create_app_record(c, uid="acme")
+        await create_endpoint_record(c, "acme", uid="hook")
+        op = await c.post(OPS, json={"url": "https://example.com/ops", "uid": "ops"})
+        assert op.status_code == 201, op.text
+        yield c
+
+
+def url_requests(url: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every route that takes an endpoint URL; PUTs both replace and create."""
+    return [
+        ("POST", ENDPOINTS, {"url": url}),
+        ("PUT", ENDPOINTS + "/hook", {"url": url}),
+        ("PUT", ENDPOINTS + "/new-hook", {"url": url}),
+        ("PATCH", ENDPOINTS + "/hook", {"url": url}),
+        ("POST", OPS, {"url": url}),
+        ("PUT", OPS + "/ops", {"url": url}),
+        ("PUT", OPS + "/new-ops", {"url": url}),
+    ]

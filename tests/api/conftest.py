@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_helpers import BASE, TOKEN, make_settings
+from api_helpers import BASE, TOKEN, as_served, make_settings
 
 from hookline import runtime
 from hookline.api import ApiContext, create_app
@@ -43,4 +43,11 @@ async def anon(store: Store) -> AsyncIterator[httpx.AsyncClient]:
     """The same kind of app, with no Authorization header on the client."""
     app = create_app(ApiContext(store=store, admin_token=TOKEN))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as c:
+        yield c
+
+
+@pytest.fixture
+async def server(store: Store) -> AsyncIterator[httpx.AsyncClient]:
+    """Like ``client``, but an unhandled exception comes back as the 500 a real server sends."""
+    async with as_served(store, **{"Content-Type": "application/json"}) as c:
         yield c

@@ -7,8 +7,6 @@ connects to any of them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +14,23 @@ import httpx
 import pytest
 from api_helpers import (
     BASE,
+    OPS,
     TOKEN,
     assert_error,
     create_app_record,
-    create_endpoint_record,
     list_all,
+    url_requests,
+    url_routes,
+)
+from api_helpers import (
+    ENDPOINTS as APP,
 )
 
 from hookline import runtime
 from hookline.addresses import AddressPolicy
-from hookline.api import ApiContext, create_app
 from hookline.config import Settings
 from hookline.store.base import Store
 
-APP = "/api/v1/app/acme/endpoint"
-OPS = "/api/v1/operational-webhook/endpoint"
 LOOPBACK = [
     "http://127.0.0.1:9/",
     "http://127.1/",
@@ -69,35 +69,6 @@ DEV = AddressPolicy.build(allow_private=False, allowed_subnets=(), allow_loopbac
 GUARD_OFF = AddressPolicy.build(allow_private=True, allowed_subnets=(), allow_loopback=False)
 
 
-@asynccontextmanager
-async def api(store: Store, policy: AddressPolicy | None) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with an endpoint and an operational endpoint to replace and patch."""
-    context = ApiContext(store=store, admin_token=TOKEN)
-    if policy is not None:
-        context.address_policy = policy
-    transport = httpx.ASGITransport(app=create_app(context), raise_app_exceptions=False)
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    async with httpx.AsyncClient(transport=transport, base_url=BASE, headers=headers) as c:
-        await create_app_record(c, uid="acme")
-        await create_endpoint_record(c, "acme", uid="hook")
-        op = await c.post(OPS, json={"url": "https://example.com/ops", "uid": "ops"})
-        assert op.status_code == 201, op.text
-        yield c
-
-
-def url_requests(url: str) -> list[tuple[str, str, dict[str, Any]]]:
-    """Every route that takes an endpoint URL; PUTs both replace and create."""
-    return [
-        ("POST", APP, {"url": url}),
-        ("PUT", APP + "/hook", {"url": url}),
-        ("PUT", APP + "/new-hook", {"url": url}),
-        ("PATCH", APP + "/hook", {"url": url}),
-        ("POST", OPS, {"url": url}),
-        ("PUT", OPS + "/ops", {"url": url}),
-        ("PUT", OPS + "/new-ops", {"url": url}),
-    ]
-
-
 async def stored(c: httpx.AsyncClient) -> list[dict[str, Any]]:
     return await list_all(c, APP) + await list_all(c, OPS)
 
@@ -121,19 +92,19 @@ async def assert_accepted_everywhere(c: httpx.AsyncClient, url: str) -> None:
 
 async def test_guard_on_by_default_refuses_address_literals(store: Store) -> None:
     """A context built without a policy refuses as the worker does with no settings."""
-    async with api(store, None) as c:
+    async with url_routes(store, None) as c:
         for url in LOOPBACK + PRIVATE:
             await assert_refused_everywhere(c, url)
 
 
 async def test_names_are_left_to_the_worker(store: Store) -> None:
-    async with api(store, None) as c:
+    async with url_routes(store, None) as c:
         for url in NAMES:
             await assert_accepted_everywhere(c, url)
 
 
 async def test_dev_accepts_loopback_but_not_private(store: Store) -> None:
-    async with api(store, DEV) as c:
+    async with url_routes(store, DEV) as c:
         for url in LOOPBACK:
             await assert_accepted_everywhere(c, url)
         for url in PRIVATE:
@@ -141,7 +112,7 @@ async def test_dev_accepts_loopback_but_not_private(store: Store) -> None:
 
 
 async def test_guard_off_accepts_every_literal(store: Store) -> None:
-    async with api(store, GUARD_OFF) as c:
+    async with url_routes(store, GUARD_OFF) as c:
         for url in LOOPBACK + PRIVATE:
             await assert_accepted_everywhere(c, url)
 

@@ -5,30 +5,28 @@ and credentials in a URL are never shown back.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
 from api_helpers import (
-    BASE,
-    TOKEN,
+    ENDPOINTS as APP,
+)
+from api_helpers import (
+    OPS,
     assert_error,
-    create_app_record,
-    create_endpoint_record,
     list_all,
+    url_requests,
+    url_routes,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from yarl import URL
 
 from hookline.addresses import AddressPolicy
-from hookline.api import ApiContext, create_app
 from hookline.api.endpoints import checked_url, shown_url
 from hookline.errors import ValidationFailed
 from hookline.store.base import Store
 
-APP = "/api/v1/app/acme/endpoint"
-OPS = "/api/v1/operational-webhook/endpoint"
 BAD_HOSTS = [
     "http://xn--/",  # an empty punycode label
     "http://xn--a.example/",  # punycode that decodes to a non-character
@@ -65,29 +63,8 @@ GUARD_ON = AddressPolicy()
 
 @pytest.fixture
 async def server(store: Store) -> AsyncIterator[httpx.AsyncClient]:
-    """Unhandled exceptions come back as the 500 a real server sends, not as raises."""
-    app = create_app(ApiContext(store=store, admin_token=TOKEN, address_policy=GUARD_OFF))
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    async with httpx.AsyncClient(transport=transport, base_url=BASE, headers=headers) as c:
-        await create_app_record(c, uid="acme")
-        await create_endpoint_record(c, "acme", uid="hook")
-        op = await c.post(OPS, json={"url": "https://example.com/ops", "uid": "ops"})
-        assert op.status_code == 201, op.text
+    async with url_routes(store, GUARD_OFF) as c:
         yield c
-
-
-def url_requests(url: str) -> list[tuple[str, str, dict[str, Any]]]:
-    """Every route that takes an endpoint URL; PUTs both replace and create."""
-    return [
-        ("POST", APP, {"url": url}),
-        ("PUT", APP + "/hook", {"url": url}),
-        ("PUT", APP + "/new-hook", {"url": url}),
-        ("PATCH", APP + "/hook", {"url": url}),
-        ("POST", OPS, {"url": url}),
-        ("PUT", OPS + "/ops", {"url": url}),
-        ("PUT", OPS + "/new-ops", {"url": url}),
-    ]
 
 
 async def stored_urls(server: httpx.AsyncClient) -> list[str]:

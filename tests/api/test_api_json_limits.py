@@ -7,23 +7,18 @@ so everything accepted can also be stored and served again.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from api_helpers import (
-    BASE,
-    TOKEN,
     assert_error,
     create_app_record,
     create_endpoint_record,
     list_all,
 )
 
-from hookline.api import ApiContext, create_app
 from hookline.api.strict_json import MAX_DEPTH
-from hookline.store.base import Store
 
 MSG = "/api/v1/app/acme/msg"
 # A plain publish takes the fast path; an extra query parameter falls through to FastAPI.
@@ -31,15 +26,10 @@ PATHS = [pytest.param(MSG, id="fast-path"), pytest.param(MSG + "?unused=1", id="
 
 
 @pytest.fixture
-async def server(store: Store) -> AsyncIterator[httpx.AsyncClient]:
-    """Unhandled exceptions come back as the 500 a real server sends, not as raises."""
-    app = create_app(ApiContext(store=store, admin_token=TOKEN))
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
-    async with httpx.AsyncClient(transport=transport, base_url=BASE, headers=headers) as c:
-        await create_app_record(c, uid="acme")
-        await create_endpoint_record(c, "acme", uid="hook")
-        yield c
+async def server(server: httpx.AsyncClient) -> httpx.AsyncClient:
+    await create_app_record(server, uid="acme")
+    await create_endpoint_record(server, "acme", uid="hook")
+    return server
 
 
 def nested_payload(levels: int) -> str:

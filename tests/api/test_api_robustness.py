@@ -9,30 +9,16 @@ records that exist, so validation and store code run, not just the 404 path.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from api_helpers import BASE, TOKEN, create_app_record, create_endpoint_record, list_all
+from api_helpers import create_app_record, create_endpoint_record, list_all
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hookline.api import ApiContext, create_app
-from hookline.store.base import Store
-
 LONE_SURROGATE = '"\\ud800"'  # valid JSON text; decodes to a str that is not valid UTF-8
 TOO_BIG = str(2**64)  # valid JSON number; Python parses it, orjson cannot dump it
-
-
-@pytest.fixture
-async def server(store: Store) -> AsyncIterator[httpx.AsyncClient]:
-    """Like ``client``, but an unhandled exception comes back as the 500 a real server sends."""
-    app = create_app(ApiContext(store=store, admin_token=TOKEN))
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
-    async with httpx.AsyncClient(transport=transport, base_url=BASE, headers=headers) as c:
-        yield c
 
 
 @pytest.fixture
