@@ -277,3 +277,15 @@ def _task(url: str) -> DeliveryTask:
         headers={},
         signing_keys=(generate_secret(),),
     )
+
+
+async def test_an_unusable_url_is_recorded_without_its_credentials() -> None:
+    """The attempt log is shown by the API: an error about the URL must not quote it."""
+    sender = Sender(SenderConfig(policy=LOOPBACK_OK), resolver=UnresolvableNames())
+    await sender.open()
+    try:
+        outcome = await sender.send(_task("ftp://alice:hunter2@127.0.0.1:9/x"))
+    finally:
+        await sender.close()
+    assert outcome.error_kind is ErrorKind.CONNECTION_ERROR and outcome.status == 0
+    assert "hunter2" not in outcome.body and "***@127.0.0.1" in outcome.body

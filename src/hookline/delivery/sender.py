@@ -8,11 +8,13 @@ nothing a receiver does can raise out of ``send``.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import ssl
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
+from urllib.parse import unquote
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
@@ -129,6 +131,8 @@ class Sender:
             status: int, body: str, kind: ErrorKind | None, retry: str | None = None
         ) -> Outcome:
             elapsed = int((time.perf_counter() - started) * 1000)
+            if status == 0 and "@" in task.url:  # our own error text may quote the URL
+                body = _without_userinfo(body, task.url)
             return Outcome(status, body, elapsed, kind, retry, int(started_wall * 1000))
 
         try:
@@ -183,6 +187,21 @@ class Sender:
         if _looks_numeric(host) and not literal_addresses(host):
             return False  # aiohttp would connect without asking the resolver
         return not policy.refuses_literal(host)
+
+
+_USERINFO = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)@")
+
+
+def _without_userinfo(text: str, url: str) -> str:
+    """Error texts are shown by the API's attempt log, and credentials in an endpoint URL
+    are never shown: mask them as the API masks the URL itself."""
+    found = _USERINFO.match(url)
+    if found is None:
+        return text
+    userinfo = found.group(1)
+    for spelling in {userinfo, unquote(userinfo)}:
+        text = text.replace(spelling + "@", "***@")
+    return text
 
 
 def _looks_numeric(host: str) -> bool:
