@@ -102,7 +102,6 @@ class _BoundedInterpreter(TreeInterpreter):
         self._left = budget
         self._deadline = time.monotonic() + deadline_s
         self._visits = 0
-        self._method_cache: dict[str, Any] = {}
         self._sizes: dict[int, int] = {}  # id -> tree size of values already measured
         self._alive: list[Any] = []  # keeps measured values alive, so ids stay theirs
 
@@ -111,13 +110,8 @@ class _BoundedInterpreter(TreeInterpreter):
         self._visits += 1
         if self._left < 0 or not self._visits & 31:
             self._check()
-        kind = node["type"]
-        method = self._method_cache.get(kind) or getattr(self, f"visit_{kind}", None)
-        if method is None:
-            raise NotImplementedError(kind)
-        self._method_cache[kind] = method
-        result = method(node, *args, **kwargs)
-        if kind in _BUILDERS and isinstance(result, list | dict | str):
+        result = super().visit(node, *args, **kwargs)
+        if node["type"] in _BUILDERS and isinstance(result, list | dict | str):
             self._charge_size(result)
         return result
 

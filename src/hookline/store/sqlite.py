@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
@@ -52,7 +51,6 @@ def app_by_uid(conn: Conn, uid: str) -> Application | None:
 
 
 FILTER_CACHE_APPS = 4096
-FILTER_THREADS = 2
 
 
 class SqliteStore(TaskOps, UpkeepOps, IdempotencyOps, CatalogOps):
@@ -62,12 +60,6 @@ class SqliteStore(TaskOps, UpkeepOps, IdempotencyOps, CatalogOps):
         super().__init__(path, synchronous, box=box)
         # per application (id or uid): its filtered endpoints as the last publish found them
         self._filtered: dict[str, list[queue.FilterSpec]] = {}
-        # its own threads, so slow filters never hold the loop's default executor (DNS)
-        self._filter_exec = ThreadPoolExecutor(FILTER_THREADS, "hookline-filters")
-
-    async def close(self) -> None:
-        await super().close()
-        self._filter_exec.shutdown(wait=False, cancel_futures=True)
 
     async def ping(self) -> None:
         """The reader answers, and so does the writer through a group commit (a lock held
@@ -161,9 +153,7 @@ class SqliteStore(TaskOps, UpkeepOps, IdempotencyOps, CatalogOps):
         }
         if not wanted:
             return {}
-        loop = asyncio.get_running_loop()
-        run = partial(filters.verdicts, sorted(wanted), message.payload)
-        return await loop.run_in_executor(self._filter_exec, run)
+        return await self._off_writer(partial(filters.verdicts, sorted(wanted), message.payload))
 
     def _remember_filters(self, key: str, specs: list[queue.FilterSpec]) -> None:
         self._filtered.pop(key, None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import orjson
@@ -66,13 +67,20 @@ def unstorable(exc: Exception) -> ValidationFailed:
     )
 
 
+FILTER_THREADS = 2
+
+
 class SqliteBase:
-    """Connections, the wake-up event, and driver errors turned into hookline's."""
+    """Connections, the wake-up event, the threads payload filters run on, and driver
+    errors turned into hookline's."""
 
     def __init__(self, path: str, synchronous: str = "FULL", *, box: SecretBox) -> None:
         self._db = SqliteDatabase(path, synchronous)
         self._box = box
         self._work = asyncio.Event()
+        # Filters run before a write, on threads of their own: never on the loop, never
+        # under the writer's lock, and never holding the loop's default executor (DNS).
+        self._filter_exec = ThreadPoolExecutor(FILTER_THREADS, "hookline-filters")
 
     async def open(self) -> None:
         """Open, then refuse to run if any stored secret cannot be decrypted: failing at
@@ -86,6 +94,11 @@ class SqliteBase:
 
     async def close(self) -> None:
         await self._db.close()
+        self._filter_exec.shutdown(wait=False, cancel_futures=True)
+
+    async def _off_writer(self, fn: Callable[[], T]) -> T:
+        """Run a payload filter evaluation on the filter threads."""
+        return await asyncio.get_running_loop().run_in_executor(self._filter_exec, fn)
 
     async def _read(self, op: Callable[[Conn], T]) -> T:
         try:

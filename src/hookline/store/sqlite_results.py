@@ -52,16 +52,13 @@ def record(
     )
     conn.executemany(
         "UPDATE delivery SET status = ?, attempts = attempts + 1, next_attempt_at = ?,"
-        " lease_owner = NULL, updated_at = ? WHERE id = ? AND lease_owner = ?"
-        " AND next_attempt_at = ?",
+        " lease_owner = NULL, updated_at = ? WHERE id = ?",  # fenced above, same transaction
         [
             (
                 PENDING if r.next_attempt_at is not None else int(r.attempt.status),
                 r.next_attempt_at,
                 now_ms,
                 r.attempt.delivery_id,
-                owner,
-                r.lease_until,
             )
             for r in live
         ],

@@ -7,9 +7,9 @@ says how far it got commit together, so a crash never repeats or loses a message
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import orjson
@@ -186,7 +186,7 @@ class TaskOps(SqliteBase):
         """The endpoint's payload filter on the task's next chunk, evaluated before the
         write and outside it (a thread), so a slow filter never holds the writer."""
 
-        def read(conn: Conn) -> tuple[str, list[tuple[str, bytes]]] | None:
+        def read(conn: Conn) -> tuple[str, list[tuple[str, bytes | None]]] | None:
             task = _find_task(conn, task_id)
             if task is None or task.status is not TaskStatus.RUNNING:
                 return None
@@ -194,7 +194,7 @@ class TaskOps(SqliteBase):
             if endpoint is None or not endpoint.payload_filter:
                 return None
             where, args = _chunk_range(task)
-            payloads: list[tuple[str, bytes]] = []
+            payloads: list[tuple[str, bytes | None]] = []
             size = 0
             for msg_id, payload in conn.execute(
                 f"SELECT m.id, m.payload FROM message m WHERE {where} ORDER BY m.id LIMIT ?",
@@ -210,7 +210,7 @@ class TaskOps(SqliteBase):
         if found is None:
             return None
         expression, payloads = found
-        return expression, await asyncio.to_thread(_judge, expression, payloads)
+        return expression, await self._off_writer(partial(filters.judge_each, expression, payloads))
 
 
 # ----- one chunk of a task ----------------------------------------------------------------
@@ -228,14 +228,6 @@ def _chunk_range(task: BackgroundTask) -> tuple[str, list[Any]]:
         where += " AND m.id > ?"
         args.append(task.cursor)
     return where, args
-
-
-def _judge(expression: str, payloads: list[tuple[str, bytes]]) -> dict[str, bool]:
-    return {
-        msg_id: filters.matches(expression, orjson.loads(payload))
-        for msg_id, payload in payloads
-        if payload is not None
-    }
 
 
 def _advance(
