@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from yarl import URL
 
 from hookline.addresses import AddressPolicy
-from hookline.api.endpoints import checked_url, shown_url
+from hookline.api.endpoint_urls import checked_url, shown_url
 from hookline.errors import ValidationFailed
 from hookline.store.base import Store
 

@@ -127,14 +127,10 @@ async def _update(
     """Apply ``change`` and save, re-reading (by id) and re-applying it when a
     concurrent update moved the version."""
 
-    async def save(app: Application) -> Application:
-        app.updated_at = now_ms()
-        return await ctx.store.update_application(app)
-
     async def read() -> Application:
         return await ctx.store.get_application(first.id)
 
-    return await reapply(first, read, change, save)
+    return await reapply(first, read, change, ctx.store.update_application)
 
 
 @router.delete("/{app_id}", status_code=204)

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
-from yarl import URL
 
 from hookline import ids
 from hookline.addresses import AddressPolicy
 from hookline.api.applications import AppRef
 from hookline.api.context import Ctx, Paging, list_out, now_ms, to_datetime
+from hookline.api.endpoint_urls import checked_url, kept_url, shown_url
 from hookline.api.errors import field_error
 from hookline.api.schemas import (
     ID_PATTERN,
@@ -44,9 +43,7 @@ router = APIRouter(
     prefix="/api/v1/app/{app_id}/endpoint", tags=["Endpoint"], route_class=StrictJsonRoute
 )
 EpRef = Annotated[str, Path(min_length=1, max_length=256, pattern=ID_PATTERN)]
-_HOST = re.compile(r"^[A-Za-z0-9_~-]+(?:\.[A-Za-z0-9_~-]+)*\.?$")
 # Userinfo ends at the authority's last "@", as yarl (and so aiohttp) reads it.
-_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]+@")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
 
@@ -70,64 +67,6 @@ def endpoint_out(ep: Endpoint) -> EndpointOut:
         created_at=to_datetime(ep.created_at),
         updated_at=to_datetime(ep.updated_at),
     )
-
-
-def checked_url(url: str, policy: AddressPolicy, loc: str = "url") -> str:
-    """The URL as given, if a delivery can be aimed at it; a 422 otherwise. ``policy``
-    judges a host that is an address literal; names are judged when connecting."""
-    try:
-        parsed = URL(url)
-        host = parsed.host  # decodes punycode labels: an invalid one raises here
-        raw_host = parsed.raw_host  # the ASCII form, which is what goes on the wire
-        given = URL(url, encoded=True).raw_host  # the host exactly as written
-    except (ValueError, TypeError):  # UnicodeError included
-        raise field_error(["body", loc], "not a valid URL") from None
-    if parsed.scheme not in ("http", "https"):
-        raise field_error(["body", loc], "URL scheme must be http or https")
-    if not host or not raw_host or not parsed.is_absolute():
-        raise field_error(["body", loc], "URL must be absolute with a host")
-    if ":" not in raw_host and (given is None or given.lower() not in (raw_host, host)):
-        # IDNA mapping changed the name (``ex\u2488ample`` is sent to ``ex1.ample``).
-        raise field_error(["body", loc], "URL host is not the name it is sent to")
-    if not _valid_host(raw_host):
-        raise field_error(["body", loc], "URL host is not a valid hostname or IP address")
-    if policy.refuses_literal(raw_host):
-        raise field_error(["body", loc], "URL host is an address the SSRF guard refuses")
-    return url
-
-
-def _valid_host(host: str) -> bool:
-    """A DNS name (labels of 1-63 characters that neither start nor end with a hyphen,
-    253 in all) or an IP address literal."""
-    if ":" in host:  # only an IPv6 literal has one; a zone id means nothing elsewhere
-        if "%" in host:
-            return False
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            return False
-        return True
-    name = host.removesuffix(".")
-    return (
-        _HOST.match(host) is not None
-        and len(name) <= 253
-        and all(
-            len(label) <= 63 and not label.startswith("-") and not label.endswith("-")
-            for label in name.split(".")
-        )
-    )
-
-
-def shown_url(url: str) -> str:
-    """``url`` with its userinfo (user and password) masked, for every API answer that
-    shows an endpoint URL. Deliveries use the stored URL, credentials and all."""
-    return _USERINFO.sub(r"\1***@", url, count=1)
-
-
-def kept_url(sent: str, stored: str) -> str:
-    """A client that read an endpoint and writes its URL back sends the masked form:
-    that keeps the stored credentials instead of saving ``***``."""
-    return stored if sent != stored and sent == shown_url(stored) else sent
 
 
 def checked_secret(secret: str, loc: str) -> str:
@@ -236,7 +175,7 @@ async def upsert_endpoint(
         ep.max_in_flight, ep.fifo = body.max_in_flight, body.fifo
         ep.payload_filter = payload_filter
 
-    return endpoint_out(await _update(ctx, ep, change))
+    return endpoint_out(await update_endpoint(ctx, ep, change))
 
 
 @router.patch("/{endpoint_id}", response_model=EndpointOut)
@@ -275,22 +214,20 @@ async def patch_endpoint(
         if "filter" in sent:
             ep.payload_filter = payload_filter
 
-    return endpoint_out(await _update(ctx, first, change))
+    return endpoint_out(await update_endpoint(ctx, first, change))
 
 
-async def _save(ctx: Ctx, ep: Endpoint) -> Endpoint:
-    ep.updated_at = now_ms()
-    return await ctx.store.update_endpoint(ep)
-
-
-async def _update(ctx: Ctx, first: Endpoint, change: Callable[[Endpoint], None]) -> Endpoint:
+async def update_endpoint(
+    ctx: Ctx, first: Endpoint, change: Callable[[Endpoint], None]
+) -> Endpoint:
     """Apply ``change`` and save; re-read (by id: a uid may change) and re-apply when a
-    concurrent update moved the version, so neither change is lost."""
+    concurrent update (a rotation, the worker's disable) moved the version, so neither
+    change is lost. Operational endpoints are saved the same way."""
 
     async def read() -> Endpoint:
         return await ctx.store.get_endpoint(first.app_id, first.id)
 
-    return await reapply(first, read, change, lambda ep: _save(ctx, ep))
+    return await reapply(first, read, change, ctx.store.update_endpoint)
 
 
 @router.delete("/{endpoint_id}", status_code=204)
@@ -315,11 +252,19 @@ async def rotate_endpoint_secret(
     """The old key keeps signing alongside the new one until its grace period ends."""
     app = await ctx.store.get_application(app_id)
     ep = await ctx.store.get_endpoint(app.id, endpoint_id)
+    return EndpointSecretOut(key=verifying_key(await rotate_secret(ctx, ep, body)))
+
+
+async def rotate_secret(ctx: Ctx, ep: Endpoint, body: EndpointSecretRotateIn) -> str:
+    """The new secret (given or generated); the old one keeps signing for the grace
+    period. Operational endpoints rotate the same way."""
     new_secret = checked_secret(body.key, "key") if body.key else ctx.new_secret()
     grace = body.grace_period_seconds
     grace_ms = int((ctx.secret_rotation_grace_s if grace is None else grace) * 1000)
-    await _update(ctx, ep, lambda fresh: fresh.rotate_secret(new_secret, grace_ms, now_ms()))
-    return EndpointSecretOut(key=verifying_key(new_secret))
+    await update_endpoint(
+        ctx, ep, lambda fresh: fresh.rotate_secret(new_secret, grace_ms, now_ms())
+    )
+    return new_secret
 
 
 @router.get("/{endpoint_id}/headers", response_model=EndpointHeadersOut)
@@ -340,7 +285,7 @@ async def set_endpoint_headers(
     def change(fresh: Endpoint) -> None:
         fresh.headers = dict(headers)
 
-    await _update(ctx, ep, change)
+    await update_endpoint(ctx, ep, change)
     return Response(status_code=204)
 
 
@@ -363,7 +308,7 @@ async def patch_endpoint_headers(
             headers.pop(name, None)
         fresh.headers = checked_headers(headers)
 
-    await _update(ctx, ep, change)
+    await update_endpoint(ctx, ep, change)
     return Response(status_code=204)
 
 

@@ -13,7 +13,7 @@ from starlette.types import Scope
 from hookline import ids
 from hookline.api.applications import AppRef, new_application
 from hookline.api.context import ApiContext, Ctx, NewestFirst, list_out, now_ms, to_datetime, to_ms
-from hookline.api.endpoints import shown_url
+from hookline.api.endpoint_urls import shown_url
 from hookline.api.errors import field_error
 from hookline.api.idempotency import replay_from_message
 from hookline.api.schemas import (

@@ -8,19 +8,17 @@ the engine fans its own events (``endpoint.disabled``, ``message.attempt.exhaust
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from fastapi import APIRouter, Response
 
-from hookline.api.context import Ctx, Paging, list_out, now_ms, to_datetime
+from hookline.api.context import Ctx, Paging, list_out, to_datetime
+from hookline.api.endpoint_urls import checked_url, kept_url, shown_url
 from hookline.api.endpoints import (
     EpRef,
     checked_headers,
     checked_secret,
-    checked_url,
-    kept_url,
     new_endpoint,
-    shown_url,
+    rotate_secret,
+    update_endpoint,
     verifying_key,
 )
 from hookline.api.schemas import (
@@ -37,7 +35,6 @@ from hookline.api.schemas_ops import (
     OperationalEndpointUpsertIn,
 )
 from hookline.api.strict_json import StrictJsonRoute
-from hookline.api.updates import reapply
 from hookline.errors import NotFound
 from hookline.models import OPERATIONAL_APP_ID, Endpoint
 
@@ -73,17 +70,6 @@ def _new(
 
 async def _find(ctx: Ctx, ref: str) -> Endpoint:
     return await ctx.store.get_endpoint(OPERATIONAL_APP_ID, ref)
-
-
-async def _update(ctx: Ctx, first: Endpoint, change: Callable[[Endpoint], None]) -> Endpoint:
-    """Apply ``change`` and save, re-reading and re-applying it when a concurrent update
-    (a rotation, the worker's disable) moved the version, so neither change is lost."""
-
-    async def save(ep: Endpoint) -> Endpoint:
-        ep.updated_at = now_ms()
-        return await ctx.store.update_endpoint(ep)
-
-    return await reapply(first, lambda: _find(ctx, first.id), change, save)
 
 
 @router.get("", response_model=ListOperationalEndpointOut)
@@ -128,7 +114,7 @@ async def upsert_operational_endpoint(
         current.event_types, current.rate_limit = body.event_types, body.throttle_rate
         current.metadata = body.metadata or {}
 
-    return operational_out(await _update(ctx, ep, change))
+    return operational_out(await update_endpoint(ctx, ep, change))
 
 
 @router.delete("/{endpoint_id}", status_code=204)
@@ -148,11 +134,7 @@ async def rotate_operational_secret(
     ctx: Ctx, endpoint_id: EpRef, body: EndpointSecretRotateIn
 ) -> Response:
     """204 as Svix's spec says (its SDK reads no body here, unlike the endpoint rotate)."""
-    ep = await _find(ctx, endpoint_id)
-    new_secret = checked_secret(body.key, "key") if body.key else ctx.new_secret()
-    grace = body.grace_period_seconds
-    grace_ms = int((ctx.secret_rotation_grace_s if grace is None else grace) * 1000)
-    await _update(ctx, ep, lambda current: current.rotate_secret(new_secret, grace_ms, now_ms()))
+    await rotate_secret(ctx, await _find(ctx, endpoint_id), body)
     return Response(status_code=204)
 
 
@@ -171,5 +153,5 @@ async def set_operational_headers(
     def change(current: Endpoint) -> None:
         current.headers = dict(headers)
 
-    await _update(ctx, ep, change)
+    await update_endpoint(ctx, ep, change)
     return Response(status_code=204)
