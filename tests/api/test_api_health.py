@@ -67,10 +67,6 @@ async def test_a_closed_store_is_503(tmp_path: Path) -> None:
     assert body["code"] == "store_unavailable"
 
 
-async def test_ping_is_a_store_verb(opened: tuple[Store, Path]) -> None:
-    await opened[0].ping()
-
-
 class CountingPings:
     """The real store, with its pings counted."""
 

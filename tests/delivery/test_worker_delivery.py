@@ -13,7 +13,7 @@ from engine_kit import LOOPBACK_OK, EngineFactory
 
 from hookline.addresses import AddressPolicy
 from hookline.breaker import BreakerPolicy, HealthPolicy
-from hookline.delivery.sender import Sender, SenderConfig
+from hookline.delivery.sender import Outcome, Sender, SenderConfig
 from hookline.models import DeliveryStatus, DeliveryTask, ErrorKind, TriggerType
 from hookline.signing import generate_ed25519_keypair, generate_secret, parse_secret
 from hookline.store.base import AttemptFilter, PageRequest
@@ -240,13 +240,18 @@ class UnresolvableNames(AbstractResolver):
         pass
 
 
-async def test_dns_failure_is_recorded() -> None:
+async def send_once(url: str) -> Outcome:
+    """One send through a real sender whose resolver knows no names (no DNS traffic)."""
     sender = Sender(SenderConfig(policy=LOOPBACK_OK), resolver=UnresolvableNames())
     await sender.open()
     try:
-        outcome = await sender.send(_task("http://hooks.example.invalid/x"))
+        return await sender.send(_task(url))
     finally:
         await sender.close()
+
+
+async def test_dns_failure_is_recorded() -> None:
+    outcome = await send_once("http://hooks.example.invalid/x")
     assert outcome.error_kind is ErrorKind.DNS and outcome.status == 0
 
 
@@ -281,11 +286,6 @@ def _task(url: str) -> DeliveryTask:
 
 async def test_an_unusable_url_is_recorded_without_its_credentials() -> None:
     """The attempt log is shown by the API: an error about the URL must not quote it."""
-    sender = Sender(SenderConfig(policy=LOOPBACK_OK), resolver=UnresolvableNames())
-    await sender.open()
-    try:
-        outcome = await sender.send(_task("ftp://alice:hunter2@127.0.0.1:9/x"))
-    finally:
-        await sender.close()
+    outcome = await send_once("ftp://alice:hunter2@127.0.0.1:9/x")
     assert outcome.error_kind is ErrorKind.CONNECTION_ERROR and outcome.status == 0
     assert "hunter2" not in outcome.body and "***@127.0.0.1" in outcome.body

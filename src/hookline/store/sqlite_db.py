@@ -43,7 +43,8 @@ def secure_files(path: str) -> None:
 
 
 def connect(path: str, synchronous: str) -> sqlite3.Connection:
-    secure_files(path)
+    """The file exists already, owner-only: the composition root ran ``secure_files``
+    before migrating it, and SQLite gives the ``-wal``/``-shm`` files the same mode."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
