@@ -86,6 +86,13 @@ class Settings(BaseSettings):
     keepalive_timeout: Annotated[float, BeforeValidator(parse_duration)] = Field(default=5.0, gt=0)
     max_connections: int = Field(default=1000, gt=0)
 
+    # Receiving (sources): see hookline.inbound. public_url is where providers reach this
+    # server (ingestUrl); X-Forwarded-Proto/-Host count only from trusted_proxies.
+    public_url: str | None = None
+    inbound_max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
+    actions_file: Path | None = None
+
     @field_validator("retry_schedule", mode="before")
     @classmethod
     def _parse_schedule(cls, value: object) -> object:
@@ -94,14 +101,14 @@ class Settings(BaseSettings):
             return tuple(float(p) for p in parts)
         return value
 
-    @field_validator("allowed_subnets", mode="before")
+    @field_validator("allowed_subnets", "trusted_proxies", mode="before")
     @classmethod
     def _parse_subnets(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(p.strip() for p in value.split(",") if p.strip())
         return value
 
-    @field_validator("allowed_subnets")
+    @field_validator("allowed_subnets", "trusted_proxies")
     @classmethod
     def _check_subnets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for subnet in value:

@@ -112,6 +112,7 @@ class Endpoint:
     max_in_flight: int | None = None
     fifo: bool = False
     payload_filter: str | None = None
+    forward_headers: list[str] | None = None  # original headers of a received request to pass on
     created_at: int = 0
     updated_at: int = 0
 
@@ -142,6 +143,7 @@ class Message:
     channels: list[str] | None = None
     tags: list[str] | None = None
     created_at: int = 0
+    headers: dict[str, str] | None = None  # a received request's original headers (sources)
 
 
 @dataclass(slots=True)

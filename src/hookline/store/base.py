@@ -29,6 +29,7 @@ from hookline.models import (
     TaskKind,
     TaskStatus,
 )
+from hookline.sources import InboundFilter, InboundRequest, Source, Verdict
 
 
 @dataclass(slots=True, frozen=True)
@@ -238,4 +239,63 @@ class Store(Protocol):
     ) -> PurgeBatch:
         """Drop payloads of messages and response bodies of attempts created before
         ``before_ms``, at most ``limit`` rows of each per call (one transaction)."""
+        ...
+
+    # inbound sources: each owns an application, created and deleted with it
+    async def create_source(self, source: Source, app: Application) -> Source:
+        """Create ``app`` and ``source`` (whose ``app_id`` names it) in one transaction;
+        a taken ``uid`` is a ``Conflict``."""
+        ...
+
+    async def get_source(self, ref: str) -> Source:
+        """By id or uid; ``NotFound`` otherwise."""
+        ...
+
+    async def source_by_token(self, token_hash: str) -> Source | None: ...
+    async def list_sources(self, page: PageRequest) -> Page[Source]: ...
+    async def update_source(self, source: Source) -> Source:
+        """Optimistic, as ``update_application``; a new token is a new ``token_hash``."""
+        ...
+
+    async def delete_source(self, source_id: str) -> None:
+        """The source, its application (endpoints, messages, deliveries) and its requests."""
+        ...
+
+    # received requests
+    async def intake(self, request: InboundRequest, now_ms: int) -> InboundRequest:
+        """Store one received request (committed before this returns: the caller answers
+        only after). An accepted request whose ``dedup_key`` the source saw within its
+        dedup window is stored as ``duplicate`` instead; the returned record says which.
+        Concurrent copies serialise, so exactly one of them is accepted."""
+        ...
+
+    async def unrouted_requests(self, limit: int) -> list[InboundRequest]:
+        """Accepted or replay-pending requests not yet routed, oldest first."""
+        ...
+
+    async def mark_routed(
+        self,
+        request_id: str,
+        now_ms: int,
+        msg_id: str | None,
+        verdict: Verdict | None = None,
+        reason: str | None = None,
+    ) -> None: ...
+
+    async def get_inbound_request(self, source_id: str, request_id: str) -> InboundRequest: ...
+    async def list_inbound_requests(
+        self, source_id: str, flt: InboundFilter, page: PageRequest
+    ) -> Page[InboundRequest]: ...
+    async def replay_inbound(self, source_id: str, request_id: str, now_ms: int) -> InboundRequest:
+        """Queue a stored request to be verified and routed again: verdict ``replay``,
+        one more replay, not routed."""
+        ...
+
+    async def wait_for_inbound(self, timeout: float) -> None:
+        """Return when a request was stored or queued for replay, or after ``timeout``."""
+        ...
+
+    async def expire_inbound(self, before_ms: int, now_ms: int, limit: int) -> int:
+        """Drop bodies of requests received before ``before_ms`` and dedup rows whose
+        source's window has passed, at most ``limit`` of each; the count changed."""
         ...

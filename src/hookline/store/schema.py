@@ -70,6 +70,8 @@ endpoint = Table(
     Column("max_in_flight", Integer, nullable=True),
     Column("fifo", Boolean, nullable=False, server_default=text("0")),
     Column("payload_filter", Text, nullable=True),
+    # names of a received request's original headers to pass on (JSON list), for sources
+    Column("forward_headers", Text, nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     UniqueConstraint("app_id", "uid", name="uq_endpoint_app_uid"),
@@ -86,6 +88,8 @@ message = Table(
     Column("payload", LargeBinary, nullable=True),
     Column("channels", Text, nullable=True),
     Column("tags", Text, nullable=True),
+    # a received request's original headers (JSON object), for endpoints that forward some
+    Column("headers", Text, nullable=True),
     Column("created_at", BigInteger, nullable=False),
     UniqueConstraint("app_id", "event_id", name="uq_message_app_event_id"),
     Index("ix_message_app", "app_id", "id"),
@@ -174,4 +178,64 @@ idempotency_key = Table(
     Column("body", LargeBinary, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Index("ix_idempotency_key_created", "created_at"),
+)
+
+# An inbound source: a provider's webhooks arrive at /in/{token} and become messages of
+# the source's own application (app_id), created with it. The token is found by its hash;
+# the token itself and the provider config (which holds secrets) are sealed.
+source = Table(
+    "source",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("uid", String(256), nullable=True, unique=True),
+    Column("name", Text, nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("config", Text, nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("token", Text, nullable=False),
+    Column("dedup_window_ms", BigInteger, nullable=False),
+    Column("app_id", String(40), nullable=False, unique=True),
+    Column("metadata", Text, nullable=False),
+    Column("version", Integer, nullable=False, server_default=text("1")),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Every request that reached a source, stored before it is answered: the raw request, the
+# verdict, and once routed the message it became. routed_at IS NULL on an accepted row is
+# the routing queue, so a crash after the answer only delays routing.
+inbound_request = Table(
+    "inbound_request",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("source_id", String(40), nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("query", Text, nullable=False),
+    Column("headers", Text, nullable=False),
+    Column("body", LargeBinary, nullable=True),
+    Column("verdict", String(16), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("status_code", Integer, nullable=False),
+    Column("event_type", String(256), nullable=True),
+    Column("dedup_key", String(256), nullable=True),
+    Column("msg_id", String(40), nullable=True),
+    Column("received_at", BigInteger, nullable=False),
+    Column("routed_at", BigInteger, nullable=True),
+    # replays so far: the message of replay n carries event id "{id}.r{n}", so a crash
+    # between publishing and marking the row routed cannot route it twice
+    Column("replays", Integer, nullable=False, server_default=text("0")),
+    Index("ix_inbound_request_source", "source_id", "id"),
+    Index("ix_inbound_request_unrouted", "routed_at", "verdict", "id"),
+)
+
+# The dedup window: one row per (source, key) seen, replaced once older than the window.
+inbound_dedup = Table(
+    "inbound_dedup",
+    metadata,
+    Column("source_id", String(40), primary_key=True),
+    Column("dedup_key", String(256), primary_key=True),
+    Column("request_id", String(40), nullable=False),
+    Column("seen_at", BigInteger, nullable=False),
+    Index("ix_inbound_dedup_seen", "seen_at"),
 )

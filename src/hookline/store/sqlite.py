@@ -41,6 +41,8 @@ from hookline.store.sqlite_base import (
 )
 from hookline.store.sqlite_catalog import CatalogOps
 from hookline.store.sqlite_idempotency import IdempotencyOps
+from hookline.store.sqlite_inbound import InboundOps
+from hookline.store.sqlite_sources import SourceOps
 from hookline.store.sqlite_tasks import TaskOps
 from hookline.store.sqlite_upkeep import UpkeepOps
 
@@ -53,7 +55,7 @@ def app_by_uid(conn: Conn, uid: str) -> Application | None:
 FILTER_CACHE_APPS = 4096
 
 
-class SqliteStore(TaskOps, UpkeepOps, IdempotencyOps, CatalogOps):
+class SqliteStore(TaskOps, UpkeepOps, IdempotencyOps, SourceOps, InboundOps, CatalogOps):
     """Implements ``hookline.store.base.Store`` on one SQLite file."""
 
     def __init__(self, path: str, synchronous: str = "FULL", *, box: SecretBox) -> None:

@@ -1,0 +1,1 @@
+"""Verify a provider's webhook request, with or without the hookline server."""
