@@ -25,10 +25,13 @@ class Api:
     def __init__(self, session: aiohttp.ClientSession, port: int) -> None:
         self.session = session
         self.base = f"http://127.0.0.1:{port}/api/v1"
+        self.ingest = f"http://127.0.0.1:{port}/ingest/api/v1"
 
-    async def call(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def call(
+        self, method: str, path: str, body: dict[str, Any], base: str | None = None
+    ) -> dict[str, Any]:
         async with self.session.request(
-            method, self.base + path, data=orjson.dumps(body), headers=HEADERS
+            method, (base or self.base) + path, data=orjson.dumps(body), headers=HEADERS
         ) as resp:
             data = await resp.read()
             if resp.status >= 300:
@@ -44,6 +47,19 @@ class Api:
         if max_in_flight is not None:
             body["maxInFlight"] = max_in_flight  # ignored by an API without the field
         return str((await self.call("POST", f"/app/{app_id}/endpoint", body))["id"])
+
+    async def create_source(
+        self, name: str, provider: str, config: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A source through the Svix Ingest API; the answer has its ``id`` and ``ingestUrl``."""
+        body = {"name": name, "type": provider, "config": config}
+        return await self.call("POST", "/source", body, base=self.ingest)
+
+    async def create_source_endpoint(self, source_id: str, url: str) -> str:
+        body = {"url": url}
+        return str(
+            (await self.call("POST", f"/source/{source_id}/endpoint", body, self.ingest))["id"]
+        )
 
 
 def message_body(seq: int) -> bytes:
