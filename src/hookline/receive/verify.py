@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hookline.receive.config import ProviderConfig
+from hookline.receive.config import ConfigError, ProviderConfig
 from hookline.receive.providers_basic import (
     verify_api_key,
     verify_basic_auth,
     verify_hmac,
     verify_none,
+)
+from hookline.receive.providers_twilio import verify_twilio
+from hookline.receive.providers_vendor import (
+    verify_github,
+    verify_shopify,
+    verify_slack,
+    verify_standard,
+    verify_stripe,
 )
 from hookline.receive.types import ReceivedRequest, VerifiedEvent
 
@@ -20,6 +28,13 @@ _VERIFIERS: dict[str, Verifier] = {
     "api-key": verify_api_key,
     "basic-auth": verify_basic_auth,
     "hmac": verify_hmac,
+    "github": verify_github,
+    "shopify": verify_shopify,
+    "stripe": verify_stripe,
+    "slack": verify_slack,
+    "twilio": verify_twilio,
+    "svix": verify_standard,
+    "standard-webhooks": verify_standard,
 }
 
 
@@ -33,6 +48,6 @@ def verify(
     stored request as of when it was received.
     """
     verifier = _VERIFIERS.get(config.provider)
-    if verifier is None:
-        raise NotImplementedError(f"verification for {config.provider} is not written yet")
+    if verifier is None:  # only a ProviderConfig built by hand, not by parse_config
+        raise ConfigError(f"unknown source type {config.provider!r}")
     return verifier(config, request, now)
