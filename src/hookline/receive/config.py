@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hookline.signing import InvalidSecret, parse_secret
+
 # Svix's own source types that hookline verifies, then hookline's extensions.
 SVIX_PROVIDERS = ("github", "stripe", "shopify", "slack", "svix")
 EXTENSION_PROVIDERS = ("twilio", "hmac", "basic-auth", "api-key", "standard-webhooks")
@@ -20,6 +22,7 @@ ENCODINGS = ("hex", "base64")
 MAX_SECRETS = 5  # current plus older ones still accepted while a provider rotates
 DEFAULT_TOLERANCE_S = 300
 _NO_SECRET = ("none",)
+_STANDARD = ("svix", "standard-webhooks")  # secrets in the Standard Webhooks forms
 _SETTINGS = {  # the keys each provider accepts besides secret/secrets/toleranceSeconds
     "hmac": {"header", "algorithm", "encoding", "prefix", "signedContent", "timestampHeader"},
     "api-key": {"header"},
@@ -89,6 +92,14 @@ def _secrets(provider: str, raw: Mapping[str, Any]) -> tuple[str, ...]:
         raise ConfigError(f"a {provider} source needs config.secret")
     if provider in _NO_SECRET and unique:
         raise ConfigError("a source of type none verifies nothing and takes no secret")
+    if provider in _STANDARD:
+        for secret in unique:
+            try:
+                parse_secret(secret)
+            except InvalidSecret:
+                raise ConfigError(
+                    f"a {provider} secret must be whsec_ (or whsk_/whpk_) and base64"
+                ) from None
     return unique
 
 

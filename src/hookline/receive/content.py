@@ -1,0 +1,184 @@
+"""What a verified body becomes: its JSON payload, its event type name and its dedup key.
+
+Kept apart from the providers so every provider converts the same way.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import re
+from typing import Any
+from urllib.parse import parse_qsl
+
+from hookline.receive.types import ReceivedRequest, VerifiedEvent
+
+EVENT_TYPE_MAX = 256
+DEDUP_KEY_MAX = 256
+MAX_DEPTH = 254  # what orjson writes back, so a stored payload can always be served
+MAX_FORM_FIELDS = 1000
+_EVENT_TYPE = re.compile(r"[a-zA-Z0-9\-_.]+")
+_NOT_EVENT_TYPE = re.compile(r"[^a-zA-Z0-9\-_.]+")
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
+FORM = "application/x-www-form-urlencoded"
+
+
+class _Refused(ValueError):
+    """Well-formed JSON that a payload cannot carry faithfully."""
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Refused("number out of range")
+    return value
+
+
+def _no_constant(text: str) -> Any:
+    raise _Refused("NaN and Infinity are not JSON")
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise _Refused("repeated key")
+    return obj
+
+
+_DECODER = json.JSONDecoder(
+    parse_float=_finite, parse_constant=_no_constant, object_pairs_hook=_unique
+)
+
+
+def _too_deep(text: str) -> bool:
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False
+    depth = deepest = 0
+    for char in _STRING.sub("", text):
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest > MAX_DEPTH
+
+
+def json_object(body: bytes) -> dict[str, Any] | None:
+    """The body as a JSON object, or None if it is not one a payload can carry as it is:
+    UTF-8 only, no repeated keys, no NaN, at most ``MAX_DEPTH`` levels."""
+    try:
+        text = body.decode("utf-8")
+        if _too_deep(text):
+            return None
+        value = _DECODER.decode(text)
+    except (ValueError, RecursionError):  # JSONDecodeError, _Refused, UnicodeDecodeError
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def form_fields(body: bytes) -> dict[str, str | list[str]] | None:
+    """A form-encoded body as name -> value; a repeated name -> its values in order.
+    None if it does not decode (not UTF-8, too many fields)."""
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8"),
+            keep_blank_values=True,
+            errors="strict",
+            max_num_fields=MAX_FORM_FIELDS,
+        )
+    except ValueError:  # UnicodeDecodeError, too many fields
+        return None
+    out: dict[str, str | list[str]] = {}
+    for name, value in pairs:
+        seen = out.get(name)
+        if seen is None:
+            out[name] = value
+        elif isinstance(seen, list):
+            seen.append(value)
+        else:
+            out[name] = [seen, value]
+    return out
+
+
+def is_form(request: ReceivedRequest) -> bool:
+    media = (request.header("content-type") or "").partition(";")[0].strip().lower()
+    return media == FORM
+
+
+def _dump(value: object) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def payload_of(request: ReceivedRequest, parsed: dict[str, Any] | None) -> bytes:
+    """The message payload: a JSON object body byte for byte; a form body as an object of
+    its fields; anything else as ``{"body": text}`` or, not UTF-8, ``{"bodyBase64": ...}``."""
+    if parsed is not None:
+        return request.body
+    if is_form(request):
+        fields = form_fields(request.body)
+        if fields is not None:
+            return _dump(fields)
+    try:
+        return _dump({"body": request.body.decode("utf-8")})
+    except UnicodeDecodeError:
+        return _dump({"bodyBase64": base64.b64encode(request.body).decode("ascii")})
+
+
+def event_type_name(raw: object) -> str | None:
+    """``raw`` as a valid event type name: each run of other characters becomes ``.``
+    (Shopify's ``orders/create`` is ``orders.create``), cut to 256; None if nothing is left."""
+    if not isinstance(raw, str):
+        return None
+    if len(raw) <= EVENT_TYPE_MAX and _EVENT_TYPE.fullmatch(raw):
+        return raw
+    name = _NOT_EVENT_TYPE.sub(".", raw[: EVENT_TYPE_MAX * 4]).strip(".")[:EVENT_TYPE_MAX]
+    return name.rstrip(".") or None
+
+
+def dedup_key(raw: object) -> str | None:
+    """A provider's delivery id, fit for the store: a longer one (over 256 characters) is
+    replaced by ``sha256:`` and its hex digest, so the same id always gives the same key."""
+    if not isinstance(raw, str) or not raw:
+        return None
+    if len(raw) <= DEDUP_KEY_MAX:
+        return raw
+    digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"sha256:{digest}"
+
+
+def body_field(parsed: dict[str, Any] | None, *path: str) -> object:
+    """``parsed[path[0]][path[1]]...`` or None where any step is missing."""
+    value: object = parsed
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def finish(
+    provider: str,
+    event_type_header: str | None,
+    request: ReceivedRequest,
+    *,
+    own_type: object = None,
+    dedup: object = None,
+    parsed: dict[str, Any] | None = None,
+) -> VerifiedEvent:
+    """The event of a verified request. Event type: the configured ``eventTypeHeader`` if
+    the request has it, else the provider's own (``own_type``), else the body's ``type``,
+    else ``{provider}.webhook``; each made a valid name by ``event_type_name``."""
+    configured = request.header(event_type_header) if event_type_header else None
+    event_type = (
+        event_type_name(configured)
+        or event_type_name(own_type)
+        or event_type_name(body_field(parsed, "type"))
+        or f"{provider}.webhook"
+    )
+    return VerifiedEvent(
+        event_type=event_type,
+        dedup_key=dedup_key(dedup),
+        payload=payload_of(request, parsed),
+    )
