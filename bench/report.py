@@ -401,7 +401,7 @@ def section_inbound(res: Result) -> str:
     out = []
     for row in res.get("rows", []):
         if row.get("error"):
-            out.append([_inbound_label(row), "", f"failed: {row['error'][:100]}"] + [""] * 6)
+            out.append([_inbound_label(row), "", f"failed: {row['error'][:100]}"] + [""] * 7)
             continue
         lat = row["latency"]
         if row.get("server") == "hookline":
@@ -422,12 +422,14 @@ def section_inbound(res: Result) -> str:
                 ms(lat.get("p50_ms")),
                 ms(lat.get("p99_ms")),
                 f"{row['server_cpu_cores']:.2f}",
+                f"{row['server_cpu_us_per_request']:,} µs",
                 f"{row['done_after_s']:.1f} s" if row.get("done_after_s") is not None else "",
                 _load(row),
             ]
         )
     head = ["server", "persisted?", "verified req/s", "vs peer", "p50", "p99"]
-    head += ["server CPU (cores)", "done after last answer", "other load"]
+    head += ["server CPU (cores)", "server CPU per request", "done after last answer"]
+    head.append("other load")
     if not peer.get("available"):
         notes = f"The peer was unavailable: {peer.get('reason', '')}."
     else:
@@ -444,8 +446,10 @@ def section_inbound(res: Result) -> str:
         " Both servers verify the same HMAC-SHA256. hookline stores each request"
         " (SQLite, `synchronous=FULL`, its default) before its 200, then routes it into a"
         " message; the database is checked afterwards for every delivery id answered 200."
-        ' "Done after last answer": until hookline had routed every request, or the'
-        " peer's last command had exited."
+        ' "Done after last answer": until hookline had routed every request (and, with an'
+        " endpoint, delivered it), or the peer's last command had exited. Server CPU (its"
+        " reaped children included) runs from the first measured request until then; per"
+        " request it is the steadier figure on a shared machine."
     )
     return table(head, out) + "\n\n" + notes + "\n"
 
