@@ -7,6 +7,8 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -29,7 +31,7 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 def check(
     provider: str,
-    raw: dict[str, object],
+    raw: Mapping[str, Any],
     headers: dict[str, str],
     body: bytes,
     url: str = "https://hooks.example.com/in/t",
@@ -39,7 +41,7 @@ def check(
 
 def refused(
     provider: str,
-    raw: dict[str, object],
+    raw: Mapping[str, Any],
     headers: dict[str, str],
     body: bytes,
     url: str = "https://hooks.example.com/in/t",
@@ -141,7 +143,7 @@ def test_slack_slash_commands_and_interactivity_verify_as_forms() -> None:
 URL = "https://hooks.example.com/in/t?x=1"
 
 
-def _twilio(params: dict[str, object], url: str = URL, **kw: str) -> dict[str, str]:
+def _twilio(params: Mapping[str, Any], url: str = URL, **kw: str) -> dict[str, str]:
     return {
         "X-Twilio-Signature": RequestValidator("tw-token").compute_signature(url, params, **kw),
         **FORM,
