@@ -241,9 +241,9 @@ def _guess_type(body: bytes) -> str:
 
 
 def _too_large(limit: int) -> _Answer:
-    return _Answer(
-        413, "payload_too_large", f"the body is over {limit} bytes", (b"connection", b"close")
-    )
+    # The connection stays open: the server reads and drops the rest of the body (within
+    # its body deadline), so the client gets to read this answer instead of a reset.
+    return _Answer(413, "payload_too_large", f"the body is over {limit} bytes")
 
 
 def _unavailable() -> _Answer:
