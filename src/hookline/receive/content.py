@@ -9,6 +9,7 @@ import base64
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -97,19 +98,35 @@ def _dump(value: object) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 
-def payload_of(request: ReceivedRequest, parsed: dict[str, Any] | None) -> bytes:
-    """The message payload: a JSON object body byte for byte; a form body as an object of
-    its fields; anything else as ``{"body": text}`` or, not UTF-8, ``{"bodyBase64": ...}``."""
+@dataclass(frozen=True, slots=True)
+class Body:
+    """A verified body as the message will carry it, and the object that encodes."""
+
+    payload: bytes
+    document: dict[str, Any] | None  # what providers read fields from; None for plain text
+
+
+def read_body(request: ReceivedRequest) -> Body:
+    """A JSON object body byte for byte. A form body as an object of its fields, except
+    that a form of one field ``payload`` holding a JSON object (GitHub's form deliveries,
+    Slack's interactivity) is that object. Anything else as ``{"body": text}``, or
+    ``{"bodyBase64": ...}`` if it is not UTF-8."""
+    parsed = json_object(request.body)
     if parsed is not None:
-        return request.body
-    if is_form(request):
-        fields = form_fields(request.body)
-        if fields is not None:
-            return _dump(fields)
+        return Body(request.body, parsed)
+    fields = form_fields(request.body) if is_form(request) else None
+    if fields is not None:
+        inner = fields.get("payload")
+        if len(fields) == 1 and isinstance(inner, str):
+            encoded = inner.encode("utf-8")
+            unwrapped = json_object(encoded)
+            if unwrapped is not None:
+                return Body(encoded, unwrapped)
+        return Body(_dump(fields), dict(fields))
     try:
-        return _dump({"body": request.body.decode("utf-8")})
+        return Body(_dump({"body": request.body.decode("utf-8")}), None)
     except UnicodeDecodeError:
-        return _dump({"bodyBase64": base64.b64encode(request.body).decode("ascii")})
+        return Body(_dump({"bodyBase64": base64.b64encode(request.body).decode("ascii")}), None)
 
 
 def event_type_name(raw: object) -> str | None:
@@ -151,7 +168,7 @@ def finish(
     *,
     own_type: object = None,
     dedup: object = None,
-    parsed: dict[str, Any] | None = None,
+    body: Body,
 ) -> VerifiedEvent:
     """The event of a verified request. Event type: the configured ``eventTypeHeader`` if
     the request has it, else the provider's own (``own_type``), else the body's ``type``,
@@ -160,11 +177,11 @@ def finish(
     event_type = (
         event_type_name(configured)
         or event_type_name(own_type)
-        or event_type_name(body_field(parsed, "type"))
+        or event_type_name(body_field(body.document, "type"))
         or f"{provider}.webhook"
     )
     return VerifiedEvent(
         event_type=event_type,
         dedup_key=dedup_key(dedup),
-        payload=payload_of(request, parsed),
+        payload=body.payload,
     )
