@@ -19,7 +19,6 @@ from hookline.config import Settings
 from hookline.inbound.router import Router, RouterConfig
 from hookline.models import Message
 from hookline.sources import InboundRequest, Source, Verdict
-from hookline.store.base import Store
 from hookline.testing import Receiver
 
 FAST = RouterConfig(poll_interval=0.05, retry_delay=0.05)
