@@ -93,6 +93,14 @@ async def reseal_secrets(settings: Settings, batch_size: int) -> int:
         await store.close()
 
 
+def public_url(settings: Settings) -> str:
+    """The base of every source's ingestUrl: HOOKLINE_PUBLIC_URL, else where we listen."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return f"http://{host}:{settings.port}"
+
+
 def private_data_dir(settings: Settings) -> Path:
     """The data folder, created 0700, or tightened to 0700 if an older release or a
     hand-made folder left it readable by others. A shared folder (sticky bit, like /tmp)
@@ -253,6 +261,7 @@ def build_roles(settings: Settings, dev: bool = False) -> Roles:
             max_payload_bytes=settings.max_payload_bytes,
             secret_rotation_grace_s=settings.secret_rotation_grace,
             address_policy=address_policy(settings, dev),
+            public_url=public_url(settings),
         )
         intake = IntakeConfig(
             max_body_bytes=settings.inbound_max_body_bytes,
