@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from conftest import Served
 from inbound_helpers import SECRET, github_push, stored_requests
+from inbound_kit import Served
 from slack_sdk.signature import SignatureVerifier
 
 from hookline import ids, runtime
