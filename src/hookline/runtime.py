@@ -29,6 +29,9 @@ from hookline.config import Settings
 from hookline.delivery.maintenance import DAY_MS, Maintenance, MaintenanceConfig
 from hookline.delivery.sender import Sender, SenderConfig
 from hookline.delivery.worker import Worker, WorkerConfig
+from hookline.inbound.common import TrustedProxies
+from hookline.inbound.intake import IntakeApp, IntakeConfig
+from hookline.inbound.router import Router, RouterConfig
 from hookline.retry import RetryPolicy
 from hookline.signing.at_rest import SecretBox, check_key, generate_key
 from hookline.store import migrate
@@ -88,6 +91,14 @@ async def reseal_secrets(settings: Settings, batch_size: int) -> int:
         return await store.reseal_secrets(batch_size)
     finally:
         await store.close()
+
+
+def public_url(settings: Settings) -> str:
+    """The base of every source's ingestUrl: HOOKLINE_PUBLIC_URL, else where we listen."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return f"http://{host}:{settings.port}"
 
 
 def private_data_dir(settings: Settings) -> Path:
@@ -201,6 +212,7 @@ class Roles:
     sender: Sender | None
     api: uvicorn.Server | None
     maintenance: Maintenance | None = None
+    router: Router | None = None  # runs with the API: it routes what intake stored
 
 
 class _ApiServer(uvicorn.Server):
@@ -213,7 +225,7 @@ class _ApiServer(uvicorn.Server):
 
 def build_roles(settings: Settings, dev: bool = False) -> Roles:
     store = open_store(settings)
-    worker = sender = api = maintenance = None
+    worker = sender = api = maintenance = router = None
     if settings.run_worker:
         retention_ms = int(settings.retention_days * DAY_MS)
         maintenance = Maintenance(store, MaintenanceConfig(retention_ms=retention_ms))
@@ -249,9 +261,15 @@ def build_roles(settings: Settings, dev: bool = False) -> Roles:
             max_payload_bytes=settings.max_payload_bytes,
             secret_rotation_grace_s=settings.secret_rotation_grace,
             address_policy=address_policy(settings, dev),
+            public_url=public_url(settings),
         )
+        intake = IntakeConfig(
+            max_body_bytes=settings.inbound_max_body_bytes,
+            trusted_proxies=TrustedProxies.parse(settings.trusted_proxies),
+        )
+        router = Router(store, RouterConfig(poll_interval=settings.poll_interval))
         config = uvicorn.Config(
-            create_app(context),
+            IntakeApp(create_app(context), store, intake),
             host=settings.host,
             port=settings.port,
             loop="none",
@@ -261,15 +279,17 @@ def build_roles(settings: Settings, dev: bool = False) -> Roles:
             log_level="warning",
             access_log=False,
             server_header=False,
+            # X-Forwarded-* count only from HOOKLINE_TRUSTED_PROXIES, and only for intake
+            proxy_headers=False,
             timeout_graceful_shutdown=10,
         )
         api = _ApiServer(config)
-    return Roles(store=store, worker=worker, sender=sender, api=api, maintenance=maintenance)
+    return Roles(store, worker, sender, api, maintenance, router)
 
 
 async def run(roles: Roles, started: asyncio.Event | None = None) -> None:
-    """Run every role until SIGTERM/SIGINT, then stop them in order: API, worker and
-    maintenance, store."""
+    """Run every role until SIGTERM/SIGINT, then stop them in order: API, worker,
+    maintenance and router, store."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -285,6 +305,8 @@ async def run(roles: Roles, started: asyncio.Event | None = None) -> None:
             tasks.append(asyncio.create_task(roles.maintenance.run(), name="hookline-maintenance"))
         if roles.api is not None:
             tasks.append(asyncio.create_task(roles.api.serve(), name="hookline-api"))
+        if roles.router is not None:
+            tasks.append(asyncio.create_task(roles.router.run(), name="hookline-router"))
         if started is not None:
             started.set()
         waiter = asyncio.create_task(stop.wait())
@@ -297,6 +319,8 @@ async def run(roles: Roles, started: asyncio.Event | None = None) -> None:
             roles.worker.stop()
         if roles.maintenance is not None:
             roles.maintenance.stop()
+        if roles.router is not None:
+            roles.router.stop()
         await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         if roles.sender is not None:

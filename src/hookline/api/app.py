@@ -10,7 +10,17 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hookline.api import applications, endpoints, event_types, messages, operational, recovery
+from hookline.api import (
+    applications,
+    endpoints,
+    event_types,
+    ingest_endpoints,
+    ingest_requests,
+    ingest_sources,
+    messages,
+    operational,
+    recovery,
+)
 from hookline.api.auth import TokenGate
 from hookline.api.context import ApiContext
 from hookline.api.errors import install_error_handlers, store_error_response
@@ -81,6 +91,8 @@ def create_app(context: ApiContext) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health)
     for module in (applications, event_types, endpoints, messages, recovery, operational):
+        app.include_router(module.router)
+    for module in (ingest_sources, ingest_requests, ingest_endpoints):
         app.include_router(module.router)
     app.add_middleware(FastPublish, context=context)
     replay = partial(messages.replay_published, context)

@@ -16,12 +16,14 @@ from hookline.api.context import ApiContext, check_token
 from hookline.api.errors import api_error_response
 from hookline.errors import Unauthorized
 
-PROTECTED_PREFIX = "/api/"
+PROTECTED_PREFIXES = ("/api/", "/ingest/api/")
 
 
 class TokenGate:
-    """Every request under ``/api/`` needs the token, except the ``public`` paths
-    (health checks). The docs outside ``/api/`` stay public: they reveal no data."""
+    """Every request under ``/api/`` and ``/ingest/api/`` needs the token, except the
+    ``public`` paths (health checks). The docs outside them stay public: they reveal no
+    data. (Sources receive at ``/in/{token}``, outside the API, where the token is the
+    credential.)"""
 
     def __init__(self, app: ASGIApp, context: ApiContext, public: Iterable[str] = ()) -> None:
         self.app = app
@@ -32,7 +34,7 @@ class TokenGate:
         path: str = scope.get("path", "")
         if (
             scope["type"] == "http"
-            and path.startswith(PROTECTED_PREFIX)
+            and path.startswith(PROTECTED_PREFIXES)
             and path not in self.public
         ):
             header = _header(scope, b"authorization").decode("latin-1")

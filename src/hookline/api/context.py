@@ -30,6 +30,8 @@ class ApiContext:
     health_timeout_s: float = 2.0  # a store slower than this to answer is unavailable
     # The worker's SSRF policy: endpoint URLs naming a refused address literal are 422.
     address_policy: AddressPolicy = field(default_factory=AddressPolicy)
+    # Where providers reach this server: a source's ingestUrl is {public_url}/in/{token}.
+    public_url: str = "http://127.0.0.1:8000"
 
     def new_secret(self) -> str:
         return generate_secret()

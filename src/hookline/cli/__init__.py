@@ -118,7 +118,9 @@ def rotate_secret_key(batch_size: int) -> None:
         count = asyncio.run(runtime.reseal_secrets(settings, batch_size))
     except (UndecryptableSecret, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"re-encrypted the secrets of {count} endpoint(s) with the current key")
+    click.echo(
+        f"re-encrypted the secrets of {count} endpoint(s) and source(s) with the current key"
+    )
 
 
 @main.command()

@@ -1,5 +1,6 @@
 """Housekeeping beside the worker: background tasks, chunk by chunk, and retention
-(payloads, response bodies, and Idempotency-Key rows past their window).
+(payloads, response bodies, received request bodies, and Idempotency-Key and inbound
+dedup rows past their window).
 
 Both kinds of work are bounded per transaction (a chunk of messages, a batch of purged
 rows) with a pause in between, so they share the store's single writer with delivery
@@ -42,6 +43,7 @@ class Maintenance:
         self._purge_from = PurgeBatch()  # everything before these cursors is purged
         self.purged = 0
         self.expired_keys = 0
+        self.expired_inbound = 0
 
     def stop(self) -> None:
         """``run`` returns once the current transaction has finished."""
@@ -90,6 +92,7 @@ class Maintenance:
         if total:
             log.info("retention: purged %d payloads and response bodies", total)
         await self.expire_keys()
+        await self.expire_inbound()
         return total
 
     async def expire_keys(self) -> int:
@@ -106,6 +109,23 @@ class Maintenance:
         self.expired_keys += total
         if total:
             log.info("retention: deleted %d expired idempotency keys", total)
+        return total
+
+    async def expire_inbound(self) -> int:
+        """Drop bodies of received requests past retention (as message payloads) and
+        dedup rows past their source's window, batch by batch."""
+        total = 0
+        while not self._stopping.is_set():
+            now = int(time.time() * 1000)
+            cutoff = now - self._config.retention_ms
+            changed = await self._store.expire_inbound(cutoff, now, self._config.purge_batch)
+            total += changed
+            if changed < self._config.purge_batch:
+                break
+            await self._pause(self._config.purge_pause)
+        self.expired_inbound += total
+        if total:
+            log.info("retention: dropped %d received bodies and dedup entries", total)
         return total
 
     async def _pause(self, seconds: float) -> None:

@@ -262,11 +262,18 @@ class Store(Protocol):
         ...
 
     # received requests
-    async def intake(self, request: InboundRequest, now_ms: int) -> InboundRequest:
+    async def intake(
+        self, request: InboundRequest, now_ms: int, source_version: int | None = None
+    ) -> InboundRequest:
         """Store one received request (committed before this returns: the caller answers
         only after). An accepted request whose ``dedup_key`` the source saw within its
         dedup window is stored as ``duplicate`` instead; the returned record says which.
-        Concurrent copies serialise, so exactly one of them is accepted."""
+        Concurrent copies serialise, so exactly one of them is accepted.
+
+        ``source_version``: the version of the source the request was verified against.
+        If the source has moved on (a token rotated, a secret removed) this raises
+        ``VersionConflict`` and stores nothing, so a cached source is never trusted past
+        a change; a deleted source is ``NotFound``."""
         ...
 
     async def unrouted_requests(self, limit: int) -> list[InboundRequest]:
@@ -288,7 +295,8 @@ class Store(Protocol):
     ) -> Page[InboundRequest]: ...
     async def replay_inbound(self, source_id: str, request_id: str, now_ms: int) -> InboundRequest:
         """Queue a stored request to be verified and routed again: verdict ``replay``,
-        one more replay, not routed."""
+        one more replay, not routed. A request still waiting to be routed is returned
+        unchanged; one whose body has expired is a ``Conflict``."""
         ...
 
     async def wait_for_inbound(self, timeout: float) -> None:

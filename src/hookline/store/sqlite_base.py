@@ -135,7 +135,8 @@ def find_endpoint(conn: Conn, app_id: str, ref: str, box: SecretBox) -> Endpoint
 
 
 def check_secrets(conn: Conn, box: SecretBox) -> None:
-    """Raise UndecryptableSecret, with a count, unless every endpoint secret decrypts."""
+    """Raise UndecryptableSecret, with counts, unless every endpoint secret and every
+    source config and token decrypts."""
     bad = 0
     for secret, old_secrets in conn.execute("SELECT secret, old_secrets FROM endpoint"):
         try:
@@ -144,9 +145,17 @@ def check_secrets(conn: Conn, box: SecretBox) -> None:
                 box.open(key)
         except UndecryptableSecret:
             bad += 1
-    if bad:
+    bad_sources = 0
+    for config, token in conn.execute("SELECT config, token FROM source"):
+        try:
+            box.open(config)
+            box.open(token)
+        except UndecryptableSecret:
+            bad_sources += 1
+    if bad or bad_sources:
+        counts = [f"{n} {what}(s)" for n, what in ((bad, "endpoint"), (bad_sources, "source")) if n]
         raise UndecryptableSecret(
-            f"{bad} endpoint(s) have secrets the configured keys cannot decrypt: {KEY_HINT}"
+            f"{' and '.join(counts)} have secrets the configured keys cannot decrypt: {KEY_HINT}"
         )
 
 

@@ -87,16 +87,7 @@ class CatalogOps(SqliteBase):
 
     async def delete_application(self, app_id: str) -> None:
         def op(conn: Conn) -> None:
-            for table in (
-                "attempt",
-                "delivery",
-                "message",
-                "endpoint",
-                "endpoint_state",
-                "background_task",
-            ):
-                conn.execute(f"DELETE FROM {table} WHERE app_id=?", (app_id,))
-            if conn.execute("DELETE FROM application WHERE id=?", (app_id,)).rowcount == 0:
+            if not delete_application_rows(conn, app_id):
                 raise NotFound(f"application {app_id!r} not found")
 
         await self._write(op)
@@ -237,6 +228,20 @@ class CatalogOps(SqliteBase):
             )
 
         await self._write(op)
+
+
+def delete_application_rows(conn: Conn, app_id: str) -> bool:
+    """Delete an application and everything under it; False if there was none."""
+    for table in (
+        "attempt",
+        "delivery",
+        "message",
+        "endpoint",
+        "endpoint_state",
+        "background_task",
+    ):
+        conn.execute(f"DELETE FROM {table} WHERE app_id=?", (app_id,))
+    return bool(conn.execute("DELETE FROM application WHERE id=?", (app_id,)).rowcount)
 
 
 _ENDPOINT_COLUMNS = [c.strip() for c in rows.ENDPOINT_COLS.split(",")]

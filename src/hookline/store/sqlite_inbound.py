@@ -1,19 +1,203 @@
-"""Received requests in SQLite: intake, the dedup window, and the routing queue."""
+"""Received requests in SQLite: intake, the dedup window, and the routing queue.
+
+Intake is one write through the group-commit writer: the request row and, for an accepted
+request, its dedup row commit together, so two copies of one delivery that arrive at the
+same moment serialise on the writer and exactly one of them is accepted. The routing
+queue is the set of accepted (or replay-pending) rows not yet routed.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from functools import partial
+from typing import Any
+
+from hookline import ids
+from hookline.errors import Conflict, NotFound, VersionConflict
 from hookline.models import Page
+from hookline.signing.at_rest import SecretBox
 from hookline.sources import InboundFilter, InboundRequest, Verdict
+from hookline.store import rows
 from hookline.store.base import PageRequest
-from hookline.store.sqlite_base import SqliteBase
+from hookline.store.sqlite_base import Conn, SqliteBase, page_of
+
+REQUEST_PREFIX = "req"
+_COLS = (
+    "id, source_id, method, path, query, headers, body, verdict, reason, status_code,"
+    " event_type, dedup_key, msg_id, received_at, routed_at, replays"
+)
+_PENDING = (Verdict.ACCEPTED.value, Verdict.REPLAY.value)
+
+
+def request_from_row(r: rows.Row) -> InboundRequest:
+    return InboundRequest(
+        id=r[0],
+        source_id=r[1],
+        method=r[2],
+        path=r[3],
+        query=r[4],
+        headers=rows.load(r[5]),
+        body=None if r[6] is None else bytes(r[6]),
+        verdict=Verdict(r[7]),
+        reason=r[8],
+        status_code=r[9],
+        event_type=r[10],
+        dedup_key=r[11],
+        msg_id=r[12],
+        received_at=r[13],
+        routed_at=r[14],
+        replays=r[15],
+    )
+
+
+def _request_params(q: InboundRequest) -> tuple[Any, ...]:
+    return (
+        q.id,
+        q.source_id,
+        q.method,
+        q.path,
+        q.query,
+        rows.dump(q.headers),
+        q.body,
+        q.verdict.value,
+        q.reason,
+        q.status_code,
+        q.event_type,
+        q.dedup_key,
+        q.msg_id,
+        q.received_at,
+        q.routed_at,
+        q.replays,
+    )
+
+
+def _intake_op(
+    conn: Conn, request: InboundRequest, now_ms: int, source_version: int | None
+) -> InboundRequest:
+    found = conn.execute(
+        "SELECT version, dedup_window_ms FROM source WHERE id = ?", (request.source_id,)
+    ).fetchone()
+    if found is None:
+        raise NotFound(f"source {request.source_id!r} not found")
+    version, window_ms = found
+    if source_version is not None and version != source_version:
+        # read under the writer: a token rotated or a secret removed a moment ago counts
+        raise VersionConflict(f"source {request.source_id!r} changed")
+    if request.verdict is Verdict.ACCEPTED and request.dedup_key is not None:
+        seen = conn.execute(
+            "SELECT seen_at FROM inbound_dedup WHERE source_id = ? AND dedup_key = ?",
+            (request.source_id, request.dedup_key),
+        ).fetchone()
+        if seen is not None and now_ms - seen[0] < window_ms:
+            request.verdict = Verdict.DUPLICATE
+        else:  # first sight, or seen before the window: this copy counts
+            conn.execute(
+                "INSERT OR REPLACE INTO inbound_dedup (source_id, dedup_key, request_id, seen_at)"
+                " VALUES (?, ?, ?, ?)",
+                (request.source_id, request.dedup_key, request.id, now_ms),
+            )
+    conn.execute(
+        f"INSERT INTO inbound_request ({_COLS}) VALUES ({rows.marks_for(_COLS)})",
+        _request_params(request),
+    )
+    return request
+
+
+def _mark_routed_op(
+    conn: Conn,
+    request_id: str,
+    now_ms: int,
+    msg_id: str | None,
+    verdict: Verdict | None,
+    reason: str | None,
+) -> None:
+    sets, params = ["routed_at = ?", "msg_id = ?"], [now_ms, msg_id]
+    if verdict is not None:
+        sets.append("verdict = ?")
+        params.append(verdict.value)
+        sets.append("reason = ?")
+        params.append(reason)
+    conn.execute(
+        f"UPDATE inbound_request SET {', '.join(sets)} WHERE id = ? AND routed_at IS NULL",
+        [*params, request_id],
+    )
+
+
+def _find(conn: Conn, source_id: str, request_id: str) -> InboundRequest:
+    r = conn.execute(
+        f"SELECT {_COLS} FROM inbound_request WHERE id = ? AND source_id = ?",
+        (request_id, source_id),
+    ).fetchone()
+    if r is None:
+        raise NotFound(f"request {request_id!r} not found")
+    return request_from_row(r)
+
+
+def _replay_op(conn: Conn, source_id: str, request_id: str) -> InboundRequest:
+    request = _find(conn, source_id, request_id)
+    if request.routed_at is None and request.verdict.value in _PENDING:
+        return request  # queued already: routing it once is what a replay asks
+    if request.body is None:
+        raise Conflict("the request's body has passed its retention period")
+    conn.execute(
+        "UPDATE inbound_request SET verdict = ?, reason = NULL, routed_at = NULL,"
+        " replays = replays + 1 WHERE id = ?",
+        (Verdict.REPLAY.value, request_id),
+    )
+    return _find(conn, source_id, request_id)
+
+
+def _expire_op(conn: Conn, after: str, before: str, now_ms: int, limit: int) -> tuple[int, str]:
+    """Bodies of requests in ``(after, before)``, then dedup rows past their window
+    (or of a deleted source), oldest first; returns the count and the new body cursor."""
+    walked = conn.execute(
+        "SELECT id FROM inbound_request WHERE id > ? AND id < ? ORDER BY id LIMIT ?",
+        (after, before, limit),
+    ).fetchall()
+    changed = 0
+    if walked:
+        last = str(walked[-1][0])
+        changed = conn.execute(
+            "UPDATE inbound_request SET body = NULL WHERE id > ? AND id <= ? AND body IS NOT NULL",
+            (after, last),
+        ).rowcount
+        after = last
+    changed += conn.execute(
+        "DELETE FROM inbound_dedup WHERE rowid IN ("
+        " SELECT d.rowid FROM inbound_dedup d LEFT JOIN source s ON s.id = d.source_id"
+        " WHERE s.id IS NULL OR ? - d.seen_at >= s.dedup_window_ms"
+        " ORDER BY d.seen_at LIMIT ?)",
+        (now_ms, limit),
+    ).rowcount
+    return changed, after
 
 
 class InboundOps(SqliteBase):
-    async def intake(self, request: InboundRequest, now_ms: int) -> InboundRequest:
-        raise NotImplementedError
+    def __init__(self, path: str, synchronous: str = "FULL", *, box: SecretBox) -> None:
+        super().__init__(path, synchronous, box=box)
+        self._inbound = asyncio.Event()
+        self._inbound_purged = ""  # request bodies up to this id are dropped already
+
+    async def intake(
+        self, request: InboundRequest, now_ms: int, source_version: int | None = None
+    ) -> InboundRequest:
+        stored = await self._write(
+            partial(_intake_op, request=request, now_ms=now_ms, source_version=source_version)
+        )
+        if stored.verdict is Verdict.ACCEPTED:
+            self._inbound.set()
+        return stored
 
     async def unrouted_requests(self, limit: int) -> list[InboundRequest]:
-        raise NotImplementedError
+        def op(conn: Conn) -> list[InboundRequest]:
+            found = conn.execute(
+                f"SELECT {_COLS} FROM inbound_request WHERE routed_at IS NULL"
+                " AND verdict IN (?, ?) ORDER BY id LIMIT ?",
+                (*_PENDING, limit),
+            ).fetchall()
+            return [request_from_row(r) for r in found]
+
+        return await self._read(op)
 
     async def mark_routed(
         self,
@@ -23,21 +207,58 @@ class InboundOps(SqliteBase):
         verdict: Verdict | None = None,
         reason: str | None = None,
     ) -> None:
-        raise NotImplementedError
+        await self._write(
+            partial(
+                _mark_routed_op,
+                request_id=request_id,
+                now_ms=now_ms,
+                msg_id=msg_id,
+                verdict=verdict,
+                reason=reason,
+            )
+        )
 
     async def get_inbound_request(self, source_id: str, request_id: str) -> InboundRequest:
-        raise NotImplementedError
+        return await self._read(lambda conn: _find(conn, source_id, request_id))
 
     async def list_inbound_requests(
         self, source_id: str, flt: InboundFilter, page: PageRequest
     ) -> Page[InboundRequest]:
-        raise NotImplementedError
+        where, params = ["source_id = ?"], [source_id]
+        if flt.verdict is not None:
+            where.append("verdict = ?")
+            params.append(flt.verdict.value)
+        # ids sort by arrival time, so time bounds are id bounds (the source index serves)
+        if flt.before_ms is not None:
+            where.append("id < ?")
+            params.append(ids.boundary_id(REQUEST_PREFIX, flt.before_ms))
+        if flt.after_ms is not None:
+            where.append("id >= ?")
+            params.append(ids.boundary_id(REQUEST_PREFIX, flt.after_ms + 1))
+        select = f"SELECT {_COLS} FROM inbound_request"
+        return await self._read(
+            lambda c: page_of(c, select, where, list(params), "id", page, request_from_row)
+        )
 
     async def replay_inbound(self, source_id: str, request_id: str, now_ms: int) -> InboundRequest:
-        raise NotImplementedError
+        replayed = await self._write(
+            partial(_replay_op, source_id=source_id, request_id=request_id)
+        )
+        self._inbound.set()
+        return replayed
 
     async def wait_for_inbound(self, timeout: float) -> None:
-        raise NotImplementedError
+        try:
+            await asyncio.wait_for(self._inbound.wait(), timeout)
+        except TimeoutError:
+            pass
+        self._inbound.clear()
 
     async def expire_inbound(self, before_ms: int, now_ms: int, limit: int) -> int:
-        raise NotImplementedError
+        before = ids.boundary_id(REQUEST_PREFIX, before_ms)
+        changed, self._inbound_purged = await self._write(
+            partial(
+                _expire_op, after=self._inbound_purged, before=before, now_ms=now_ms, limit=limit
+            )
+        )
+        return changed

@@ -13,6 +13,7 @@ from hookline.signing.at_rest import SecretBox
 from hookline.store import rows
 from hookline.store.base import PurgeBatch
 from hookline.store.sqlite_base import Conn, SqliteBase
+from hookline.store.sqlite_sources import resealed_source
 
 
 class UpkeepOps(SqliteBase):
@@ -50,17 +51,21 @@ class UpkeepOps(SqliteBase):
         return await self._write(op)
 
     async def reseal_secrets(self, batch_size: int = 500) -> int:
-        """Re-encrypt every endpoint secret not yet under the current key, one batch per
-        transaction, so older keys can be dropped afterwards; returns how many endpoints
-        were rewritten. Safe to run while the server runs, and to run again."""
-        rewritten, after = 0, ""
-        while True:
-            batch = functools.partial(_reseal_batch, box=self._box, after=after, limit=batch_size)
-            changed, last = await self._write(batch)
-            rewritten += changed
-            if last is None:
-                return rewritten
-            after = last
+        """Re-encrypt every endpoint secret and source config and token not yet under the
+        current key, one batch per transaction, so older keys can be dropped afterwards;
+        returns how many endpoints and sources were rewritten. Safe to run while the
+        server runs, and to run again."""
+        rewritten = 0
+        for walk in (_reseal_batch, _reseal_source_batch):
+            after = ""
+            while True:
+                batch = functools.partial(walk, box=self._box, after=after, limit=batch_size)
+                changed, last = await self._write(batch)
+                rewritten += changed
+                if last is None:
+                    break
+                after = last
+        return rewritten
 
 
 def _purge_range(
@@ -94,4 +99,20 @@ def _reseal_batch(conn: Conn, box: SecretBox, after: str, limit: int) -> tuple[i
         if resealed is not None:
             updates.append((*resealed, endpoint_id))
     conn.executemany("UPDATE endpoint SET secret = ?, old_secrets = ? WHERE id = ?", updates)
+    return len(updates), (found[-1][0] if found else None)
+
+
+def _reseal_source_batch(
+    conn: Conn, box: SecretBox, after: str, limit: int
+) -> tuple[int, str | None]:
+    """As ``_reseal_batch``, for the sealed columns of sources."""
+    found = conn.execute(
+        "SELECT id, config, token FROM source WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
+    ).fetchall()
+    updates = []
+    for source_id, config, token in found:
+        resealed = resealed_source(config, token, box)
+        if resealed is not None:
+            updates.append((*resealed, source_id))
+    conn.executemany("UPDATE source SET config = ?, token = ? WHERE id = ?", updates)
     return len(updates), (found[-1][0] if found else None)
