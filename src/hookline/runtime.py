@@ -279,6 +279,8 @@ def build_roles(settings: Settings, dev: bool = False) -> Roles:
             log_level="warning",
             access_log=False,
             server_header=False,
+            # X-Forwarded-* count only from HOOKLINE_TRUSTED_PROXIES, and only for intake
+            proxy_headers=False,
             timeout_graceful_shutdown=10,
         )
         api = _ApiServer(config)

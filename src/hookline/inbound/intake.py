@@ -230,7 +230,7 @@ def _answer(
         body = orjson.dumps({"code": "verification_failed", "detail": detail})
         return 401, body, [(b"content-type", _JSON)]
     if stored.verdict is Verdict.CHALLENGE and event is not None and event.challenge is not None:
-        kind = getattr(event, "content_type", None) or _guess_type(event.challenge)
+        kind = event.content_type or _guess_type(event.challenge)
         return 200, event.challenge, [(b"content-type", kind.encode("latin-1"))]
     body = orjson.dumps({"id": stored.id, "status": stored.verdict.value})
     return 200, body, [(b"content-type", _JSON)]
@@ -241,9 +241,9 @@ def _guess_type(body: bytes) -> str:
 
 
 def _too_large(limit: int) -> _Answer:
-    return _Answer(
-        413, "payload_too_large", f"the body is over {limit} bytes", (b"connection", b"close")
-    )
+    # The connection stays open: the server reads and drops the rest of the body (within
+    # its body deadline), so the client gets to read this answer instead of a reset.
+    return _Answer(413, "payload_too_large", f"the body is over {limit} bytes")
 
 
 def _unavailable() -> _Answer:
