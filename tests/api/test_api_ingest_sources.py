@@ -167,6 +167,10 @@ async def test_delete_takes_the_application_and_its_endpoints(
     with pytest.raises(NotFound):
         await store.get_endpoint(out["appId"], ep.json()["id"])
     assert_error(await client.delete(f"{SOURCES}/to-go"), 404)
+    kept = await create(client)
+    refused = await client.delete(f"/api/v1/app/{kept['appId']}")
+    assert assert_error(refused, 409)["code"] == "conflict"
+    assert (await client.get(f"{SOURCES}/{kept['id']}")).status_code == 200
 
 
 DROP = object()  # the field is left out of the body

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +26,9 @@ from api_helpers import BASE, TOKEN, make_settings
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from hookline import runtime
+from hookline import ids, runtime
 from hookline.api import ApiContext, create_app
+from hookline.sources import InboundRequest, Verdict
 from hookline.store.base import Store
 
 MARK = "\u2603MARK\u2603"  # stands for the hostile value inside a valid body
@@ -49,6 +51,9 @@ class Seeded:
     endpoint_id: str
     msg_id: str
     op_endpoint_id: str
+    source_id: str
+    source_endpoint_id: str
+    request_id: str
 
     def request(self, method: str, path: str, body: bytes) -> httpx.Response:
         headers = {"content-type": "application/json"}
@@ -104,6 +109,15 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     op_endpoint_id = ok(
         "POST", "/api/v1/operational-webhook/endpoint", {"url": "https://example.com/ops"}
     )["id"]
+    source = ok(
+        "POST",
+        "/ingest/api/v1/source",
+        {"name": "Fuzz in", "uid": "fuzz-src", "type": "github", "config": {"secret": "s"}},
+    )
+    source_endpoint_id = ok(
+        "POST", f"/ingest/api/v1/source/{source['id']}/endpoint", {"url": "https://example.com/s"}
+    )["id"]
+    request_id = loop.run_until_complete(received(store, source["id"]))
     try:
         yield Seeded(
             loop=loop,
@@ -114,6 +128,9 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
             endpoint_id=endpoint_id,
             msg_id=msg_id,
             op_endpoint_id=op_endpoint_id,
+            source_id=source["id"],
+            source_endpoint_id=source_endpoint_id,
+            request_id=request_id,
         )
     finally:
         loop.run_until_complete(client.aclose())
@@ -121,10 +138,32 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
         loop.close()
 
 
+async def received(store: Store, source_id: str) -> str:
+    """One stored inbound request, so the replay route gets past its 404."""
+    now = int(time.time() * 1000)
+    request = InboundRequest(
+        id=ids.new_id("req", now),
+        source_id=source_id,
+        method="POST",
+        path="/in/{token}",
+        query="",
+        headers={},
+        body=b"{}",
+        verdict=Verdict.REJECTED,
+        status_code=401,
+        received_at=now,
+        reason="fuzz",
+    )
+    return (await store.intake(request, now)).id
+
+
 APP = "/api/v1/app/{app_id}"
 EP = APP + "/endpoint/{endpoint_id}"
 OP_EP = "/api/v1/operational-webhook/endpoint"
 SINCE = {"since": "2026-01-01T00:00:00Z"}
+SRC = "/ingest/api/v1/source/{source_id}"
+SRC_EP = SRC + "/endpoint/{source_endpoint_id}"
+SOURCE_BODY = {"name": "nn", "type": "github", "config": {"secret": "s"}}
 
 
 @dataclass(frozen=True)
@@ -180,6 +219,22 @@ ROUTES = [
     Route("PUT", OP_EP + "/{op_endpoint_id}", {"url": "https://example.com/o"}, ()),
     Route("POST", OP_EP + "/{op_endpoint_id}/secret/rotate", {"key": None}, ()),
     Route("PUT", OP_EP + "/{op_endpoint_id}/headers", {"headers": {"X-A": "b"}}, ()),
+    Route(
+        "POST",
+        "/ingest/api/v1/source",
+        {**SOURCE_BODY, "uid": "src-new"},
+        (("name", 256), ("uid", 60)),
+    ),
+    Route("PUT", SRC, {**SOURCE_BODY, "uid": "fuzz-src"}, (("name", 256), ("uid", 60))),
+    Route("PATCH", SRC, {"name": "nn", "config": {"secret": "s2"}}, (("name", 256),)),
+    Route("POST", SRC + "/token/rotate", {}, ()),
+    Route("POST", SRC + "/dashboard", {"expiry": 3600}, ()),
+    Route("POST", SRC + "/request/{request_id}/replay", {}, ()),
+    Route("POST", SRC + "/endpoint", ENDPOINT_BODY, ENDPOINT_STRINGS),
+    Route("PUT", SRC_EP, ENDPOINT_BODY, ENDPOINT_STRINGS),
+    Route("POST", SRC_EP + "/secret/rotate", {"key": None}, ()),
+    Route("PUT", SRC_EP + "/headers", {"headers": {"X-A": "b"}}, ()),
+    Route("PATCH", SRC_EP + "/transformation", {"enabled": True}, ()),
 ]
 URL_ROUTES = [r for r in ROUTES if "url" in r.body]
 BODY_ROUTES = [r for r in ROUTES if r.body]  # resend reads no body at all
@@ -286,6 +341,7 @@ def test_every_route_and_kind_is_covered() -> None:
         "{endpoint_id}": "{endpoint_id}",
         "{msg_id}": "{msg_id}",
         "{op_endpoint_id}": "{endpoint_id}",
+        "{source_endpoint_id}": "{endpoint_id}",
         "fuzz.event": "{event_type_name}",
     }
     covered = set()

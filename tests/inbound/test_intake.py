@@ -110,7 +110,7 @@ async def test_other_methods_are_405_with_allow(server) -> None:
 
 
 async def test_a_body_over_the_limit_is_413_declared_or_streamed(tmp_path) -> None:
-    from conftest import serve
+    from inbound_kit import serve
 
     limit = 4096
     async with serve(tmp_path, inbound_max_body_bytes=limit) as server:

@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlencode
 
-from conftest import Served, serve
 from inbound_helpers import stored_requests
+from inbound_kit import Served, serve
 from twilio.request_validator import RequestValidator
 
 from hookline.sources import InboundRequest, Verdict

@@ -137,7 +137,7 @@ def test_slack_slash_commands_and_interactivity_verify_as_forms() -> None:
     action = urlencode({"payload": inner}).encode()
     event = check("slack", {"secret": "slack-secret"}, _slack(action, FORM), action)
     assert event.event_type == "block_actions"
-    assert json.loads(event.payload) == {"payload": inner}
+    assert event.payload == inner.encode()  # the form's one JSON field is the payload
 
 
 URL = "https://hooks.example.com/in/t?x=1"
@@ -273,12 +273,19 @@ def test_basic_auth_accepts_each_configured_pair_only() -> None:
         (b' {"a": 1,\n "b": [1, 2]} ', {}, b' {"a": 1,\n "b": [1, 2]} '),  # byte for byte
         (b"[1, 2]", {}, {"body": "[1, 2]"}),  # JSON, but not an object
         (b'{"a": 1, "a": 2}', {}, {"body": '{"a": 1, "a": 2}'}),  # repeated key
+        (b'{"x":{"b":":","b":2}}', {}, {"body": '{"x":{"b":":","b":2}}'}),
+        (b'{"a":1,"a":"\\u003a"}', {}, {"body": '{"a":1,"a":"\\u003a"}'}),  # colon escaped
+        (b'{"a:b":"\\u003A:"}', {}, b'{"a:b":"\\u003A:"}'),
+        (b'{"a":"\\ud800"}', {}, {"body": '{"a":"\\ud800"}'}),  # lone surrogate
         (b'{"a": NaN}', {}, {"body": '{"a": NaN}'}),
         (b'{"a": 1e400}', {}, {"body": '{"a": 1e400}'}),
         (b"\xff\xfe{}", {}, {"bodyBase64": "//57fQ=="}),
         (b"a=1&b=&a=2&c=%E2%9C%93", FORM, {"a": ["1", "2"], "b": "", "c": "\u2713"}),
         (b"a=%FF", FORM, {"body": "a=%FF"}),  # a form whose fields are not UTF-8
         (b"a=1", {}, {"body": "a=1"}),  # form-looking, but not declared a form
+        (b"payload=%7B%22a%22%3A1%7D", FORM, b'{"a":1}'),  # GitHub's form delivery
+        (b"payload=%5B1%5D", FORM, {"payload": "[1]"}),  # not an object: kept as a field
+        (b"payload=%7B%7D&b=1", FORM, {"payload": "{}", "b": "1"}),  # not the only field
         (b"", {}, {"body": ""}),
     ],
 )
@@ -318,13 +325,18 @@ def test_event_type_names_are_made_valid(raw_type: str, expected: str) -> None:
 
 
 def test_configured_event_type_header_comes_before_the_providers_own() -> None:
-    body = b'{"id":"evt_9","type":"charge.refunded"}'
-    header = stripe.WebhookSignature.generate_signature_header(body.decode(), "whsec_k", NOW)
-    raw = {"secret": "whsec_k", "eventTypeHeader": "X-Kind"}
-    headers = {"Stripe-Signature": header, "X-Kind": "billing"}
-    assert check("stripe", raw, headers, body).event_type == "billing"
+    body = b'{"type":"body.type"}'
+    raw = {"secret": "s", "eventTypeHeader": "X-Kind"}
+    digest = hmac.new(b"s", body, hashlib.sha256).hexdigest()
+    headers = {"X-Hub-Signature-256": f"sha256={digest}", "X-GitHub-Event": "push", "X-Kind": "ci"}
+    assert check("github", raw, headers, body).event_type == "ci"
     del headers["X-Kind"]
-    assert check("stripe", raw, headers, body).event_type == "charge.refunded"
+    assert check("github", raw, headers, body).event_type == "push"
+    del headers["X-GitHub-Event"]
+    assert check("github", raw, headers, body).event_type == "body.type"
+    plain = hmac.new(b"s", b"[]", hashlib.sha256).hexdigest()
+    headers["X-Hub-Signature-256"] = f"sha256={plain}"
+    assert check("github", raw, headers, b"[]").event_type == "github.webhook"
 
 
 def test_long_delivery_ids_become_a_stable_hash() -> None:

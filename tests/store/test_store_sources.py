@@ -133,3 +133,12 @@ async def test_delete_removes_the_source_its_application_and_what_is_under_it(
     assert await store.get_source(keep.id) == keep
     with pytest.raises(NotFound):
         await store.delete_source(source.id)
+
+
+async def test_a_sources_application_is_deleted_only_with_its_source(store: Store) -> None:
+    source, app = new_source()
+    await store.create_source(source, app)
+    with pytest.raises(Conflict):
+        await store.delete_application(app.id)
+    assert await store.get_source(source.id) == source
+    assert (await store.get_application(app.id)).id == app.id

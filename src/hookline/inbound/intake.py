@@ -25,7 +25,7 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hookline import ids
-from hookline.errors import NotFound, StoreError, VersionConflict
+from hookline.errors import Conflict, NotFound, StoreError, VersionConflict
 from hookline.inbound.common import (
     FORWARDED,
     INTAKE_PREFIX,
@@ -161,7 +161,7 @@ class IntakeApp:
             except NotFound:
                 self.sources.forget(hashed)
                 raise _Answer(404, "not_found", "no source at this address") from None
-            except StoreError as exc:
+            except (StoreError, Conflict) as exc:  # Conflict: an id collision, say
                 log.error("intake could not store a request: %s", exc)
                 raise _unavailable() from exc
             return _answer(stored, event)

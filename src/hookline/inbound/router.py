@@ -78,11 +78,20 @@ class Router:
         """Route one request; a failure holds it back a while, never the others."""
         try:
             await self.route(request)
-        except Exception:
+        except Exception as exc:
+            first = request.id not in self._held
             _, delay = self._held.get(request.id, (0.0, self._config.retry_delay / 2))
             delay = min(delay * 2, self._config.max_retry_delay)
             self._held[request.id] = (time.monotonic() + delay, delay)
-            log.exception("routing request %s failed; retrying in %.1fs", request.id, delay)
+            # the traceback once; each retry after it in a line
+            log.log(
+                logging.ERROR if first else logging.WARNING,
+                "routing request %s failed (%s); retrying in %.1fs",
+                request.id,
+                exc,
+                delay,
+                exc_info=first,
+            )
             return False
         self._held.pop(request.id, None)
         self.routed += 1

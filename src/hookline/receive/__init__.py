@@ -12,18 +12,28 @@ in the config is accepted (rotation), and every comparison is constant-time.
 
 Event type (a valid name, ``[a-zA-Z0-9-_.]``, at most 256 characters): the header named by
 ``eventTypeHeader`` if configured and present; else the provider's own (GitHub
-``X-GitHub-Event``, Shopify ``X-Shopify-Topic``, Stripe and Standard Webhooks the body's
-``type``, Slack the Events API ``event.type``, Twilio see ``providers_twilio``); else the
-body's ``type`` if it is a string; else ``{provider}.webhook``. Other characters are
-replaced, each run by one ``.`` (``orders/create`` becomes ``orders.create``).
+``X-GitHub-Event``, Shopify ``X-Shopify-Topic``, Slack the Events API ``event.type`` or
+``slash_command``, Twilio see ``providers_twilio``); else the body's (or form's) ``type`` if
+it is a string (Stripe, Standard Webhooks, Slack interactivity); else
+``{provider}.webhook``. Other characters are replaced, each run by one ``.``
+(``orders/create`` becomes ``orders.create``); the name is cut to 256 characters.
+
+Dedup key: the provider's delivery id (GitHub ``X-GitHub-Delivery``, Shopify
+``X-Shopify-Webhook-Id``, Stripe the body's ``id``, Slack ``event_id``, Twilio
+``I-Twilio-Idempotency-Token``, Standard Webhooks ``webhook-id``), or None (then the
+server deduplicates by a hash of the body). Ids longer than 256 characters are replaced by
+``sha256:<hex digest>``, the same for the same id.
+
+Timestamps (Stripe, Slack, Standard Webhooks, hmac with ``timestampHeader``) must be within
+``toleranceSeconds`` (default 300) of now in either direction.
 
 Payload (the message's JSON bytes): a body that is a JSON object is passed on byte for
-byte (if UTF-8, without repeated keys or NaN, and at most 254 levels deep); a form-encoded
-body becomes an object of its fields, a repeated field a list of its values in order; any
-other body becomes ``{"body": "<text>"}``, or ``{"bodyBase64": "..."}`` if not UTF-8.
-
-Dedup key: the provider's delivery id, or None. Ids longer than 256 characters are
-replaced by ``sha256:<hex digest>``, the same for the same id.
+byte (as orjson reads it, so UTF-8, no NaN, no lone surrogate; with no key repeated in an
+object and at most 254 levels deep). A form-encoded body becomes an object of its fields,
+a repeated field a list of its values in order; but a form whose only field is
+``payload`` holding a JSON object (GitHub's form deliveries, Slack's interactivity) is
+that object. Any other body becomes ``{"body": "<text>"}``, or ``{"bodyBase64": "..."}``
+if it is not UTF-8. Non-JSON and form payloads are compact ASCII JSON.
 """
 
 from hookline.receive.config import (

@@ -17,7 +17,7 @@ from hookline.receive.common import (
     within_tolerance,
 )
 from hookline.receive.config import ProviderConfig
-from hookline.receive.content import finish, json_object
+from hookline.receive.content import finish, read_body
 from hookline.receive.types import (
     BAD_CREDENTIALS,
     BAD_SIGNATURE,
@@ -31,9 +31,7 @@ _PLACEHOLDER = re.compile(r"\{(body|timestamp|url)\}")
 
 
 def _event(config: ProviderConfig, request: ReceivedRequest) -> VerifiedEvent:
-    return finish(
-        config.provider, config.event_type_header, request, parsed=json_object(request.body)
-    )
+    return finish(config.provider, config.event_type_header, request, body=read_body(request))
 
 
 def verify_none(

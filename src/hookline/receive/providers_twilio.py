@@ -23,7 +23,7 @@ from urllib.parse import ParseResult, parse_qs, urlparse
 
 from hookline.receive.common import any_equal, from_base64, mac, raw, required
 from hookline.receive.config import ProviderConfig
-from hookline.receive.content import finish, form_fields, json_object
+from hookline.receive.content import finish, form_fields, read_body
 from hookline.receive.types import (
     BAD_SIGNATURE,
     BODY_HASH_MISMATCH,
@@ -103,12 +103,11 @@ def verify_twilio(
         actual = hashlib.sha256(request.body).hexdigest().encode()
         if not hmac.compare_digest(actual, raw(body_hash[0].strip().lower())):
             raise VerificationError(BODY_HASH_MISMATCH, "bodySHA256 is not the body's hash")
-    parsed = json_object(request.body)
     return finish(
         config.provider,
         config.event_type_header,
         request,
         own_type=_event_type(fields),
         dedup=request.header("i-twilio-idempotency-token"),
-        parsed=parsed,
+        body=read_body(request),
     )

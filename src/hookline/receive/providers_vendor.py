@@ -15,7 +15,7 @@ from hookline.receive.common import (
     within_tolerance,
 )
 from hookline.receive.config import ProviderConfig
-from hookline.receive.content import body_field, finish, form_fields, is_form, json_object
+from hookline.receive.content import body_field, finish, is_form, read_body
 from hookline.receive.types import (
     BAD_SIGNATURE,
     MALFORMED,
@@ -47,7 +47,7 @@ def verify_github(
         request,
         own_type=request.header("x-github-event"),
         dedup=request.header("x-github-delivery"),
-        parsed=json_object(request.body),
+        body=read_body(request),
     )
 
 
@@ -64,7 +64,7 @@ def verify_shopify(
         request,
         own_type=request.header("x-shopify-topic"),
         dedup=request.header("x-shopify-webhook-id"),
-        parsed=json_object(request.body),
+        body=read_body(request),
     )
 
 
@@ -91,25 +91,14 @@ def verify_stripe(
     content = f"{timestamp}.".encode() + request.body
     if not any_equal((mac(s, content) for s in config.secrets), signatures):
         raise _refused()
-    parsed = json_object(request.body)
+    body = read_body(request)
     return finish(
         config.provider,
         config.event_type_header,
         request,
-        dedup=body_field(parsed, "id"),
-        parsed=parsed,
+        dedup=body_field(body.document, "id"),
+        body=body,
     )
-
-
-def _slack_form_type(request: ReceivedRequest) -> str | None:
-    """Interactivity posts ``payload=<json>`` with its ``type``; slash commands ``command``."""
-    fields = form_fields(request.body) or {}
-    inner = fields.get("payload")
-    if isinstance(inner, str):
-        kind = body_field(json_object(raw(inner)), "type")
-        if isinstance(kind, str):
-            return kind
-    return "slash_command" if "command" in fields else None
 
 
 def verify_slack(
@@ -128,18 +117,23 @@ def verify_slack(
     content = b"v0:" + raw(stamp) + b":" + request.body
     if not any_equal((mac(s, content) for s in config.secrets), [given]):
         raise _refused()
-    parsed = json_object(request.body)
-    own = _slack_form_type(request) if is_form(request) else body_field(parsed, "event", "type")
+    body = read_body(request)
+    document = body.document
+    own: object = None  # interactivity is typed by its payload's type, like any body
+    if is_form(request):
+        own = "slash_command" if body_field(document, "command") is not None else None
+    else:
+        own = body_field(document, "event", "type")
     event = finish(
         config.provider,
         config.event_type_header,
         request,
         own_type=own,
-        dedup=body_field(parsed, "event_id"),
-        parsed=parsed,
+        dedup=body_field(document, "event_id"),
+        body=body,
     )
-    challenge = body_field(parsed, "challenge")
-    if body_field(parsed, "type") == "url_verification" and isinstance(challenge, str):
+    challenge = body_field(document, "challenge")
+    if body_field(document, "type") == "url_verification" and isinstance(challenge, str):
         return VerifiedEvent(
             event_type="url_verification",
             dedup_key=None,
@@ -182,5 +176,5 @@ def verify_standard(
         config.event_type_header,
         request,
         dedup=msg_id,
-        parsed=json_object(request.body),
+        body=read_body(request),
     )

@@ -86,7 +86,14 @@ class CatalogOps(SqliteBase):
         return await self._write(op)
 
     async def delete_application(self, app_id: str) -> None:
+        """A source's application goes only with its source (``delete_source``)."""
+
         def op(conn: Conn) -> None:
+            owner = conn.execute("SELECT id FROM source WHERE app_id=?", (app_id,)).fetchone()
+            if owner is not None:
+                raise Conflict(
+                    f"application {app_id!r} belongs to source {owner[0]!r}: delete the source"
+                )
             if not delete_application_rows(conn, app_id):
                 raise NotFound(f"application {app_id!r} not found")
 
