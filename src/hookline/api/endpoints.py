@@ -36,7 +36,7 @@ from hookline.api.updates import reapply
 from hookline.breaker import CLOSED, STATE_NAMES
 from hookline.errors import NotFound
 from hookline.filters import InvalidFilter, compile_filter
-from hookline.models import Endpoint
+from hookline.models import NOT_FORWARDED, Endpoint
 from hookline.signing import InvalidSecret, parse_secret
 
 router = APIRouter(
@@ -64,6 +64,7 @@ def endpoint_out(ep: Endpoint) -> EndpointOut:
         max_in_flight=ep.max_in_flight,
         fifo=ep.fifo,
         filter=ep.payload_filter,
+        forward_headers=ep.forward_headers,
         created_at=to_datetime(ep.created_at),
         updated_at=to_datetime(ep.updated_at),
     )
@@ -96,6 +97,20 @@ def checked_filter(expression: str | None) -> str | None:
     except InvalidFilter as exc:
         raise field_error(["body", "filter"], str(exc)) from None
     return expression
+
+
+def checked_forward_headers(names: list[str] | None) -> list[str] | None:
+    """Lower-cased, each once; None for none. Headers hookline sets itself (signatures,
+    body and hop-by-hop headers) are refused rather than silently never forwarded."""
+    if not names:
+        return None
+    kept = list(dict.fromkeys(n.lower() for n in names))
+    for name in kept:
+        if name in NOT_FORWARDED:
+            raise field_error(
+                ["body", "forwardHeaders"], f"{name!r} is set by hookline and is never forwarded"
+            )
+    return kept
 
 
 def verifying_key(secret: str) -> str:
@@ -132,6 +147,7 @@ def new_endpoint(
         max_in_flight=body.max_in_flight,
         fifo=body.fifo,
         payload_filter=checked_filter(body.filter),
+        forward_headers=checked_forward_headers(body.forward_headers),
         created_at=now,
         updated_at=now,
     )
@@ -165,6 +181,7 @@ async def upsert_endpoint(
         response.status_code = 201
         return endpoint_out(await ctx.store.create_endpoint(created))
     url, payload_filter = checked_url(body.url, ctx.address_policy), checked_filter(body.filter)
+    forward = checked_forward_headers(body.forward_headers)
 
     def change(ep: Endpoint) -> None:
         ep.url = kept_url(url, ep.url)
@@ -173,7 +190,7 @@ async def upsert_endpoint(
         ep.event_types, ep.channels = body.event_types, body.channels
         ep.rate_limit, ep.metadata = body.throttle_rate, body.metadata or {}
         ep.max_in_flight, ep.fifo = body.max_in_flight, body.fifo
-        ep.payload_filter = payload_filter
+        ep.payload_filter, ep.forward_headers = payload_filter, forward
 
     return endpoint_out(await update_endpoint(ctx, ep, change))
 
@@ -188,6 +205,7 @@ async def patch_endpoint(
     given = body.url if "url" in sent else None
     url = None if given is None else checked_url(given, ctx.address_policy)
     payload_filter = checked_filter(body.filter) if "filter" in sent else None
+    forward = checked_forward_headers(body.forward_headers)
 
     def change(ep: Endpoint) -> None:
         """Only the fields the request sent; a re-read keeps everyone else's changes."""
@@ -213,6 +231,8 @@ async def patch_endpoint(
             ep.fifo = body.fifo
         if "filter" in sent:
             ep.payload_filter = payload_filter
+        if "forward_headers" in sent:
+            ep.forward_headers = forward
 
     return endpoint_out(await update_endpoint(ctx, first, change))
 
