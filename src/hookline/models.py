@@ -45,6 +45,13 @@ NOT_FORWARDED = frozenset(
     )
 )
 T = TypeVar("T")
+# An endpoint whose URL is ``action://NAME`` runs the server-configured action NAME.
+ACTION_SCHEME = "action://"
+
+
+def action_name(url: str) -> str | None:
+    """The action an endpoint URL names, or None for an HTTP(S) URL."""
+    return url[len(ACTION_SCHEME) :] if url.startswith(ACTION_SCHEME) else None
 
 
 class DeliveryStatus(enum.IntEnum):
@@ -73,6 +80,7 @@ class ErrorKind(enum.StrEnum):
     TLS = "tls"
     INVALID_RESPONSE = "invalid_response"
     BLOCKED = "blocked"
+    ACTION_FAILED = "action_failed"  # a local action exited non-zero or could not start
 
 
 @dataclass(slots=True)

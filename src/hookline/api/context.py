@@ -30,6 +30,8 @@ class ApiContext:
     health_timeout_s: float = 2.0  # a store slower than this to answer is unavailable
     # The worker's SSRF policy: endpoint URLs naming a refused address literal are 422.
     address_policy: AddressPolicy = field(default_factory=AddressPolicy)
+    # Names of the actions the server's actions file declares: ``action://NAME`` URLs.
+    action_names: frozenset[str] = frozenset()
 
     def new_secret(self) -> str:
         return generate_secret()

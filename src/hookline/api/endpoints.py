@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Annotated
 
@@ -127,15 +127,21 @@ async def list_endpoints(ctx: Ctx, app_id: AppRef, page: Paging) -> ListEndpoint
 
 
 def new_endpoint(
-    app_id: str, body: EndpointUpsertIn, secret: str, headers: dict[str, str], policy: AddressPolicy
+    app_id: str,
+    body: EndpointUpsertIn,
+    secret: str,
+    headers: dict[str, str],
+    policy: AddressPolicy,
+    actions: Collection[str] | None = None,
 ) -> Endpoint:
-    """The one way endpoints are built from a request, operational ones included."""
+    """The one way endpoints are built from a request, operational ones included.
+    ``actions``: the declared action names its URL may name (none for operational ones)."""
     now = now_ms()
     return Endpoint(
         id=ids.new_id("ep", now),
         app_id=app_id,
         uid=body.uid,
-        url=checked_url(body.url, policy),
+        url=checked_url(body.url, policy, actions=actions),
         secret=secret,
         description=body.description,
         event_types=body.event_types,
@@ -157,7 +163,9 @@ def new_endpoint(
 async def create_endpoint(ctx: Ctx, app_id: AppRef, body: EndpointIn) -> EndpointOut:
     app = await ctx.store.get_application(app_id)
     secret = checked_secret(body.secret, "secret") if body.secret else ctx.new_secret()
-    endpoint = new_endpoint(app.id, body, secret, body.headers or {}, ctx.address_policy)
+    endpoint = new_endpoint(
+        app.id, body, secret, body.headers or {}, ctx.address_policy, ctx.action_names
+    )
     return endpoint_out(await ctx.store.create_endpoint(endpoint))
 
 
@@ -175,12 +183,15 @@ async def upsert_endpoint(
     try:
         ep = await ctx.store.get_endpoint(app.id, endpoint_id)
     except NotFound:
-        created = new_endpoint(app.id, body, ctx.new_secret(), {}, ctx.address_policy)
+        created = new_endpoint(
+            app.id, body, ctx.new_secret(), {}, ctx.address_policy, ctx.action_names
+        )
         if created.uid is None and not endpoint_id.startswith("ep_"):
             created.uid = endpoint_id
         response.status_code = 201
         return endpoint_out(await ctx.store.create_endpoint(created))
-    url, payload_filter = checked_url(body.url, ctx.address_policy), checked_filter(body.filter)
+    url = checked_url(body.url, ctx.address_policy, actions=ctx.action_names)
+    payload_filter = checked_filter(body.filter)
     forward = checked_forward_headers(body.forward_headers)
 
     def change(ep: Endpoint) -> None:
@@ -203,7 +214,9 @@ async def patch_endpoint(
     first = await ctx.store.get_endpoint(app.id, endpoint_id)
     sent = body.model_fields_set
     given = body.url if "url" in sent else None
-    url = None if given is None else checked_url(given, ctx.address_policy)
+    url = (
+        None if given is None else checked_url(given, ctx.address_policy, actions=ctx.action_names)
+    )
     payload_filter = checked_filter(body.filter) if "filter" in sent else None
     forward = checked_forward_headers(body.forward_headers)
 
