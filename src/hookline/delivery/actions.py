@@ -224,7 +224,7 @@ def _kill_group(pid: int) -> None:
 def _report(head: str, out: _Capture, err: _Capture, limit: int) -> str:
     """``exit status N`` then stdout and stderr, within ``limit`` characters in all: the
     shorter stream is kept whole when it fits, the longer one gets the rest."""
-    room = max(limit - len(head) - 64, 0)
+    room = max(limit - len(head) - 128, 0)  # 128: the two section lines
     out_full = out_text = out.kept.decode("utf-8", errors="replace")
     err_full = err_text = err.kept.decode("utf-8", errors="replace")
     half = room // 2
