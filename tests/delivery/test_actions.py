@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -172,7 +174,10 @@ async def test_timeout_kills_the_process_and_its_children(
     deadline = time.monotonic() + 5
     while (_alive(parent) or _alive(child)) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
-    assert not _alive(parent) and not _alive(child)
+    survivors = [pid for pid in (parent, child) if _alive(pid)]
+    for pid in survivors:  # never leave them running, even when the test fails
+        os.kill(pid, signal.SIGKILL)
+    assert survivors == []
 
 
 async def test_the_concurrency_limit_holds(engine: EngineFactory, tmp_path: Path) -> None:
@@ -234,3 +239,18 @@ async def test_a_run_that_cannot_get_a_slot_within_its_lease_fails_and_frees_not
     again = await runner.run(_task("action://one", lease_s=30))  # the slot came back
     assert again.ok
     assert json.loads(state.read_text())[1:] == [1, 2]
+
+
+async def test_an_argument_that_cannot_be_filled_fails_the_run_without_starting_it(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "overlap"
+    runner = ActionRunner(
+        {"bad": action("bad", "overlap", str(state), "0", Expression("abs(payload.s)"))}
+    )
+    task = _task("action://bad", lease_s=30)
+    task.payload = b'{"s": "not a number"}'
+    outcome = await runner.run(task)
+    assert outcome.error_kind is ErrorKind.ACTION_FAILED and outcome.status == 0
+    assert outcome.body.startswith("argument 3 (abs(payload.s)) could not be filled: ")
+    assert not state.exists()
