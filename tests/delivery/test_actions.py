@@ -183,7 +183,9 @@ async def test_timeout_kills_the_process_and_its_children(
 async def test_the_concurrency_limit_holds(engine: EngineFactory, tmp_path: Path) -> None:
     state = tmp_path / "overlap"
     spec = action("slow", "overlap", str(state), "0.4", concurrency=2, timeout=2.0)
-    e = await engine(actions=ActionRunner({"slow": spec}), max_in_flight=8, slow_after=0.05)
+    e = await engine(  # a long lease: waiting for a slot never runs out of room here
+        timeout=20.0, actions=ActionRunner({"slow": spec}), max_in_flight=8, slow_after=0.05
+    )
     await e.endpoint("/unused", url="action://slow")
     msgs = [await publish(e, {"n": i}) for i in range(6)]
     for msg in msgs:

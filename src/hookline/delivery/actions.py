@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from hookline.delivery.action_config import ActionSpec, Expression
+from hookline.delivery.action_config import LEASE_HEADROOM_S, ActionSpec, Expression
 from hookline.delivery.sender import Outcome
 from hookline.filters import EvaluationFailed, value_of
 from hookline.models import DeliveryTask, ErrorKind, action_name
@@ -30,6 +30,10 @@ SUCCESS_STATUS = 200  # what an attempt of an action that exited 0 records
 BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 _READ_CHUNK = 64 * 1024
 _AFTER_KILL_S = 2.0  # how long output is still read after the process group was killed
+# A run lasts at most its timeout plus this (reaping and reading after the kill); the
+# actions file keeps timeouts LEASE_HEADROOM_S under the lease, which covers it.
+_RUN_MARGIN_S = 2 * _AFTER_KILL_S + 0.5
+assert _RUN_MARGIN_S < LEASE_HEADROOM_S
 
 
 class _Failed(Exception):
@@ -44,10 +48,6 @@ class ActionRunner:
         self._actions = dict(actions)
         self._max_output = max_output
         self._slots = {name: asyncio.Semaphore(a.concurrency) for name, a in actions.items()}
-
-    @property
-    def names(self) -> frozenset[str]:
-        return frozenset(self._actions)
 
     async def run(self, task: DeliveryTask) -> Outcome:
         """The action's outcome; like ``Sender.send``, nothing it does raises out of here."""
@@ -71,7 +71,7 @@ class ActionRunner:
         retried) rather than finishing under a lease another claim may own. Meanwhile
         the worker counts the wait as a slow send, so it holds no fast sender slot."""
         slot = self._slots[spec.name]
-        room = task.lease_until / 1000 - time.time() - spec.timeout - 1.0
+        room = task.lease_until / 1000 - time.time() - spec.timeout - _RUN_MARGIN_S
         try:
             async with asyncio.timeout(max(room, 0.0)):
                 await slot.acquire()
