@@ -23,7 +23,10 @@ SCRIPT = str(Path(__file__).with_name("action_script.py"))
 
 
 def action(name: str, mode: str, *args: str | Expression, **kw: object) -> ActionSpec:
-    return ActionSpec(name=name, command=(sys.executable, SCRIPT, mode), args=args, **kw)  # type: ignore[arg-type]
+    """The test script as an action; timeouts stay under the test engine's lease."""
+    kw.setdefault("timeout", 3.0)
+    command = (sys.executable, SCRIPT, mode)
+    return ActionSpec(name=name, command=command, args=args, **kw)  # type: ignore[arg-type]
 
 
 async def attempts_of(e: Engine, msg_id: str):  # type: ignore[no-untyped-def]
