@@ -46,7 +46,14 @@ KINDS: list[tuple[str, dict[str, Any], str, str]] = [
     ("generic-webhook", {}, "generic-webhook", "none"),
     ("none", {}, "generic-webhook", "none"),
 ]
-SECRET_TEXTS = ("gh-secret", "whsec_stripe", "shp-secret", "slack-secret", "tw-token", "basic-pass-word")
+SECRET_TEXTS = (
+    "gh-secret",
+    "whsec_stripe",
+    "shp-secret",
+    "slack-secret",
+    "tw-token",
+    "basic-pass-word",
+)
 
 
 async def create(client: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
