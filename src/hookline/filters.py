@@ -177,6 +177,21 @@ def evaluate(
     return _BoundedInterpreter(budget, deadline_s).visit(parsed, document)
 
 
+class EvaluationFailed(Exception):
+    """The expression went past its budget, or could not be applied to the document."""
+
+
+def value_of(expression: str, document: Any) -> Any:
+    """The expression's value, within the same budget and deadline as a filter, for uses
+    that need the value itself (an action's arguments); ``EvaluationFailed`` otherwise."""
+    try:
+        return evaluate(expression, document)
+    except (InvalidFilter, FilterOverrun, RecursionError, MemoryError) as exc:
+        raise EvaluationFailed(str(exc) or type(exc).__name__) from None
+    except (JMESPathError, TypeError, ValueError) as exc:
+        raise EvaluationFailed(str(exc) or type(exc).__name__) from None
+
+
 def matches(expression: str, payload: Any) -> bool:
     """False, never an exception, when the expression cannot be applied to this payload;
     an overrun or an error is logged (at most once a minute per expression)."""

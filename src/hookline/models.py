@@ -16,7 +16,42 @@ JsonObject = Mapping[str, Any]
 # create, list or address: the operational-webhook API manages them.
 OPERATIONAL_APP_ID = "app_operational"
 MAX_OLD_SECRETS = 5  # rotated-out keys that may still be signing at once
+# Headers of a received request that are never passed on (``Endpoint.forward_headers``):
+# the signature headers hookline sets, the ones describing the body and connection it
+# sends, and hop-by-hop headers.
+NOT_FORWARDED = frozenset(
+    (
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "svix-id",
+        "svix-timestamp",
+        "svix-signature",
+        "content-type",
+        "content-length",
+        "content-encoding",
+        "host",
+        "user-agent",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "upgrade",
+        "expect",
+    )
+)
 T = TypeVar("T")
+# An endpoint whose URL is ``action://NAME`` runs the server-configured action NAME.
+ACTION_SCHEME = "action://"
+
+
+def action_name(url: str) -> str | None:
+    """The action an endpoint URL names, or None for an HTTP(S) URL."""
+    return url[len(ACTION_SCHEME) :] if url.startswith(ACTION_SCHEME) else None
 
 
 class DeliveryStatus(enum.IntEnum):
@@ -45,6 +80,7 @@ class ErrorKind(enum.StrEnum):
     TLS = "tls"
     INVALID_RESPONSE = "invalid_response"
     BLOCKED = "blocked"
+    ACTION_FAILED = "action_failed"  # a local action exited non-zero or could not start
 
 
 @dataclass(slots=True)
@@ -199,6 +235,10 @@ class DeliveryTask:
     # the lease this task was claimed under (with the worker's owner id): its result counts
     # only while the delivery row still carries this lease
     lease_until: int = 0
+    # a received request's original headers (lower-case names; None for published
+    # messages), and which of them the endpoint passes on (lower-case)
+    original_headers: Mapping[str, str] | None = None
+    forward_headers: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)  # not frozen: built per delivery, and frozen init costs

@@ -26,6 +26,8 @@ from hookline.api import ApiContext, create_app
 from hookline.api.http_server import HttpLimits, protocol_class
 from hookline.breaker import BreakerPolicy, HealthPolicy
 from hookline.config import Settings
+from hookline.delivery.action_config import LEASE_HEADROOM_S, ActionSpec, load_actions
+from hookline.delivery.actions import ActionRunner
 from hookline.delivery.maintenance import DAY_MS, Maintenance, MaintenanceConfig
 from hookline.delivery.sender import Sender, SenderConfig
 from hookline.delivery.worker import Worker, WorkerConfig
@@ -223,7 +225,16 @@ class _ApiServer(uvicorn.Server):
         yield
 
 
+def actions(settings: Settings) -> dict[str, ActionSpec]:
+    """The actions HOOKLINE_ACTIONS_FILE declares (none without it); an invalid file is an
+    ``ActionsFileError`` (a ValueError), so the server does not start."""
+    if settings.actions_file is None:
+        return {}
+    return load_actions(settings.actions_file, settings.lease_seconds - LEASE_HEADROOM_S)
+
+
 def build_roles(settings: Settings, dev: bool = False) -> Roles:
+    declared = actions(settings)  # before anything is opened: a bad file changes nothing
     store = open_store(settings)
     worker = sender = api = maintenance = router = None
     if settings.run_worker:
@@ -253,6 +264,7 @@ def build_roles(settings: Settings, dev: bool = False) -> Roles:
                 max_connections=settings.worker_max_connections,
                 health=health_policy(settings),
             ),
+            ActionRunner(declared, max_output=settings.max_response_body),
         )
     if settings.run_api:
         context = ApiContext(
@@ -262,6 +274,7 @@ def build_roles(settings: Settings, dev: bool = False) -> Roles:
             secret_rotation_grace_s=settings.secret_rotation_grace,
             address_policy=address_policy(settings, dev),
             public_url=public_url(settings),
+            action_names=frozenset(declared),
         )
         intake = IntakeConfig(
             max_body_bytes=settings.inbound_max_body_bytes,

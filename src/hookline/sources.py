@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_DEDUP_WINDOW_MS = 24 * 3600 * 1000
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+"""Headers whose values are credentials whatever the provider: basic auth, bearer tokens,
+session cookies."""
+DEFAULT_KEY_HEADER = "x-api-key"  # where an api-key source finds its key unless configured
 
 
 class Verdict(enum.StrEnum):
@@ -45,6 +49,15 @@ class Source:
     version: int = 1  # the version read; an update applies only while it is still current
     created_at: int = 0
     updated_at: int = 0
+
+
+def credential_headers(source: Source) -> frozenset[str]:
+    """The headers of a request to ``source`` that hold credentials: sealed at rest, masked
+    by the API, never forwarded with a message. One list for all three, so they agree."""
+    if source.provider != "api-key":
+        return CREDENTIAL_HEADERS
+    key_header = source.config.get("header") or DEFAULT_KEY_HEADER
+    return CREDENTIAL_HEADERS | {str(key_header).lower()}
 
 
 @dataclass(slots=True)

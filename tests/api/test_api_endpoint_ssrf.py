@@ -177,7 +177,8 @@ async def test_settings_and_dev_relax_the_api_as_they_relax_the_worker(
     roles, client = await built_api(settings, dev)
     try:
         assert roles.api is not None
-        context = roles.api.config.app.state.context
+        served = roles.api.config.app
+        context = getattr(served, "app", served).state.context  # behind the intake app
         assert context.address_policy == runtime.address_policy(settings, dev)
         for url in allowed:
             assert await create_status(client, url) == 201, url

@@ -37,7 +37,7 @@ KINDS: list[tuple[str, dict[str, Any], str, str]] = [
     ("hmac", {"secret": "k", "header": "X-Sig", "encoding": "base64"}, "generic-webhook", "hmac"),
     (
         "generic-webhook",
-        {"provider": "basic-auth", "username": "u", "password": "pw"},
+        {"provider": "basic-auth", "username": "u", "password": "basic-pass-word"},
         "generic-webhook",
         "basic-auth",
     ),
@@ -46,7 +46,14 @@ KINDS: list[tuple[str, dict[str, Any], str, str]] = [
     ("generic-webhook", {}, "generic-webhook", "none"),
     ("none", {}, "generic-webhook", "none"),
 ]
-SECRET_TEXTS = ("gh-secret", "whsec_stripe", "shp-secret", "slack-secret", "tw-token", "pw")
+SECRET_TEXTS = (
+    "gh-secret",
+    "whsec_stripe",
+    "shp-secret",
+    "slack-secret",
+    "tw-token",
+    "basic-pass-word",
+)
 
 
 async def create(client: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:

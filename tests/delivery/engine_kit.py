@@ -14,6 +14,7 @@ from hookline import ids
 from hookline.addresses import AddressPolicy
 from hookline.breaker import HealthPolicy
 from hookline.config import Settings
+from hookline.delivery.actions import ActionRunner
 from hookline.delivery.sender import Sender, SenderConfig
 from hookline.delivery.worker import Worker, WorkerConfig
 from hookline.models import Application, Endpoint, Message
@@ -91,6 +92,7 @@ async def engine(tmp_path: Path) -> AsyncIterator[EngineFactory]:
         concurrency: int = 128,
         slow_after: float = 1.0,
         max_connections: int = 1024,
+        actions: ActionRunner | None = None,
     ) -> Engine:
         store = open_store(Settings(data_dir=tmp_path, sqlite_synchronous="NORMAL"))
         await store.open()
@@ -119,6 +121,7 @@ async def engine(tmp_path: Path) -> AsyncIterator[EngineFactory]:
                 slow_after=slow_after,
                 max_connections=max_connections,
             ),
+            actions,
         )
         task = asyncio.create_task(worker.run())
 

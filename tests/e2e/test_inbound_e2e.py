@@ -1,6 +1,6 @@
 """Receiving through the real ``hookline serve``: a GitHub push reaches every subscribed
-endpoint signed by hookline, a forgery reaches nobody, and a SIGKILL after the 2xx loses
-nothing.
+endpoint signed by hookline and runs an action, a forgery reaches nobody, and a SIGKILL
+after the 2xx loses nothing.
 
 GitHub publishes no signer; its documented scheme (HMAC-SHA256 of the body, hex, with a
 ``sha256=`` prefix) is computed here with ``hmac``. Deliveries are checked with the
@@ -12,8 +12,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import sqlite3
+import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +27,7 @@ from standardwebhooks import Webhook
 pytestmark = pytest.mark.e2e
 
 SECRET = "It's a Secret to Everybody"
+ACTION_SCRIPT = Path(__file__).parents[1] / "delivery" / "action_script.py"
 
 
 def github(
@@ -62,16 +66,33 @@ def admin(server: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=server.base_url, headers=server.auth, timeout=30.0)
 
 
-async def test_a_github_push_reaches_both_endpoints_and_a_forgery_reaches_nobody(
-    start_server, receiver
+async def test_a_github_push_reaches_two_endpoints_and_an_action_and_a_forgery_nobody(
+    start_server, receiver, tmp_path: Path
 ) -> None:
-    server = await asyncio.to_thread(start_server)
+    actions_file = tmp_path / "actions.toml"
+    actions_file.write_text(
+        f"""
+[actions.deploy]
+command = ["{sys.executable}", "{ACTION_SCRIPT}", "echo"]
+args = ["--ref", {{ jmespath = "payload.ref" }}, {{ jmespath = 'headers."x-github-event"' }}]
+timeout = "2s"
+"""
+    )
+    env = {"HOOKLINE_ACTIONS_FILE": str(actions_file)}
+    server = await asyncio.to_thread(start_server, None, env)
     async with admin(server) as client, httpx.AsyncClient(timeout=30.0) as github_side:
         source = await make_source(client)
         secrets = {
-            path: await add_endpoint(client, source["id"], receiver.url(path), filterTypes=["push"])
+            path: await add_endpoint(
+                client,
+                source["id"],
+                receiver.url(path),
+                filterTypes=["push"],
+                forwardHeaders=["X-GitHub-Delivery"],
+            )
             for path in ("/ci", "/chat")
         }
+        await add_endpoint(client, source["id"], "action://deploy", filterTypes=["push"])
         body, headers = github({"ref": "refs/heads/main", "commits": [{"id": "abc"}]})
         forged_body, forged = github({"ref": "refs/heads/evil"}, secret="guessed")
         rejected = await github_side.post(source["ingestUrl"], content=forged_body, headers=forged)
@@ -79,20 +100,38 @@ async def test_a_github_push_reaches_both_endpoints_and_a_forgery_reaches_nobody
         accepted = await github_side.post(source["ingestUrl"], content=body, headers=headers)
         assert accepted.status_code == 200, accepted.text
 
-        for path, secret in secrets.items():
+        for path in secrets:
             await receiver.wait_for(1, path)
-            await asyncio.sleep(0.3)  # a forged delivery, had it been routed, would be here too
-            [delivered] = receiver.requests(path)
-            assert delivered.body == body
-            verified = Webhook(secret).verify(delivered.body, dict(delivered.headers))
-            assert verified == orjson.loads(body)
-
         log = await client.get(f"/ingest/api/v1/source/{source['id']}/request")
         assert log.status_code == 200, log.text
         by_verdict = {r["verdict"]: r for r in log.json()["data"]}
         assert by_verdict["rejected"]["reason"] == "bad_signature"
         assert by_verdict["rejected"].get("msgId") is None
-        assert by_verdict["accepted"]["msgId"]
+        msg_id = by_verdict["accepted"]["msgId"]
+        assert msg_id
+
+        attempts_url = f"/api/v1/app/{source['appId']}/attempt/msg/{msg_id}"
+        attempts: list[dict[str, Any]] = []
+        for _ in range(200):
+            attempts = (await client.get(attempts_url)).json()["data"]
+            if len(attempts) == 3:
+                break
+            await asyncio.sleep(0.1)
+        [action] = [a for a in attempts if a["url"] == "action://deploy"]
+        assert (action["status"], action["responseStatusCode"]) == (0, 200)
+        head, _, stdout, *_ = str(action["response"]).split("\n")
+        assert head == "exit status 0"
+        assert json.loads(stdout)["argv"] == ["--ref", "refs/heads/main", "push"]
+
+        # every message the source's application holds: the push alone, not the forgery
+        messages = (await client.get(f"/api/v1/app/{source['appId']}/msg")).json()["data"]
+        assert [m["id"] for m in messages] == [msg_id]
+        for path, secret in secrets.items():
+            [delivered] = receiver.requests(path)
+            assert delivered.body == body
+            assert delivered.headers["x-github-delivery"] == headers["X-GitHub-Delivery"]
+            verified = Webhook(secret).verify(delivered.body, dict(delivered.headers))
+            assert verified == orjson.loads(body)
 
 
 async def test_sigkill_after_the_2xx_loses_no_request(start_server, receiver) -> None:

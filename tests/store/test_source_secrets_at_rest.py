@@ -71,7 +71,7 @@ async def test_key_rotation_reseals_sources_and_a_wrong_key_stops_the_start(
         made = [await add_source(store) for _ in range(3)]
     done = rotate_cli(tmp_path, new_key, old_key, "--batch-size", "2")
     assert done.returncode == 0, done.stderr
-    assert "re-encrypted the secrets of 3 endpoint(s) and source(s)" in done.stdout
+    assert "re-encrypted the secrets of 3 endpoint(s), source(s)" in done.stdout
     new_only = Fernet(new_key.encode())
     with sqlite3.connect(tmp_path / "hookline.db") as conn:
         tokens = {

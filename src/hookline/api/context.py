@@ -32,6 +32,8 @@ class ApiContext:
     address_policy: AddressPolicy = field(default_factory=AddressPolicy)
     # Where providers reach this server: a source's ingestUrl is {public_url}/in/{token}.
     public_url: str = "http://127.0.0.1:8000"
+    # Names of the actions the server's actions file declares: ``action://NAME`` URLs.
+    action_names: frozenset[str] = frozenset()
 
     def new_secret(self) -> str:
         return generate_secret()

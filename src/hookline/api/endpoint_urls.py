@@ -8,19 +8,33 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Collection
 
 from yarl import URL
 
 from hookline.addresses import AddressPolicy
 from hookline.api.errors import field_error
+from hookline.models import action_name
 
 _HOST = re.compile(r"^[A-Za-z0-9_~-]+(?:\.[A-Za-z0-9_~-]+)*\.?$")
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]+@")
 
 
-def checked_url(url: str, policy: AddressPolicy, loc: str = "url") -> str:
+def checked_url(
+    url: str, policy: AddressPolicy, loc: str = "url", actions: Collection[str] | None = None
+) -> str:
     """The URL as given, if a delivery can be aimed at it; a 422 otherwise. ``policy``
-    judges a host that is an address literal; names are judged when connecting."""
+    judges a host that is an address literal; names are judged when connecting.
+    ``action://NAME`` runs a local action: accepted only when ``actions`` (the names the
+    server's actions file declares; None where actions are not allowed) holds NAME. It
+    reaches no network, so the host checks do not apply."""
+    name = action_name(url)
+    if name is not None and actions is not None:
+        if name not in actions:
+            raise field_error(
+                ["body", loc], f"action {name!r} is not declared in the server's actions file"
+            )
+        return url
     try:
         parsed = URL(url)
         host = parsed.host  # decodes punycode labels: an invalid one raises here

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Annotated
 
@@ -36,7 +36,7 @@ from hookline.api.updates import reapply
 from hookline.breaker import CLOSED, STATE_NAMES
 from hookline.errors import NotFound
 from hookline.filters import InvalidFilter, compile_filter
-from hookline.models import Endpoint
+from hookline.models import NOT_FORWARDED, Endpoint
 from hookline.signing import InvalidSecret, parse_secret
 
 router = APIRouter(
@@ -64,6 +64,7 @@ def endpoint_out(ep: Endpoint) -> EndpointOut:
         max_in_flight=ep.max_in_flight,
         fifo=ep.fifo,
         filter=ep.payload_filter,
+        forward_headers=ep.forward_headers,
         created_at=to_datetime(ep.created_at),
         updated_at=to_datetime(ep.updated_at),
     )
@@ -98,6 +99,20 @@ def checked_filter(expression: str | None) -> str | None:
     return expression
 
 
+def checked_forward_headers(names: list[str] | None) -> list[str] | None:
+    """Lower-cased, each once; None for none. Headers hookline sets itself (signatures,
+    body and hop-by-hop headers) are refused rather than silently never forwarded."""
+    if not names:
+        return None
+    kept = list(dict.fromkeys(n.lower() for n in names))
+    for name in kept:
+        if name in NOT_FORWARDED:
+            raise field_error(
+                ["body", "forwardHeaders"], f"{name!r} is set by hookline and is never forwarded"
+            )
+    return kept
+
+
 def verifying_key(secret: str) -> str:
     """What a receiver needs: the HMAC secret itself, or the ed25519 public key."""
     parsed = parse_secret(secret)
@@ -112,15 +127,21 @@ async def list_endpoints(ctx: Ctx, app_id: AppRef, page: Paging) -> ListEndpoint
 
 
 def new_endpoint(
-    app_id: str, body: EndpointUpsertIn, secret: str, headers: dict[str, str], policy: AddressPolicy
+    app_id: str,
+    body: EndpointUpsertIn,
+    secret: str,
+    headers: dict[str, str],
+    policy: AddressPolicy,
+    actions: Collection[str] | None = None,
 ) -> Endpoint:
-    """The one way endpoints are built from a request, operational ones included."""
+    """The one way endpoints are built from a request, operational ones included.
+    ``actions``: the declared action names its URL may name (none for operational ones)."""
     now = now_ms()
     return Endpoint(
         id=ids.new_id("ep", now),
         app_id=app_id,
         uid=body.uid,
-        url=checked_url(body.url, policy),
+        url=checked_url(body.url, policy, actions=actions),
         secret=secret,
         description=body.description,
         event_types=body.event_types,
@@ -132,6 +153,7 @@ def new_endpoint(
         max_in_flight=body.max_in_flight,
         fifo=body.fifo,
         payload_filter=checked_filter(body.filter),
+        forward_headers=checked_forward_headers(body.forward_headers),
         created_at=now,
         updated_at=now,
     )
@@ -141,7 +163,9 @@ def new_endpoint(
 async def create_endpoint(ctx: Ctx, app_id: AppRef, body: EndpointIn) -> EndpointOut:
     app = await ctx.store.get_application(app_id)
     secret = checked_secret(body.secret, "secret") if body.secret else ctx.new_secret()
-    endpoint = new_endpoint(app.id, body, secret, body.headers or {}, ctx.address_policy)
+    endpoint = new_endpoint(
+        app.id, body, secret, body.headers or {}, ctx.address_policy, ctx.action_names
+    )
     return endpoint_out(await ctx.store.create_endpoint(endpoint))
 
 
@@ -159,12 +183,16 @@ async def upsert_endpoint(
     try:
         ep = await ctx.store.get_endpoint(app.id, endpoint_id)
     except NotFound:
-        created = new_endpoint(app.id, body, ctx.new_secret(), {}, ctx.address_policy)
+        created = new_endpoint(
+            app.id, body, ctx.new_secret(), {}, ctx.address_policy, ctx.action_names
+        )
         if created.uid is None and not endpoint_id.startswith("ep_"):
             created.uid = endpoint_id
         response.status_code = 201
         return endpoint_out(await ctx.store.create_endpoint(created))
-    url, payload_filter = checked_url(body.url, ctx.address_policy), checked_filter(body.filter)
+    url = checked_url(body.url, ctx.address_policy, actions=ctx.action_names)
+    payload_filter = checked_filter(body.filter)
+    forward = checked_forward_headers(body.forward_headers)
 
     def change(ep: Endpoint) -> None:
         ep.url = kept_url(url, ep.url)
@@ -173,7 +201,7 @@ async def upsert_endpoint(
         ep.event_types, ep.channels = body.event_types, body.channels
         ep.rate_limit, ep.metadata = body.throttle_rate, body.metadata or {}
         ep.max_in_flight, ep.fifo = body.max_in_flight, body.fifo
-        ep.payload_filter = payload_filter
+        ep.payload_filter, ep.forward_headers = payload_filter, forward
 
     return endpoint_out(await update_endpoint(ctx, ep, change))
 
@@ -186,8 +214,11 @@ async def patch_endpoint(
     first = await ctx.store.get_endpoint(app.id, endpoint_id)
     sent = body.model_fields_set
     given = body.url if "url" in sent else None
-    url = None if given is None else checked_url(given, ctx.address_policy)
+    url = (
+        None if given is None else checked_url(given, ctx.address_policy, actions=ctx.action_names)
+    )
     payload_filter = checked_filter(body.filter) if "filter" in sent else None
+    forward = checked_forward_headers(body.forward_headers)
 
     def change(ep: Endpoint) -> None:
         """Only the fields the request sent; a re-read keeps everyone else's changes."""
@@ -213,6 +244,8 @@ async def patch_endpoint(
             ep.fifo = body.fifo
         if "filter" in sent:
             ep.payload_filter = payload_filter
+        if "forward_headers" in sent:
+            ep.forward_headers = forward
 
     return endpoint_out(await update_endpoint(ctx, first, change))
 

@@ -22,12 +22,11 @@ from hookline.api.ingest_schemas import (
 )
 from hookline.api.ingest_sources import PREFIX, SourceRef
 from hookline.api.strict_json import StrictJsonRoute
-from hookline.sources import InboundFilter, InboundRequest, Source, Verdict
+from hookline.sources import InboundFilter, InboundRequest, Source, Verdict, credential_headers
 from hookline.store.base import PageRequest
 
 router = APIRouter(prefix=PREFIX, tags=["Ingest Source"], route_class=StrictJsonRoute)
 RequestRef = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9_]+$")]
-_CREDENTIALS = frozenset({"authorization", "proxy-authorization", "cookie"})
 MASK = "***"
 
 
@@ -51,10 +50,10 @@ def _clamped(value: datetime | None) -> int | None:
 
 def shown_headers(source: Source, headers: dict[str, str]) -> dict[str, str]:
     """Credentials masked: basic-auth and cookies, and an api-key source's key header.
-    Signatures are not secrets and stay, so a rejection can be understood."""
-    hidden = set(_CREDENTIALS)
-    if source.provider == "api-key":
-        hidden.add(str(source.config.get("header") or "x-api-key").lower())
+    Signatures are not secrets and stay, so a rejection can be understood. (The store
+    hands these reads back with sealed values as placeholders already; requests stored
+    before sealing existed hold them in clear.)"""
+    hidden = credential_headers(source)
     return {k: MASK if k.lower() in hidden else v for k, v in headers.items()}
 
 

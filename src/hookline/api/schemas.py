@@ -124,6 +124,11 @@ _THROTTLE_ALIAS = AliasChoices("throttleRate", "rateLimit", "throttle_rate")
 Url = Annotated[str, StringConstraints(min_length=1, max_length=65536)]
 MaxInFlight = Annotated[int, Field(ge=1, le=1000)]
 PayloadFilter = Annotated[str, StringConstraints(min_length=1, max_length=MAX_FILTER_LENGTH)]
+MAX_FORWARD_HEADERS = 50
+HeaderName = Annotated[
+    str, StringConstraints(min_length=1, max_length=256, pattern=r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+]
+ForwardHeaders = Annotated[list[HeaderName], Field(max_length=MAX_FORWARD_HEADERS)]
 
 
 class EndpointUpsertIn(Schema):
@@ -141,6 +146,7 @@ class EndpointUpsertIn(Schema):
     max_in_flight: MaxInFlight | None = None
     fifo: bool = False
     filter: PayloadFilter | None = None
+    forward_headers: ForwardHeaders | None = None
 
 
 class EndpointIn(EndpointUpsertIn):
@@ -164,6 +170,7 @@ class EndpointPatch(Schema):
     max_in_flight: MaxInFlight | None = None
     fifo: bool | None = None
     filter: PayloadFilter | None = None
+    forward_headers: ForwardHeaders | None = None
 
 
 class EndpointOut(Schema):
@@ -182,6 +189,7 @@ class EndpointOut(Schema):
     max_in_flight: int | None = None
     fifo: bool = False
     filter: str | None = None
+    forward_headers: list[str] | None = None
     created_at: datetime
     updated_at: datetime
 

@@ -119,7 +119,8 @@ def rotate_secret_key(batch_size: int) -> None:
     except (UndecryptableSecret, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(
-        f"re-encrypted the secrets of {count} endpoint(s) and source(s) with the current key"
+        f"re-encrypted the secrets of {count} endpoint(s), source(s) and received request(s)"
+        " with the current key"
     )
 
 

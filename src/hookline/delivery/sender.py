@@ -12,6 +12,7 @@ import re
 import socket
 import ssl
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from urllib.parse import unquote
@@ -22,7 +23,7 @@ from yarl import URL
 
 from hookline.addresses import AddressPolicy, literal_addresses
 from hookline.delivery.ssrf import BlockedAddress, GuardedResolver
-from hookline.models import DeliveryTask, ErrorKind
+from hookline.models import NOT_FORWARDED, DeliveryTask, ErrorKind
 from hookline.signing import Secret, parse_secret, sign
 
 USER_AGENT = "hookline/0.1 (+https://github.com/hookline)"
@@ -106,6 +107,8 @@ class Sender:
     def signed_headers(self, task: DeliveryTask, timestamp: int) -> dict[str, str]:
         signature = sign(task.msg_id, timestamp, task.payload, _secrets(task.signing_keys))
         headers = {k: v for k, v in task.headers.items() if k.lower() not in _RESERVED_HEADERS}
+        if task.forward_headers and task.original_headers:
+            headers = _with_forwarded(headers, task.forward_headers, task.original_headers)
         headers.update(
             {
                 "content-type": "application/json",
@@ -187,6 +190,21 @@ class Sender:
         if _looks_numeric(host) and not literal_addresses(host):
             return False  # aiohttp would connect without asking the resolver
         return not policy.refuses_literal(host)
+
+
+def _with_forwarded(
+    custom: dict[str, str], names: tuple[str, ...], original: Mapping[str, str]
+) -> dict[str, str]:
+    """The named original headers, then the endpoint's custom headers, which win over a
+    forwarded header of the same name (compared case-insensitively, so only one goes)."""
+    received = {k.lower(): v for k, v in original.items()}
+    taken = {k.lower() for k in custom}
+    forwarded = {
+        name: received[name]
+        for name in names
+        if name in received and name not in taken and name not in NOT_FORWARDED
+    }
+    return {**forwarded, **custom}
 
 
 _USERINFO = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)@")

@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 
 from hookline import ids
 from hookline.breaker import HealthPolicy
+from hookline.delivery.actions import ActionRunner
 from hookline.delivery.scheduler import Scheduler
 from hookline.delivery.sender import Outcome, Sender
 from hookline.models import (
+    ACTION_SCHEME,
     Attempt,
     DeliveryResult,
     DeliveryStatus,
@@ -86,10 +88,18 @@ def decide(
 
 class Worker:
     def __init__(
-        self, store: Store, sender: Sender, policy: RetryPolicy, config: WorkerConfig
+        self,
+        store: Store,
+        sender: Sender,
+        policy: RetryPolicy,
+        config: WorkerConfig,
+        actions: ActionRunner | None = None,
     ) -> None:
+        """``actions`` runs endpoints whose URL is ``action://NAME``; without it every
+        such delivery fails as an undeclared action (it never reaches the HTTP sender)."""
         self._store = store
         self._sender = sender
+        self._actions = actions or ActionRunner({})
         self._policy = policy
         self._config = config
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{ids.new_id('wrk')[-8:]}"
@@ -212,7 +222,10 @@ class Worker:
         )
         try:
             try:
-                outcome = await self._sender.send(task)
+                if task.url.startswith(ACTION_SCHEME):
+                    outcome = await self._actions.run(task)
+                else:
+                    outcome = await self._sender.send(task)
             except Exception as exc:  # a bug in the sender must not lose the lease silently
                 log.exception("sending %s failed unexpectedly", task.delivery_id)
                 outcome = Outcome(0, f"internal error: {exc}", 0, ErrorKind.CONNECTION_ERROR)

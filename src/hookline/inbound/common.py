@@ -36,7 +36,6 @@ _HOP_BY_HOP = frozenset(
         "expect",
     }
 )
-_CREDENTIALS = frozenset({"authorization", "proxy-authorization", "cookie"})
 
 
 def header_map(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
@@ -84,13 +83,11 @@ class TrustedProxies:
         return any(address in network for network in self.networks)
 
 
-def message_headers(headers: Mapping[str, str], config: ProviderConfig) -> dict[str, str]:
+def message_headers(headers: Mapping[str, str], credentials: frozenset[str]) -> dict[str, str]:
     """The original headers a message carries, for endpoints that ask to have some
-    forwarded: everything but connection-level headers and credentials (including an
-    api-key source's key header)."""
-    dropped = _HOP_BY_HOP | _CREDENTIALS
-    if config.provider == "api-key" and config.header:
-        dropped = dropped | {config.header.lower()}
+    forwarded: everything but connection-level headers and ``credentials`` (the source's
+    ``credential_headers``)."""
+    dropped = _HOP_BY_HOP | credentials
     return {k: v for k, v in headers.items() if k not in dropped}
 
 

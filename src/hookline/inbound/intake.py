@@ -37,7 +37,7 @@ from hookline.inbound.common import (
 )
 from hookline.receive import ReceivedRequest, VerificationError, VerifiedEvent, verify
 from hookline.receive.config import ConfigError
-from hookline.sources import InboundRequest, Source, Verdict, token_hash
+from hookline.sources import InboundRequest, Source, Verdict, credential_headers, token_hash
 from hookline.store.base import Store
 
 log = logging.getLogger("hookline.inbound")
@@ -151,7 +151,9 @@ class IntakeApp:
         for _ in range(MAX_ATTEMPTS):
             request, event = self._judge(source, raw, headers, received_at, query)
             try:
-                stored = await self.store.intake(request, received_at, source.version)
+                stored = await self.store.intake(
+                    request, received_at, source.version, credential_headers(source)
+                )
             except VersionConflict:  # the source changed after we read it: read it again
                 self.sources.forget(hashed)
                 source = await self._source(hashed)

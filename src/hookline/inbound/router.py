@@ -25,7 +25,7 @@ from hookline.inbound.common import (
 from hookline.models import Message
 from hookline.receive import ReceivedRequest, VerificationError, verify
 from hookline.receive.config import ConfigError
-from hookline.sources import InboundRequest, Verdict
+from hookline.sources import InboundRequest, Verdict, credential_headers
 from hookline.store.base import Store
 
 log = logging.getLogger("hookline.inbound")
@@ -134,7 +134,7 @@ class Router:
             payload=event.payload,
             event_id=request.event_id,
             created_at=now_ms,
-            headers=message_headers(request.headers, config),
+            headers=message_headers(request.headers, credential_headers(source)),
         )
         outcome = await self._store.publish(message, now_ms)
         # not created: an earlier pass published it and died before marking the request

@@ -6,9 +6,10 @@ by putting the new key first, re-encrypting, and then dropping the old one. Stor
 carry the ``enc:v1:`` prefix; a value without it is a plain-text secret written before
 encryption existed and reads as it is, until it is next written or re-encrypted.
 
-The store is the only user today (endpoint secrets); inbound source secrets use the same
-box. Decryption sits on the delivery hot path (every claimed batch reads its endpoints), so
-results are cached by ciphertext: a token always decrypts to the same plain text.
+The store is the only user today (endpoint secrets); inbound source secrets and the
+credential headers of received requests use the same box. Decryption sits on the delivery
+hot path (every claimed batch reads its endpoints), so results are cached by ciphertext: a
+token always decrypts to the same plain text.
 """
 
 from __future__ import annotations
@@ -73,6 +74,13 @@ class SecretBox:
         if not stored.startswith(PREFIX):
             return stored
         return self._cached_open(stored)
+
+    def open_uncached(self, stored: str) -> str:
+        """As ``open``, keeping nothing: for values read once or twice (a received
+        request's credentials), which would only push signing keys out of the cache."""
+        if not stored.startswith(PREFIX):
+            return stored
+        return self._decrypt(stored)
 
     def needs_reseal(self, stored: str) -> bool:
         """True if ``stored`` is plain text or encrypted with a key other than the current one."""

@@ -29,7 +29,13 @@ from hookline.models import (
     TaskKind,
     TaskStatus,
 )
-from hookline.sources import InboundFilter, InboundRequest, Source, Verdict
+from hookline.sources import (
+    CREDENTIAL_HEADERS,
+    InboundFilter,
+    InboundRequest,
+    Source,
+    Verdict,
+)
 
 
 @dataclass(slots=True, frozen=True)
@@ -266,7 +272,11 @@ class Store(Protocol):
 
     # received requests
     async def intake(
-        self, request: InboundRequest, now_ms: int, source_version: int | None = None
+        self,
+        request: InboundRequest,
+        now_ms: int,
+        source_version: int | None = None,
+        credentials: frozenset[str] = CREDENTIAL_HEADERS,
     ) -> InboundRequest:
         """Store one received request (committed before this returns: the caller answers
         only after). An accepted request whose ``dedup_key`` the source saw within its
@@ -276,11 +286,16 @@ class Store(Protocol):
         ``source_version``: the version of the source the request was verified against.
         If the source has moved on (a token rotated, a secret removed) this raises
         ``VersionConflict`` and stores nothing, so a cached source is never trusted past
-        a change; a deleted source is ``NotFound``."""
+        a change; a deleted source is ``NotFound``.
+
+        ``credentials``: the header names whose values are sealed at rest (the source's
+        ``credential_headers``). Only ``unrouted_requests`` opens them again; the other
+        reads hand them back as ``***``."""
         ...
 
     async def unrouted_requests(self, limit: int) -> list[InboundRequest]:
-        """Accepted or replay-pending requests not yet routed, oldest first."""
+        """Accepted or replay-pending requests not yet routed, oldest first, with their
+        credential headers opened, so the router can verify them again."""
         ...
 
     async def mark_routed(

@@ -106,7 +106,7 @@ def event_type_params(e: EventType) -> tuple[Any, ...]:
 ENDPOINT_COLS = (
     "id, app_id, uid, url, description, event_types, channels, disabled, rate_limit, "
     "secret, old_secrets, headers, metadata, version, created_at, updated_at, "
-    "max_in_flight, fifo, payload_filter"
+    "max_in_flight, fifo, payload_filter, forward_headers"
 )
 
 
@@ -132,6 +132,7 @@ def endpoint_from_row(r: Row, box: SecretBox) -> Endpoint:
         max_in_flight=r[16],
         fifo=bool(r[17]),
         payload_filter=r[18],
+        forward_headers=load(r[19]),
     )
 
 
@@ -156,6 +157,7 @@ def endpoint_params(e: Endpoint, box: SecretBox) -> tuple[Any, ...]:
         e.max_in_flight,
         e.fifo,
         e.payload_filter,
+        dump_opt(e.forward_headers or None),
     )
 
 
@@ -176,7 +178,7 @@ def resealed_endpoint_secrets(
     return box.seal(box.open(secret)), sealed_old_secrets(old, box)
 
 
-MESSAGE_COLS = "id, app_id, event_type, event_id, payload, channels, tags, created_at"
+MESSAGE_COLS = "id, app_id, event_type, event_id, payload, channels, tags, created_at, headers"
 
 
 def message_from_row(r: Row) -> Message:
@@ -189,6 +191,7 @@ def message_from_row(r: Row) -> Message:
         channels=load(r[5]),
         tags=load(r[6]),
         created_at=r[7],
+        headers=load(r[8]),
     )
 
 
@@ -202,6 +205,7 @@ def message_params(m: Message) -> tuple[Any, ...]:
         dump_opt(m.channels),
         dump_opt(m.tags),
         m.created_at,
+        dump_opt(m.headers),
     )
 
 

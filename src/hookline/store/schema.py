@@ -212,6 +212,7 @@ inbound_request = Table(
     Column("method", String(16), nullable=False),
     Column("path", Text, nullable=False),
     Column("query", Text, nullable=False),
+    # credential header values are "***" here; the values are sealed in sealed_headers
     Column("headers", Text, nullable=False),
     Column("body", LargeBinary, nullable=True),
     Column("verdict", String(16), nullable=False),
@@ -225,8 +226,17 @@ inbound_request = Table(
     # replays so far: the message of replay n carries event id "{id}.r{n}", so a crash
     # between publishing and marking the row routed cannot route it twice
     Column("replays", Integer, nullable=False, server_default=text("0")),
+    # the credential headers' values as one sealed JSON object; NULL when there are none
+    # or once the body has expired (nothing is left to verify them against)
+    Column("sealed_headers", Text, nullable=True),
     Index("ix_inbound_request_source", "source_id", "id"),
     Index("ix_inbound_request_unrouted", "routed_at", "verdict", "id"),
+    # the key rotation walks only the rows that hold a sealed value
+    Index(
+        "ix_inbound_request_sealed",
+        "id",
+        sqlite_where=text("sealed_headers IS NOT NULL"),
+    ),
 )
 
 # The dedup window: one row per (source, key) seen, replaced once older than the window.

@@ -134,9 +134,28 @@ def find_endpoint(conn: Conn, app_id: str, ref: str, box: SecretBox) -> Endpoint
     return None if r is None else rows.endpoint_from_row(r, box)
 
 
+CHECKED_REQUESTS = 1000
+"""Received requests with sealed credentials opened at start, from each end of the log."""
+
+
+def _sealed_sample(conn: Conn) -> list[str]:
+    """The oldest and the newest requests' sealed credentials (all, if there are few).
+    Opening every one could take minutes on a long log; these are the ones a key change
+    leaves behind: the rotation walks oldest first, so if it never ran (or a key was
+    dropped too soon) the oldest are under the old key, and the newest under the key
+    current when they came in."""
+    select = "SELECT id, sealed_headers FROM inbound_request WHERE sealed_headers IS NOT NULL"
+    oldest = conn.execute(f"{select} ORDER BY id LIMIT ?", (CHECKED_REQUESTS,)).fetchall()
+    if len(oldest) == CHECKED_REQUESTS:
+        oldest += conn.execute(
+            f"{select} AND id > ? ORDER BY id DESC LIMIT ?", (oldest[-1][0], CHECKED_REQUESTS)
+        ).fetchall()
+    return [sealed for _, sealed in oldest]
+
+
 def check_secrets(conn: Conn, box: SecretBox) -> None:
-    """Raise UndecryptableSecret, with counts, unless every endpoint secret and every
-    source config and token decrypts."""
+    """Raise UndecryptableSecret, with counts, unless every endpoint secret, every
+    source config and token, and a sample of received requests' credentials decrypts."""
     bad = 0
     for secret, old_secrets in conn.execute("SELECT secret, old_secrets FROM endpoint"):
         try:
@@ -152,8 +171,15 @@ def check_secrets(conn: Conn, box: SecretBox) -> None:
             box.open(token)
         except UndecryptableSecret:
             bad_sources += 1
-    if bad or bad_sources:
-        counts = [f"{n} {what}(s)" for n, what in ((bad, "endpoint"), (bad_sources, "source")) if n]
+    bad_requests = 0
+    for sealed in _sealed_sample(conn):
+        try:
+            box.open_uncached(sealed)
+        except UndecryptableSecret:
+            bad_requests += 1
+    if bad or bad_sources or bad_requests:
+        found = ((bad, "endpoint"), (bad_sources, "source"), (bad_requests, "received request"))
+        counts = [f"{n} {what}(s)" for n, what in found if n]
         raise UndecryptableSecret(
             f"{' and '.join(counts)} have secrets the configured keys cannot decrypt: {KEY_HINT}"
         )

@@ -4,11 +4,17 @@ Intake is one write through the group-commit writer: the request row and, for an
 request, its dedup row commit together, so two copies of one delivery that arrive at the
 same moment serialise on the writer and exactly one of them is accepted. The routing
 queue is the set of accepted (or replay-pending) rows not yet routed.
+
+Credential headers (``credential_headers`` of the source) are sealed before the write, on
+the event loop rather than the writer thread: their values go into ``sealed_headers`` as
+one ``SecretBox`` token and read as ``***`` in ``headers``. Only the router's read opens
+them (it must verify the request again); the API's reads never decrypt anything.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection, Mapping
 from functools import partial
 from typing import Any
 
@@ -16,7 +22,7 @@ from hookline import ids
 from hookline.errors import Conflict, NotFound, VersionConflict
 from hookline.models import Page
 from hookline.signing.at_rest import SecretBox
-from hookline.sources import InboundFilter, InboundRequest, Verdict
+from hookline.sources import CREDENTIAL_HEADERS, InboundFilter, InboundRequest, Verdict
 from hookline.store import rows
 from hookline.store.base import PageRequest
 from hookline.store.sqlite_base import Conn, SqliteBase, page_of
@@ -24,19 +30,36 @@ from hookline.store.sqlite_base import Conn, SqliteBase, page_of
 REQUEST_PREFIX = "req"
 _COLS = (
     "id, source_id, method, path, query, headers, body, verdict, reason, status_code,"
-    " event_type, dedup_key, msg_id, received_at, routed_at, replays"
+    " event_type, dedup_key, msg_id, received_at, routed_at, replays, sealed_headers"
 )
 _PENDING = (Verdict.ACCEPTED.value, Verdict.REPLAY.value)
+SEALED = "***"  # what a sealed header's value reads as in the headers column
 
 
-def request_from_row(r: rows.Row) -> InboundRequest:
+def seal_headers(
+    headers: Mapping[str, str], names: Collection[str], box: SecretBox
+) -> tuple[dict[str, str], str | None]:
+    """``headers`` with the values of ``names`` replaced by ``***``, and those values as
+    one sealed JSON object (None, and no encryption, if the request carries none)."""
+    found = {k: v for k, v in headers.items() if k.lower() in names}
+    if not found:
+        return dict(headers), None
+    shown = {k: SEALED if k in found else v for k, v in headers.items()}
+    return shown, box.seal(rows.dump(found))
+
+
+def request_from_row(r: rows.Row, box: SecretBox | None = None) -> InboundRequest:
+    """With ``box``, sealed header values are opened (routing); without, they stay ``***``."""
+    headers: dict[str, str] = rows.load(r[5])
+    if box is not None and r[16] is not None:
+        headers.update(rows.load(box.open_uncached(r[16])))  # keys already there: order is kept
     return InboundRequest(
         id=r[0],
         source_id=r[1],
         method=r[2],
         path=r[3],
         query=r[4],
-        headers=rows.load(r[5]),
+        headers=headers,
         body=None if r[6] is None else bytes(r[6]),
         verdict=Verdict(r[7]),
         reason=r[8],
@@ -50,14 +73,14 @@ def request_from_row(r: rows.Row) -> InboundRequest:
     )
 
 
-def _request_params(q: InboundRequest) -> tuple[Any, ...]:
+def _request_params(q: InboundRequest, headers: str, sealed: str | None) -> tuple[Any, ...]:
     return (
         q.id,
         q.source_id,
         q.method,
         q.path,
         q.query,
-        rows.dump(q.headers),
+        headers,
         q.body,
         q.verdict.value,
         q.reason,
@@ -68,11 +91,17 @@ def _request_params(q: InboundRequest) -> tuple[Any, ...]:
         q.received_at,
         q.routed_at,
         q.replays,
+        sealed,
     )
 
 
 def _intake_op(
-    conn: Conn, request: InboundRequest, now_ms: int, source_version: int | None
+    conn: Conn,
+    request: InboundRequest,
+    headers: str,
+    sealed: str | None,
+    now_ms: int,
+    source_version: int | None,
 ) -> InboundRequest:
     found = conn.execute(
         "SELECT version, dedup_window_ms FROM source WHERE id = ?", (request.source_id,)
@@ -98,7 +127,7 @@ def _intake_op(
             )
     conn.execute(
         f"INSERT INTO inbound_request ({_COLS}) VALUES ({rows.marks_for(_COLS)})",
-        _request_params(request),
+        _request_params(request, headers, sealed),
     )
     return request
 
@@ -157,8 +186,10 @@ def _expire_op(conn: Conn, after: str, before: str, now_ms: int, limit: int) -> 
     changed = 0
     if walked:
         last = str(walked[-1][0])
+        # the sealed credentials go with the body: nothing is left to verify them against
         changed = conn.execute(
-            "UPDATE inbound_request SET body = NULL WHERE id > ? AND id <= ? AND body IS NOT NULL",
+            "UPDATE inbound_request SET body = NULL, sealed_headers = NULL"
+            " WHERE id > ? AND id <= ? AND (body IS NOT NULL OR sealed_headers IS NOT NULL)",
             (after, last),
         ).rowcount
         after = last
@@ -179,10 +210,22 @@ class InboundOps(SqliteBase):
         self._inbound_purged = ""  # request bodies up to this id are dropped already
 
     async def intake(
-        self, request: InboundRequest, now_ms: int, source_version: int | None = None
+        self,
+        request: InboundRequest,
+        now_ms: int,
+        source_version: int | None = None,
+        credentials: frozenset[str] = CREDENTIAL_HEADERS,
     ) -> InboundRequest:
+        shown, sealed = seal_headers(request.headers, credentials, self._box)
         stored = await self._write(
-            partial(_intake_op, request=request, now_ms=now_ms, source_version=source_version)
+            partial(
+                _intake_op,
+                request=request,
+                headers=rows.dump(shown),
+                sealed=sealed,
+                now_ms=now_ms,
+                source_version=source_version,
+            )
         )
         if stored.verdict is Verdict.ACCEPTED:
             self._inbound.set()
@@ -195,7 +238,7 @@ class InboundOps(SqliteBase):
                 " AND verdict IN (?, ?) ORDER BY id LIMIT ?",
                 (*_PENDING, limit),
             ).fetchall()
-            return [request_from_row(r) for r in found]
+            return [request_from_row(r, self._box) for r in found]
 
         return await self._read(op)
 

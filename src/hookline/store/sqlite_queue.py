@@ -140,6 +140,11 @@ class MissingVerdicts(Exception):
         self.filtered = filtered
 
 
+_INSERT_MESSAGE = (
+    f"INSERT INTO message ({rows.MESSAGE_COLS}) VALUES ({rows.marks_for(rows.MESSAGE_COLS)})"
+)
+
+
 def enqueue_message(
     conn: Conn, message: Message, now_ms: int, prejudged: Prejudged | None = None
 ) -> int:
@@ -180,10 +185,7 @@ def enqueue_message(
         prejudged.filtered = filtered
     if missing:
         raise MissingVerdicts(filtered)
-    conn.execute(
-        f"INSERT INTO message ({rows.MESSAGE_COLS}) VALUES (?,?,?,?,?,?,?,?)",
-        rows.message_params(message),
-    )
+    conn.execute(_INSERT_MESSAGE, rows.message_params(message))
     conn.executemany(
         "INSERT INTO delivery (id, msg_id, endpoint_id, app_id, status, attempts,"
         " next_attempt_at, trigger, lease_owner, created_at, updated_at)"
@@ -315,9 +317,9 @@ def _tasks_for(
     msg_ids = list({r[1] for r in claimed})
     ep_ids = list({r[2] for r in claimed})
     messages = {
-        r[0]: r
+        r[0]: r if r[6] is None else (*r[:6], rows.load(r[6]))  # headers parsed once
         for r in conn.execute(
-            "SELECT id, app_id, event_type, payload, created_at, event_id FROM message"
+            "SELECT id, app_id, event_type, payload, created_at, event_id, headers FROM message"
             f" WHERE id IN ({marks(len(msg_ids))})",
             msg_ids,
         )
@@ -357,6 +359,8 @@ def _tasks_for(
                 endpoint_uid=ep.uid,
                 event_id=msg[5],
                 lease_until=lease_until,
+                original_headers=msg[6],
+                forward_headers=_lowered(ep.forward_headers),
             )
         )
     conn.executemany(
@@ -364,6 +368,10 @@ def _tasks_for(
         dropped,
     )
     return tasks
+
+
+def _lowered(names: list[str] | None) -> tuple[str, ...]:
+    return tuple(n.lower() for n in names) if names else ()
 
 
 def release(conn: Conn, owner: str, now_ms: int) -> None:

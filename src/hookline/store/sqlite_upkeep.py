@@ -51,12 +51,13 @@ class UpkeepOps(SqliteBase):
         return await self._write(op)
 
     async def reseal_secrets(self, batch_size: int = 500) -> int:
-        """Re-encrypt every endpoint secret and source config and token not yet under the
-        current key, one batch per transaction, so older keys can be dropped afterwards;
-        returns how many endpoints and sources were rewritten. Safe to run while the
-        server runs, and to run again."""
+        """Re-encrypt every endpoint secret, source config and token, and received
+        request's sealed credentials not yet under the current key, one batch per
+        transaction, so older keys can be dropped afterwards; returns how many endpoints,
+        sources and requests were rewritten. Safe to run while the server runs, and to
+        run again."""
         rewritten = 0
-        for walk in (_reseal_batch, _reseal_source_batch):
+        for walk in (_reseal_batch, _reseal_source_batch, _reseal_request_batch):
             after = ""
             while True:
                 batch = functools.partial(walk, box=self._box, after=after, limit=batch_size)
@@ -115,4 +116,23 @@ def _reseal_source_batch(
         if resealed is not None:
             updates.append((*resealed, source_id))
     conn.executemany("UPDATE source SET config = ?, token = ? WHERE id = ?", updates)
+    return len(updates), (found[-1][0] if found else None)
+
+
+def _reseal_request_batch(
+    conn: Conn, box: SecretBox, after: str, limit: int
+) -> tuple[int, str | None]:
+    """As ``_reseal_batch``, over the received requests that hold sealed credentials only
+    (a partial index holds just those)."""
+    found = conn.execute(
+        "SELECT id, sealed_headers FROM inbound_request"
+        " WHERE sealed_headers IS NOT NULL AND id > ? ORDER BY id LIMIT ?",
+        (after, limit),
+    ).fetchall()
+    updates = [
+        (box.seal(box.open_uncached(sealed)), request_id)
+        for request_id, sealed in found
+        if box.needs_reseal(sealed)
+    ]
+    conn.executemany("UPDATE inbound_request SET sealed_headers = ? WHERE id = ?", updates)
     return len(updates), (found[-1][0] if found else None)
