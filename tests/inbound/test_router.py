@@ -125,6 +125,35 @@ async def test_one_failing_request_holds_back_no_other(offline: Served) -> None:
     assert len(await offline.messages(source)) == 2
 
 
+async def test_failing_requests_filling_a_whole_batch_hold_back_no_newer_one(
+    offline: Served,
+) -> None:
+    """With one request read per pass, the failing oldest request would be the whole batch
+    every time; held back, it is left out of the read and the newer one is routed."""
+    store = offline.store
+    source = await offline.source("github", {"secret": SECRET})
+    now = int(time.time() * 1000)
+    first = await store.intake(stored(source, *github_push(n=1)), now)
+    second = await store.intake(stored(source, *github_push(n=2)), now)
+    offline.sql(
+        f"CREATE TRIGGER broken BEFORE INSERT ON message WHEN NEW.event_id = '{first.id}'"
+        " BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    )
+    slow_retry = RouterConfig(batch_size=1, poll_interval=0.05, retry_delay=30.0)
+    router = Router(store, slow_retry)
+    running = asyncio.create_task(router.run())
+    try:
+
+        async def routed(request: InboundRequest) -> bool:
+            return (await store.get_inbound_request(source.id, request.id)).msg_id is not None
+
+        await offline.eventually(lambda: routed(second))
+        assert not await routed(first)
+    finally:
+        router.stop()
+        await asyncio.wait_for(running, 10)
+
+
 async def replay(server: Served, source: Source, request: InboundRequest) -> InboundRequest:
     """What the Ingest API's replay does: queue it; the server's router takes it from there."""
     return await server.store.replay_inbound(source.id, request.id, int(time.time() * 1000))

@@ -89,6 +89,7 @@ async def test_update_is_optimistic_and_a_new_token_replaces_the_old(store: Stor
     assert await store.get_source("u2") == saved
     assert await store.source_by_token(token_hash(source.token)) is None
     assert await store.source_by_token(token_hash(new_token)) == saved
+    assert (await store.get_application(app.id)).name == "renamed"  # the app follows
     with pytest.raises(VersionConflict):  # read at the old version: nothing written
         await store.update_source(replace(source, name="stale"))
     assert (await store.get_source(source.id)).name == "renamed"

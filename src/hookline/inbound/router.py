@@ -65,9 +65,15 @@ class Router:
     async def route_pending(self) -> bool:
         """One pass over the queue; True if anything was routed (more may be waiting)."""
         now = time.monotonic()
-        queued = await self._store.unrouted_requests(self._config.batch_size)
-        # forget holds on requests that left the queue (routed elsewhere, or deleted)
-        self._held = {r.id: self._held[r.id] for r in queued if r.id in self._held}
+        # requests held back are left out of the read, so however many fail, a batch
+        # still reaches the ones behind them
+        waiting = [rid for rid, (retry_at, _) in self._held.items() if retry_at > now]
+        queued = await self._store.unrouted_requests(self._config.batch_size, waiting)
+        # forget holds that are due but left the queue (routed elsewhere, or deleted)
+        still_queued = {r.id for r in queued}
+        self._held = {
+            rid: held for rid, held in self._held.items() if held[0] > now or rid in still_queued
+        }
         pending = [r for r in queued if self._held.get(r.id, (0.0, 0.0))[0] <= now]
         if not pending:
             return False

@@ -293,9 +293,12 @@ class Store(Protocol):
         reads hand them back as ``***``."""
         ...
 
-    async def unrouted_requests(self, limit: int) -> list[InboundRequest]:
+    async def unrouted_requests(
+        self, limit: int, exclude: Sequence[str] = ()
+    ) -> list[InboundRequest]:
         """Accepted or replay-pending requests not yet routed, oldest first, with their
-        credential headers opened, so the router can verify them again."""
+        credential headers opened, so the router can verify them again. ``exclude``: ids
+        the caller is holding back (failing ones), so they do not fill every batch."""
         ...
 
     async def mark_routed(

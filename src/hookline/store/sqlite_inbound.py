@@ -14,7 +14,7 @@ them (it must verify the request again); the API's reads never decrypt anything.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -33,6 +33,7 @@ _COLS = (
     " event_type, dedup_key, msg_id, received_at, routed_at, replays, sealed_headers"
 )
 _PENDING = (Verdict.ACCEPTED.value, Verdict.REPLAY.value)
+MAX_EXCLUDED = 1000  # held-back ids left out of one read (well under SQLite's bound variables)
 SEALED = "***"  # what a sealed header's value reads as in the headers column
 
 
@@ -231,12 +232,17 @@ class InboundOps(SqliteBase):
             self._inbound.set()
         return stored
 
-    async def unrouted_requests(self, limit: int) -> list[InboundRequest]:
+    async def unrouted_requests(
+        self, limit: int, exclude: Sequence[str] = ()
+    ) -> list[InboundRequest]:
+        skipped = list(exclude)[:MAX_EXCLUDED]
+
         def op(conn: Conn) -> list[InboundRequest]:
+            not_in = f" AND id NOT IN ({','.join('?' * len(skipped))})" if skipped else ""
             found = conn.execute(
                 f"SELECT {_COLS} FROM inbound_request WHERE routed_at IS NULL"
-                " AND verdict IN (?, ?) ORDER BY id LIMIT ?",
-                (*_PENDING, limit),
+                f" AND verdict IN (?, ?){not_in} ORDER BY id LIMIT ?",
+                (*_PENDING, *skipped, limit),
             ).fetchall()
             return [request_from_row(r, self._box) for r in found]
 

@@ -121,7 +121,8 @@ class SourceOps(SqliteBase):
 
     async def update_source(self, source: Source) -> Source:
         """Write ``source`` only while the row is at the version it was read at
-        (``VersionConflict`` otherwise); the token's hash follows the token."""
+        (``VersionConflict`` otherwise); the token's hash follows the token, and the
+        application's name follows the source's."""
 
         def op(conn: Conn) -> Source:
             row = conn.execute("SELECT version FROM source WHERE id=?", (source.id,)).fetchone()
@@ -135,6 +136,11 @@ class SourceOps(SqliteBase):
                 f"UPDATE source SET {', '.join(f'{c} = ?' for c in cols)},"
                 " version = version + 1 WHERE id = ? AND version = ?",
                 (*cols.values(), source.id, source.version),
+            )
+            conn.execute(
+                "UPDATE application SET name = ?, updated_at = ?, version = version + 1"
+                " WHERE id = ? AND name != ?",
+                (source.name, source.updated_at, source.app_id, source.name),
             )
             return replace(source, version=source.version + 1)
 
