@@ -128,6 +128,7 @@ async def main(names: list[str], quick: bool, command: str, keep_logs: bool) -> 
                     "commit": scenario_commit,
                     "commit_after": commit_info(),
                     "command": command,
+                    "machine": data["machine"],
                 }
             )
             data["scenarios"][name] = entry

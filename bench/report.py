@@ -215,9 +215,13 @@ def _provenance(entry: Result, run: Result) -> str:
     if after != commit:
         changed = f"; the tree changed while it ran (ended at {describe_commit(after)})"
     if entry.get("run_id") != run.get("run_id"):
+        machine = entry.get("machine") or {}
+        elsewhere = ""
+        if machine and machine.get("cpu") != run.get("machine", {}).get("cpu"):
+            elsewhere = f", on another machine ({machine.get('cpu')}, {machine.get('cores')} cores)"
         return (
             f"_Measured in an earlier run: {entry.get('measured_at', '?')}, commit"
-            f" {describe_commit(commit)}, `{entry.get('command', '?')}`{changed}._"
+            f" {describe_commit(commit)}, `{entry.get('command', '?')}`{elsewhere}{changed}._"
         )
     if commit != run.get("commit") or changed:
         return f"_Measured at commit {describe_commit(commit)}{changed}._"
