@@ -25,7 +25,7 @@ from hookline.inbound.common import (
 from hookline.models import Message
 from hookline.receive import ReceivedRequest, VerificationError, verify
 from hookline.receive.config import ConfigError
-from hookline.sources import InboundRequest, Verdict, credential_headers
+from hookline.sources import InboundRequest, Source, Verdict, credential_headers
 from hookline.store.base import Store
 
 log = logging.getLogger("hookline.inbound")
@@ -77,13 +77,27 @@ class Router:
         pending = [r for r in queued if self._held.get(r.id, (0.0, 0.0))[0] <= now]
         if not pending:
             return False
-        outcomes = await asyncio.gather(*(self._route_one(r) for r in pending))
+        sources = await self._sources({r.source_id for r in pending})
+        outcomes = await asyncio.gather(
+            *(self._route_one(r, sources[r.source_id]) for r in pending)
+        )
         return any(outcomes)
 
-    async def _route_one(self, request: InboundRequest) -> bool:
+    async def _sources(self, source_ids: set[str]) -> dict[str, Source | None]:
+        """Each source of a pass read once (a read is a hop to the store's thread and an
+        unsealing); None for one deleted meanwhile, whose requests went with it."""
+        found: dict[str, Source | None] = {}
+        for source_id in source_ids:
+            try:
+                found[source_id] = await self._store.get_source(source_id)
+            except NotFound:
+                found[source_id] = None
+        return found
+
+    async def _route_one(self, request: InboundRequest, source: Source | None) -> bool:
         """Route one request; a failure holds it back a while, never the others."""
         try:
-            await self.route(request)
+            await self.route(request, source)
         except Exception as exc:
             first = request.id not in self._held
             _, delay = self._held.get(request.id, (0.0, self._config.retry_delay / 2))
@@ -103,11 +117,9 @@ class Router:
         self.routed += 1
         return True
 
-    async def route(self, request: InboundRequest) -> None:
+    async def route(self, request: InboundRequest, source: Source | None) -> None:
         now_ms = int(time.time() * 1000)
-        try:
-            source = await self._store.get_source(request.source_id)
-        except NotFound:  # deleted with its requests meanwhile: nothing left to route
+        if source is None:  # deleted with its requests meanwhile: nothing left to route
             return
         if request.body is None:
             await self._reject(request, now_ms, "body_expired")
@@ -142,10 +154,10 @@ class Router:
             created_at=now_ms,
             headers=message_headers(request.headers, credential_headers(source)),
         )
-        outcome = await self._store.publish(message, now_ms)
-        # not created: an earlier pass published it and died before marking the request
+        # an earlier pass that published it and died before marking the request finds
+        # the eventId taken: the request is marked routed to that message
         verdict = Verdict.ACCEPTED if request.verdict is Verdict.REPLAY else None
-        await self._store.mark_routed(request.id, now_ms, outcome.message.id, verdict)
+        await self._store.publish_routed(request.id, message, now_ms, verdict)
 
     async def _reject(self, request: InboundRequest, now_ms: int, reason: str) -> None:
         log.warning("request %s is not routed: %s", request.id, reason)

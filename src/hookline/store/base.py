@@ -301,6 +301,14 @@ class Store(Protocol):
         the caller is holding back (failing ones), so they do not fill every batch."""
         ...
 
+    async def publish_routed(
+        self, request_id: str, message: Message, now_ms: int, verdict: Verdict | None = None
+    ) -> PublishOutcome:
+        """``publish`` a received request's message and mark the request routed to it (or
+        to the message its eventId already names, after a crash) in the same transaction;
+        ``verdict`` replaces the request's (a replay becomes accepted)."""
+        ...
+
     async def mark_routed(
         self,
         request_id: str,

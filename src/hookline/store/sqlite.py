@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -25,6 +25,7 @@ from hookline.models import (
     subscription_matches,
 )
 from hookline.signing.at_rest import SecretBox
+from hookline.sources import Verdict
 from hookline.store import rows
 from hookline.store import sqlite_queue as queue
 from hookline.store import sqlite_results as results_sql
@@ -41,7 +42,7 @@ from hookline.store.sqlite_base import (
 )
 from hookline.store.sqlite_catalog import CatalogOps
 from hookline.store.sqlite_idempotency import IdempotencyOps
-from hookline.store.sqlite_inbound import InboundOps
+from hookline.store.sqlite_inbound import InboundOps, mark_routed_op
 from hookline.store.sqlite_sources import SourceOps
 from hookline.store.sqlite_tasks import TaskOps
 from hookline.store.sqlite_upkeep import UpkeepOps
@@ -83,6 +84,23 @@ class SqliteStore(TaskOps, UpkeepOps, IdempotencyOps, SourceOps, InboundOps, Cat
     async def publish(
         self, message: Message, now_ms: int, new_app: Application | None = None
     ) -> PublishOutcome:
+        return await self._publish(message, now_ms, new_app)
+
+    async def publish_routed(
+        self, request_id: str, message: Message, now_ms: int, verdict: Verdict | None = None
+    ) -> PublishOutcome:
+        def mark(conn: Conn, outcome: PublishOutcome) -> None:
+            mark_routed_op(conn, request_id, now_ms, outcome.message.id, verdict, None)
+
+        return await self._publish(message, now_ms, None, mark)
+
+    async def _publish(
+        self,
+        message: Message,
+        now_ms: int,
+        new_app: Application | None,
+        then: Callable[[Conn, PublishOutcome], None] | None = None,
+    ) -> PublishOutcome:
         """Payload filters run before the write, in a thread: a slow one holds up neither
         the event loop nor the single writer (every application's writes).
 
@@ -105,6 +123,7 @@ class SqliteStore(TaskOps, UpkeepOps, IdempotencyOps, SourceOps, InboundOps, Cat
                         new_app=new_app,
                         now_ms=now_ms,
                         prejudged=prejudged,
+                        then=then,
                     )
                 )
             except queue.MissingVerdicts as exc:
@@ -119,6 +138,20 @@ class SqliteStore(TaskOps, UpkeepOps, IdempotencyOps, SourceOps, InboundOps, Cat
 
     @staticmethod
     def _publish_op(
+        conn: Conn,
+        message: Message,
+        new_app: Application | None,
+        prejudged: queue.Prejudged,
+        now_ms: int,
+        then: Callable[[Conn, PublishOutcome], None] | None = None,
+    ) -> PublishOutcome:
+        outcome = SqliteStore._publish_rows(conn, message, new_app, prejudged, now_ms)
+        if then is not None:
+            then(conn, outcome)
+        return outcome
+
+    @staticmethod
+    def _publish_rows(
         conn: Conn,
         message: Message,
         new_app: Application | None,

@@ -133,7 +133,7 @@ def _intake_op(
     return request
 
 
-def _mark_routed_op(
+def mark_routed_op(
     conn: Conn,
     request_id: str,
     now_ms: int,
@@ -258,7 +258,7 @@ class InboundOps(SqliteBase):
     ) -> None:
         await self._write(
             partial(
-                _mark_routed_op,
+                mark_routed_op,
                 request_id=request_id,
                 now_ms=now_ms,
                 msg_id=msg_id,
