@@ -16,10 +16,8 @@ JsonObject = Mapping[str, Any]
 # create, list or address: the operational-webhook API manages them.
 OPERATIONAL_APP_ID = "app_operational"
 MAX_OLD_SECRETS = 5  # rotated-out keys that may still be signing at once
-# Headers of a received request that are never passed on (``Endpoint.forward_headers``):
-# the signature headers hookline sets, the ones describing the body and connection it
-# sends, and hop-by-hop headers.
-NOT_FORWARDED = frozenset(
+# Headers hookline sets on every delivery: an endpoint's custom headers cannot replace them.
+SET_BY_HOOKLINE = frozenset(
     (
         "webhook-id",
         "webhook-timestamp",
@@ -29,11 +27,17 @@ NOT_FORWARDED = frozenset(
         "svix-signature",
         "content-type",
         "content-length",
-        "content-encoding",
         "host",
         "user-agent",
         "transfer-encoding",
         "connection",
+    )
+)
+# Headers of a received request that are never passed on (``Endpoint.forward_headers``):
+# those hookline sets, the one describing the body it sends, and hop-by-hop headers.
+NOT_FORWARDED = SET_BY_HOOKLINE | frozenset(
+    (
+        "content-encoding",
         "keep-alive",
         "proxy-authenticate",
         "proxy-authorization",

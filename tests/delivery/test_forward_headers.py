@@ -78,3 +78,22 @@ async def test_nothing_is_forwarded_without_a_list_or_without_headers(
     wants = await e.receiver.wait_for(2, "/wants")
     assert all("x-github-event" not in r.headers for r in plain)
     assert sorted(r.headers.get("x-github-event", "-") for r in wants) == ["-", "push"]
+
+
+async def test_an_endpoints_own_headers_cannot_replace_the_signature_either(
+    engine: EngineFactory,
+) -> None:
+    """Custom headers are stored as given (the store does not judge them); the sender
+    drops the ones hookline sets itself, so a signature stays ours and verifies."""
+    e = await engine()
+    ep = await e.endpoint(
+        "/custom",
+        headers={"Webhook-Signature": "v1,Zm9yZ2Vk", "Host": "elsewhere", "X-Team": "core"},
+    )
+    msg = await publish_received(e, None)
+    [request] = await e.receiver.wait_for(1, "/custom")
+    assert request.headers["x-team"] == "core"
+    assert request.headers["host"] != "elsewhere"
+    assert request.headers.getall("webhook-signature") == [request.headers["webhook-signature"]]
+    assert request.headers["webhook-id"] == msg.id
+    standardwebhooks.Webhook(ep.secret).verify(request.body.decode(), dict(request.headers))

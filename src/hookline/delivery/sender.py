@@ -23,27 +23,10 @@ from yarl import URL
 
 from hookline.addresses import AddressPolicy, literal_addresses
 from hookline.delivery.ssrf import BlockedAddress, GuardedResolver
-from hookline.models import NOT_FORWARDED, DeliveryTask, ErrorKind
+from hookline.models import NOT_FORWARDED, SET_BY_HOOKLINE, DeliveryTask, ErrorKind
 from hookline.signing import Secret, parse_secret, sign
 
 USER_AGENT = "hookline/0.1 (+https://github.com/hookline)"
-_RESERVED_HEADERS = frozenset(
-    h.lower()
-    for h in (
-        "webhook-id",
-        "webhook-timestamp",
-        "webhook-signature",
-        "svix-id",
-        "svix-timestamp",
-        "svix-signature",
-        "content-type",
-        "content-length",
-        "host",
-        "user-agent",
-        "transfer-encoding",
-        "connection",
-    )
-)
 
 
 @dataclass(slots=True)
@@ -106,7 +89,7 @@ class Sender:
 
     def signed_headers(self, task: DeliveryTask, timestamp: int) -> dict[str, str]:
         signature = sign(task.msg_id, timestamp, task.payload, _secrets(task.signing_keys))
-        headers = {k: v for k, v in task.headers.items() if k.lower() not in _RESERVED_HEADERS}
+        headers = {k: v for k, v in task.headers.items() if k.lower() not in SET_BY_HOOKLINE}
         if task.forward_headers and task.original_headers:
             headers = _with_forwarded(headers, task.forward_headers, task.original_headers)
         headers.update(
