@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from hookline.receive.types import (
+    BAD_SIGNATURE,
     MALFORMED,
     MISSING_HEADER,
     TIMESTAMP_OUT_OF_TOLERANCE,
@@ -51,6 +52,17 @@ def any_equal(expected: Iterable[bytes], given: Iterable[bytes]) -> bool:
         for got in givens:
             found |= hmac.compare_digest(want, got)
     return found
+
+
+def refused() -> VerificationError:
+    return VerificationError(BAD_SIGNATURE, "no accepted secret signed this request")
+
+
+def require_signature(expected: Iterable[bytes], given: Iterable[bytes]) -> None:
+    """``bad_signature`` unless one of the MACs the accepted secrets give matches one the
+    request carries (``any_equal``: constant time, every pair compared)."""
+    if not any_equal(expected, given):
+        raise refused()
 
 
 def from_hex(text: str, name: str) -> bytes:

@@ -12,6 +12,7 @@ from hookline.receive.common import (
     from_hex,
     mac,
     raw,
+    require_signature,
     required,
     unix_seconds,
     within_tolerance,
@@ -20,7 +21,6 @@ from hookline.receive.config import ProviderConfig
 from hookline.receive.content import finish, read_body
 from hookline.receive.types import (
     BAD_CREDENTIALS,
-    BAD_SIGNATURE,
     MALFORMED,
     ReceivedRequest,
     VerificationError,
@@ -101,6 +101,5 @@ def verify_hmac(
     given = from_hex(value, header) if config.encoding == "hex" else from_base64(value, header)
     content = _signed_content(config, request, timestamp)
     expected = (mac(s, content, config.algorithm) for s in config.secrets)
-    if not any_equal(expected, [given]):
-        raise VerificationError(BAD_SIGNATURE, "no accepted secret signed this request")
+    require_signature(expected, [given])
     return _event(config, request)

@@ -21,11 +21,10 @@ import hashlib
 import hmac
 from urllib.parse import ParseResult, parse_qs, urlparse
 
-from hookline.receive.common import any_equal, from_base64, mac, raw, required
+from hookline.receive.common import from_base64, mac, raw, require_signature, required
 from hookline.receive.config import ProviderConfig
 from hookline.receive.content import finish, form_fields, read_body
 from hookline.receive.types import (
-    BAD_SIGNATURE,
     BODY_HASH_MISMATCH,
     MALFORMED,
     ReceivedRequest,
@@ -97,8 +96,7 @@ def verify_twilio(
             raise VerificationError(MALFORMED, "the body is not a readable form")
     params = _signed_text(fields) if fields else ""
     expected = (mac(s, raw(u + params), algorithm) for s in config.secrets for u in urls)
-    if not any_equal(expected, [given]):
-        raise VerificationError(BAD_SIGNATURE, "no accepted secret signed this request")
+    require_signature(expected, [given])
     if body_hash is not None:
         actual = hashlib.sha256(request.body).hexdigest().encode()
         if not hmac.compare_digest(actual, raw(body_hash[0].strip().lower())):

@@ -5,11 +5,12 @@ without spending a MAC on it."""
 from __future__ import annotations
 
 from hookline.receive.common import (
-    any_equal,
     from_base64,
     from_hex,
     mac,
     raw,
+    refused,
+    require_signature,
     required,
     unix_seconds,
     within_tolerance,
@@ -17,7 +18,6 @@ from hookline.receive.common import (
 from hookline.receive.config import ProviderConfig
 from hookline.receive.content import body_field, finish, is_form, read_body
 from hookline.receive.types import (
-    BAD_SIGNATURE,
     MALFORMED,
     MISSING_HEADER,
     ReceivedRequest,
@@ -25,10 +25,6 @@ from hookline.receive.types import (
     VerifiedEvent,
 )
 from hookline.signing import InvalidSecret, SignatureError, Webhook
-
-
-def _refused() -> VerificationError:
-    return VerificationError(BAD_SIGNATURE, "no accepted secret signed this request")
 
 
 def verify_github(
@@ -39,8 +35,7 @@ def verify_github(
     if not value.startswith("sha256="):
         raise VerificationError(MALFORMED, "X-Hub-Signature-256 does not start with sha256=")
     given = from_hex(value[len("sha256=") :], "X-Hub-Signature-256")
-    if not any_equal((mac(s, request.body) for s in config.secrets), [given]):
-        raise _refused()
+    require_signature((mac(s, request.body) for s in config.secrets), [given])
     return finish(
         config.provider,
         config.event_type_header,
@@ -56,8 +51,7 @@ def verify_shopify(
 ) -> VerifiedEvent:
     """``X-Shopify-Hmac-Sha256: <base64 HMAC-SHA256 of the body>``."""
     given = from_base64(required(request, "x-shopify-hmac-sha256"), "X-Shopify-Hmac-Sha256")
-    if not any_equal((mac(s, request.body) for s in config.secrets), [given]):
-        raise _refused()
+    require_signature((mac(s, request.body) for s in config.secrets), [given])
     return finish(
         config.provider,
         config.event_type_header,
@@ -89,8 +83,7 @@ def verify_stripe(
         raise VerificationError(MALFORMED, "Stripe-Signature lacks t= or v1=")
     within_tolerance(timestamp, config.tolerance_s, now)
     content = f"{timestamp}.".encode() + request.body
-    if not any_equal((mac(s, content) for s in config.secrets), signatures):
-        raise _refused()
+    require_signature((mac(s, content) for s in config.secrets), signatures)
     body = read_body(request)
     return finish(
         config.provider,
@@ -115,8 +108,7 @@ def verify_slack(
         raise VerificationError(MALFORMED, "X-Slack-Signature does not start with v0=")
     given = from_hex(signature[3:], "X-Slack-Signature")
     content = b"v0:" + raw(stamp) + b":" + request.body
-    if not any_equal((mac(s, content) for s in config.secrets), [given]):
-        raise _refused()
+    require_signature((mac(s, content) for s in config.secrets), [given])
     body = read_body(request)
     document = body.document
     own: object = None  # interactivity is typed by its payload's type, like any body
@@ -170,7 +162,7 @@ def verify_standard(
             continue
         verified = True
     if not verified:
-        raise _refused()
+        raise refused()
     return finish(
         config.provider,
         config.event_type_header,
