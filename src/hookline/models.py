@@ -33,21 +33,25 @@ SET_BY_HOOKLINE = frozenset(
         "connection",
     )
 )
-# Headers of a received request that are never passed on (``Endpoint.forward_headers``):
-# those hookline sets, the one describing the body it sends, and hop-by-hop headers.
-NOT_FORWARDED = SET_BY_HOOKLINE | frozenset(
+# Headers that describe one connection, not the message (RFC 9110 section 7.6.1, plus the
+# proxy and expectation ones): never stored with a received message, never forwarded.
+HOP_BY_HOP = frozenset(
     (
-        "content-encoding",
+        "connection",
         "keep-alive",
+        "proxy-connection",
         "proxy-authenticate",
         "proxy-authorization",
-        "proxy-connection",
         "te",
         "trailer",
+        "transfer-encoding",
         "upgrade",
         "expect",
     )
 )
+# Headers of a received request that are never passed on (``Endpoint.forward_headers``):
+# those hookline sets, the one describing the body it sends, and hop-by-hop headers.
+NOT_FORWARDED = SET_BY_HOOKLINE | HOP_BY_HOP | frozenset(("content-encoding",))
 T = TypeVar("T")
 # An endpoint whose URL is ``action://NAME`` runs the server-configured action NAME.
 ACTION_SCHEME = "action://"

@@ -12,6 +12,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from hookline.models import HOP_BY_HOP
 from hookline.receive.config import ProviderConfig, parse_config
 from hookline.sources import Source
 
@@ -22,20 +23,7 @@ INTAKE_PREFIX = "/in/"
 FORWARDED = ("x-forwarded-proto", "x-forwarded-host")
 
 # Never handed on with a message: connection-level headers, and credentials.
-_HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "host",
-        "content-length",
-        "expect",
-    }
-)
+_NOT_KEPT = HOP_BY_HOP | frozenset(("host", "content-length"))
 
 
 def header_map(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
@@ -87,7 +75,7 @@ def message_headers(headers: Mapping[str, str], credentials: frozenset[str]) -> 
     """The original headers a message carries, for endpoints that ask to have some
     forwarded: everything but connection-level headers and ``credentials`` (the source's
     ``credential_headers``)."""
-    dropped = _HOP_BY_HOP | credentials
+    dropped = _NOT_KEPT | credentials
     return {k: v for k, v in headers.items() if k not in dropped}
 
 
