@@ -7,6 +7,8 @@ writer long enough to stall delivery, and a restarted pass continues where it st
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from hookline import ids
 from hookline.signing.at_rest import SecretBox
@@ -57,10 +59,12 @@ class UpkeepOps(SqliteBase):
         sources and requests were rewritten. Safe to run while the server runs, and to
         run again."""
         rewritten = 0
-        for walk in (_reseal_batch, _reseal_source_batch, _reseal_request_batch):
+        for sealed in _SEALED:
             after = ""
             while True:
-                batch = functools.partial(walk, box=self._box, after=after, limit=batch_size)
+                batch = functools.partial(
+                    _reseal_batch, box=self._box, sealed=sealed, after=after, limit=batch_size
+                )
                 changed, last = await self._write(batch)
                 rewritten += changed
                 if last is None:
@@ -87,52 +91,51 @@ def _purge_range(
     return changed, last, len(walked) < limit
 
 
-def _reseal_batch(conn: Conn, box: SecretBox, after: str, limit: int) -> tuple[int, str | None]:
+@dataclass(frozen=True, slots=True)
+class _SealedColumns:
+    """One table's sealed columns, and how a row's values come out under the current key
+    (None when they already are)."""
+
+    table: str
+    columns: tuple[str, ...]
+    resealed: Callable[[SecretBox, tuple[str, ...]], tuple[str, ...] | None]
+    only: str = ""  # a condition that narrows the walk to rows holding a sealed value
+
+
+def _resealed_request(box: SecretBox, values: tuple[str, ...]) -> tuple[str, ...] | None:
+    (sealed,) = values
+    return (box.seal(box.open_uncached(sealed)),) if box.needs_reseal(sealed) else None
+
+
+_SEALED = (
+    _SealedColumns(
+        "endpoint",
+        ("secret", "old_secrets"),
+        lambda box, v: rows.resealed_endpoint_secrets(v[0], v[1], box),
+    ),
+    _SealedColumns("source", ("config", "token"), lambda box, v: resealed_source(v[0], v[1], box)),
+    # the received requests that hold sealed credentials only (a partial index holds those)
+    _SealedColumns(
+        "inbound_request", ("sealed_headers",), _resealed_request, "sealed_headers IS NOT NULL AND "
+    ),
+)
+
+
+def _reseal_batch(
+    conn: Conn, box: SecretBox, sealed: _SealedColumns, after: str, limit: int
+) -> tuple[int, str | None]:
     """Reads and rewrites in the writer's transaction, so a concurrent secret rotation is
     never overwritten with the value read before it."""
     found = conn.execute(
-        "SELECT id, secret, old_secrets FROM endpoint WHERE id > ? ORDER BY id LIMIT ?",
+        f"SELECT id, {', '.join(sealed.columns)} FROM {sealed.table}"
+        f" WHERE {sealed.only}id > ? ORDER BY id LIMIT ?",
         (after, limit),
     ).fetchall()
     updates = []
-    for endpoint_id, secret, old_secrets in found:
-        resealed = rows.resealed_endpoint_secrets(secret, old_secrets, box)
+    for row_id, *values in found:
+        resealed = sealed.resealed(box, tuple(values))
         if resealed is not None:
-            updates.append((*resealed, endpoint_id))
-    conn.executemany("UPDATE endpoint SET secret = ?, old_secrets = ? WHERE id = ?", updates)
-    return len(updates), (found[-1][0] if found else None)
-
-
-def _reseal_source_batch(
-    conn: Conn, box: SecretBox, after: str, limit: int
-) -> tuple[int, str | None]:
-    """As ``_reseal_batch``, for the sealed columns of sources."""
-    found = conn.execute(
-        "SELECT id, config, token FROM source WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
-    ).fetchall()
-    updates = []
-    for source_id, config, token in found:
-        resealed = resealed_source(config, token, box)
-        if resealed is not None:
-            updates.append((*resealed, source_id))
-    conn.executemany("UPDATE source SET config = ?, token = ? WHERE id = ?", updates)
-    return len(updates), (found[-1][0] if found else None)
-
-
-def _reseal_request_batch(
-    conn: Conn, box: SecretBox, after: str, limit: int
-) -> tuple[int, str | None]:
-    """As ``_reseal_batch``, over the received requests that hold sealed credentials only
-    (a partial index holds just those)."""
-    found = conn.execute(
-        "SELECT id, sealed_headers FROM inbound_request"
-        " WHERE sealed_headers IS NOT NULL AND id > ? ORDER BY id LIMIT ?",
-        (after, limit),
-    ).fetchall()
-    updates = [
-        (box.seal(box.open_uncached(sealed)), request_id)
-        for request_id, sealed in found
-        if box.needs_reseal(sealed)
-    ]
-    conn.executemany("UPDATE inbound_request SET sealed_headers = ? WHERE id = ?", updates)
+            updates.append((*resealed, row_id))
+    assign = ", ".join(f"{c} = ?" for c in sealed.columns)
+    conn.executemany(f"UPDATE {sealed.table} SET {assign} WHERE id = ?", updates)
     return len(updates), (found[-1][0] if found else None)
