@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -156,33 +156,33 @@ def _sealed_sample(conn: Conn) -> list[str]:
 def check_secrets(conn: Conn, box: SecretBox) -> None:
     """Raise UndecryptableSecret, with counts, unless every endpoint secret, every
     source config and token, and a sample of received requests' credentials decrypts."""
-    bad = 0
-    for secret, old_secrets in conn.execute("SELECT secret, old_secrets FROM endpoint"):
-        try:
-            box.open(secret)
-            for key, _ in rows.load(old_secrets):
-                box.open(key)
-        except UndecryptableSecret:
-            bad += 1
-    bad_sources = 0
-    for config, token in conn.execute("SELECT config, token FROM source"):
-        try:
-            box.open(config)
-            box.open(token)
-        except UndecryptableSecret:
-            bad_sources += 1
-    bad_requests = 0
-    for sealed in _sealed_sample(conn):
-        try:
-            box.open_uncached(sealed)
-        except UndecryptableSecret:
-            bad_requests += 1
+    bad = _undecryptable(
+        (
+            [secret, *(key for key, _ in rows.load(old_secrets))]
+            for secret, old_secrets in conn.execute("SELECT secret, old_secrets FROM endpoint")
+        ),
+        box.open,
+    )
+    bad_sources = _undecryptable(conn.execute("SELECT config, token FROM source"), box.open)
+    bad_requests = _undecryptable(([s] for s in _sealed_sample(conn)), box.open_uncached)
     if bad or bad_sources or bad_requests:
         found = ((bad, "endpoint"), (bad_sources, "source"), (bad_requests, "received request"))
         counts = [f"{n} {what}(s)" for n, what in found if n]
         raise UndecryptableSecret(
             f"{' and '.join(counts)} have secrets the configured keys cannot decrypt: {KEY_HINT}"
         )
+
+
+def _undecryptable(values: Iterable[Iterable[str]], open_: Callable[[str], str]) -> int:
+    """How many of the rows (each its sealed values) hold one the keys cannot open."""
+    bad = 0
+    for row in values:
+        try:
+            for value in row:
+                open_(value)
+        except UndecryptableSecret:
+            bad += 1
+    return bad
 
 
 def time_and_type_filters(
