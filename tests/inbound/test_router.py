@@ -19,6 +19,7 @@ from hookline.config import Settings
 from hookline.inbound.router import Router, RouterConfig
 from hookline.models import Message
 from hookline.sources import InboundRequest, Source, Verdict
+from hookline.store.base import Store
 from hookline.testing import Receiver
 
 FAST = RouterConfig(poll_interval=0.05, retry_delay=0.05)
@@ -56,6 +57,10 @@ def stored(
         event_type="push",
         dedup_key=headers.get("X-GitHub-Delivery"),
     )
+
+
+async def has_message(store: Store, source: Source, request: InboundRequest) -> bool:
+    return (await store.get_inbound_request(source.id, request.id)).msg_id is not None
 
 
 async def test_a_repeat_after_a_crash_marks_the_request_without_a_second_message(
@@ -111,14 +116,10 @@ async def test_one_failing_request_holds_back_no_other(offline: Served) -> None:
     router = Router(store, FAST)
     running = asyncio.create_task(router.run())
     try:
-
-        async def routed(request: InboundRequest) -> bool:
-            return (await store.get_inbound_request(source.id, request.id)).msg_id is not None
-
-        await offline.eventually(lambda: routed(second))
-        assert not await routed(first)
+        await offline.eventually(lambda: has_message(store, source, second))
+        assert not await has_message(store, source, first)
         offline.sql("DROP TRIGGER broken")
-        await offline.eventually(lambda: routed(first))  # retried, not given up
+        await offline.eventually(lambda: has_message(store, source, first))  # retried, not given up
     finally:
         router.stop()
         await asyncio.wait_for(running, 10)
@@ -143,12 +144,8 @@ async def test_failing_requests_filling_a_whole_batch_hold_back_no_newer_one(
     router = Router(store, slow_retry)
     running = asyncio.create_task(router.run())
     try:
-
-        async def routed(request: InboundRequest) -> bool:
-            return (await store.get_inbound_request(source.id, request.id)).msg_id is not None
-
-        await offline.eventually(lambda: routed(second))
-        assert not await routed(first)
+        await offline.eventually(lambda: has_message(store, source, second))
+        assert not await has_message(store, source, first)
     finally:
         router.stop()
         await asyncio.wait_for(running, 10)
