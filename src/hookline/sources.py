@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_DEDUP_WINDOW_MS = 24 * 3600 * 1000
+INTAKE_PREFIX = "/in/"  # a source receives at INTAKE_PREFIX + its token
 CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 """Headers whose values are credentials whatever the provider: basic auth, bearer tokens,
 session cookies."""

@@ -39,7 +39,7 @@ from hookline.receive.config import (
     public_view,
     stored_config,
 )
-from hookline.sources import Source
+from hookline.sources import INTAKE_PREFIX, Source
 
 PREFIX = "/ingest/api/v1/source"
 router = APIRouter(prefix=PREFIX, tags=["Ingest Source"], route_class=StrictJsonRoute)
@@ -92,7 +92,7 @@ def shown_type(provider: str) -> str:
 
 
 def ingest_url(ctx: Ctx, token: str) -> str:
-    return f"{ctx.public_url.rstrip('/')}/in/{token}"
+    return f"{ctx.public_url.rstrip('/')}{INTAKE_PREFIX}{token}"
 
 
 def source_out(ctx: Ctx, source: Source) -> IngestSourceOut:

@@ -19,7 +19,6 @@ from hookline.sources import Source
 # The token is a capability: it is not kept in the stored path, and the router puts the
 # source's token back in when it rebuilds the URL a provider signed.
 TOKEN_PLACEHOLDER = "{token}"
-INTAKE_PREFIX = "/in/"
 FORWARDED = ("x-forwarded-proto", "x-forwarded-host")
 
 # Never handed on with a message: connection-level headers, and credentials.

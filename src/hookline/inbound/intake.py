@@ -28,7 +28,6 @@ from hookline import ids
 from hookline.errors import Conflict, NotFound, StoreError, VersionConflict
 from hookline.inbound.common import (
     FORWARDED,
-    INTAKE_PREFIX,
     TOKEN_PLACEHOLDER,
     ConfigCache,
     TrustedProxies,
@@ -37,7 +36,14 @@ from hookline.inbound.common import (
 )
 from hookline.receive import ReceivedRequest, VerificationError, VerifiedEvent, verify
 from hookline.receive.config import ConfigError
-from hookline.sources import InboundRequest, Source, Verdict, credential_headers, token_hash
+from hookline.sources import (
+    INTAKE_PREFIX,
+    InboundRequest,
+    Source,
+    Verdict,
+    credential_headers,
+    token_hash,
+)
 from hookline.store.base import Store
 
 log = logging.getLogger("hookline.inbound")
