@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     Index,
     Integer,
     LargeBinary,
@@ -130,7 +131,33 @@ endpoint_state = Table(
     Column("cooldown_ms", BigInteger, nullable=False),
     Column("failing_since", BigInteger, nullable=True),
     Column("last_success_at", BigInteger, nullable=True),
+    # the endpoint's throttleRate bucket, shared by every worker process: tokens left at
+    # tokens_at (NULL: full); the claim refills, takes and writes it in its transaction
+    Column("tokens", Float, nullable=True),
+    Column("tokens_at", BigInteger, nullable=True),
     Index("ix_endpoint_state_due", "next_due_at"),
+)
+
+# The application-wide throttleRate bucket, as endpoint_state's, one row per throttled app.
+app_state = Table(
+    "app_state",
+    metadata,
+    Column("app_id", String(40), primary_key=True),
+    Column("tokens", Float, nullable=True),
+    Column("tokens_at", BigInteger, nullable=True),
+)
+
+# A message whose deliveries are still being created, in the background, in batches: the
+# publish stores the message and this row in one transaction, and each batch inserts the
+# deliveries to the next endpoints after ``cursor`` (endpoint ids, in order) and moves the
+# cursor in the same transaction. The row goes when the last batch is written.
+fanout = Table(
+    "fanout",
+    metadata,
+    Column("msg_id", String(40), primary_key=True),
+    Column("app_id", String(40), nullable=False),
+    Column("cursor", String(40), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
 )
 
 background_task = Table(
