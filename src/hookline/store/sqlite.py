@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from hookline import filters, ids
@@ -59,8 +60,15 @@ FILTER_CACHE_APPS = 4096
 class SqliteStore(TaskOps, UpkeepOps, IdempotencyOps, SourceOps, InboundOps, CatalogOps):
     """Implements ``hookline.store.base.Store`` on one SQLite file."""
 
-    def __init__(self, path: str, synchronous: str = "FULL", *, box: SecretBox) -> None:
-        super().__init__(path, synchronous, box=box)
+    def __init__(
+        self,
+        path: str,
+        synchronous: str = "FULL",
+        *,
+        box: SecretBox,
+        wake_dir: Path | None = None,
+    ) -> None:
+        super().__init__(path, synchronous, box=box, wake_dir=wake_dir)
         # per application (id or uid): its filtered endpoints as the last publish found them
         self._filtered: dict[str, list[queue.FilterSpec]] = {}
 

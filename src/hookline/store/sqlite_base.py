@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
@@ -23,6 +24,7 @@ from hookline.store.base import (
     PageRequest,
 )
 from hookline.store.sqlite_db import SqliteDatabase
+from hookline.store.wakeup import SocketFolderChannel, WorkSignal
 
 Conn = sqlite3.Connection
 
@@ -74,10 +76,19 @@ class SqliteBase:
     """Connections, the wake-up event, the threads payload filters run on, and driver
     errors turned into hookline's."""
 
-    def __init__(self, path: str, synchronous: str = "FULL", *, box: SecretBox) -> None:
+    def __init__(
+        self,
+        path: str,
+        synchronous: str = "FULL",
+        *,
+        box: SecretBox,
+        wake_dir: Path | None = None,
+    ) -> None:
         self._db = SqliteDatabase(path, synchronous)
         self._box = box
-        self._work = asyncio.Event()
+        # set() after a commit that made work due: wakes the worker here and, given a
+        # folder, the workers of every other process on this database
+        self._work = WorkSignal(None if wake_dir is None else SocketFolderChannel(wake_dir))
         # Filters run before a write, on threads of their own: never on the loop, never
         # under the writer's lock, and never holding the loop's default executor (DNS).
         self._filter_exec = ThreadPoolExecutor(FILTER_THREADS, "hookline-filters")
@@ -88,11 +99,13 @@ class SqliteBase:
         await self._db.open()
         try:
             await self._read(lambda conn: check_secrets(conn, self._box))
+            await self._work.open()
         except BaseException:
             await self._db.close()
             raise
 
     async def close(self) -> None:
+        await self._work.close()
         await self._db.close()
         self._filter_exec.shutdown(wait=False, cancel_futures=True)
 

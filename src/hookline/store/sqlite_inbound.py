@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Collection, Mapping, Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from hookline import ids
@@ -205,8 +206,15 @@ def _expire_op(conn: Conn, after: str, before: str, now_ms: int, limit: int) -> 
 
 
 class InboundOps(SqliteBase):
-    def __init__(self, path: str, synchronous: str = "FULL", *, box: SecretBox) -> None:
-        super().__init__(path, synchronous, box=box)
+    def __init__(
+        self,
+        path: str,
+        synchronous: str = "FULL",
+        *,
+        box: SecretBox,
+        wake_dir: Path | None = None,
+    ) -> None:
+        super().__init__(path, synchronous, box=box, wake_dir=wake_dir)
         self._inbound = asyncio.Event()
         self._inbound_purged = ""  # request bodies up to this id are dropped already
 
