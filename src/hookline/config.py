@@ -54,6 +54,7 @@ class Settings(BaseSettings):
 
     run_api: bool = True
     run_worker: bool = True
+    run_maintenance: bool = True  # with the worker: replays and retention (one process is enough)
     worker_batch_size: int = Field(default=256, gt=0)
     worker_concurrency: int = Field(default=128, gt=0)
     worker_max_connections: int = Field(default=1024, gt=0)

@@ -1,8 +1,8 @@
 """The composition root: settings -> store -> roles. Nothing else wires objects up.
 
-``serve`` runs the API and the worker in one process on one event loop; either can
-be switched off, so the same entry point scales out to API-only and worker-only
-processes once the store is shared (PostgreSQL).
+``run`` runs whichever roles the settings switch on, on one event loop: all of them
+(``serve --workers 0``), the API alone or a worker alone (the processes that
+``hookline.supervisor`` starts, or ``serve --no-worker`` and ``hookline worker``).
 """
 
 from __future__ import annotations
@@ -63,12 +63,15 @@ def open_store(settings: Settings) -> Store:
 def _open_sqlite(settings: Settings, url: str) -> SqliteStore:
     from hookline.store.sqlite import SqliteStore
     from hookline.store.sqlite_db import secure_files
+    from hookline.store.wakeup import socket_folder
 
     box = secret_box(settings)
     path = sqlite_path(url)
     secure_files(path)  # before the migration opens it: SQLite would make it 0644
     migrate.upgrade(url)
-    return SqliteStore(path, settings.sqlite_synchronous, box=box)
+    # processes on one data folder wake each other through sockets in it (else they poll)
+    wake_dir = None if path == ":memory:" else socket_folder(private_data_dir(settings))
+    return SqliteStore(path, settings.sqlite_synchronous, box=box, wake_dir=wake_dir)
 
 
 def migrate_database(settings: Settings) -> None:
@@ -80,6 +83,17 @@ def migrate_database(settings: Settings) -> None:
         private_data_dir(settings)
         secure_files(sqlite_path(url))
     migrate.upgrade(url)
+
+
+def prepare(settings: Settings) -> None:
+    """The one-time set-up before a process of ``serve`` starts: the actions file checked,
+    the data folder, the schema, the admin token and the secret key, each made once
+    rather than raced for by every process."""
+    actions(settings)
+    migrate_database(settings)
+    secret_box(settings)
+    if settings.run_api:
+        admin_token(settings)
 
 
 async def reseal_secrets(settings: Settings, batch_size: int) -> int:
@@ -237,9 +251,10 @@ def build_roles(settings: Settings, dev: bool = False) -> Roles:
     declared = actions(settings)  # before anything is opened: a bad file changes nothing
     store = open_store(settings)
     worker = sender = api = maintenance = router = None
-    if settings.run_worker:
+    if settings.run_worker and settings.run_maintenance:
         retention_ms = int(settings.retention_days * DAY_MS)
         maintenance = Maintenance(store, MaintenanceConfig(retention_ms=retention_ms))
+    if settings.run_worker:
         sender = Sender(
             SenderConfig(
                 request_timeout=settings.request_timeout,

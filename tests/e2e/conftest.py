@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,6 +169,7 @@ class _Servers:
         env_overrides: Mapping[str, str] | None = None,
         *,
         port: int | None = None,
+        args: Sequence[str] = (),
     ) -> ServerHandle:
         n = len(self.handles)
         data_dir = data_dir or self.tmp_path / "data"
@@ -183,7 +184,7 @@ class _Servers:
         handle = ServerHandle(
             base_url=f"http://127.0.0.1:{port}",
             token=env["HOOKLINE_API_TOKEN"],
-            proc=self._spawn(port, env, stdout_path, stderr_path),
+            proc=self._spawn(port, env, stdout_path, stderr_path, args),
             data_dir=data_dir,
             stderr_path=stderr_path,
             stdout_path=stdout_path,
@@ -193,11 +194,16 @@ class _Servers:
         return handle
 
     def _spawn(
-        self, port: int, env: dict[str, str], stdout_path: Path, stderr_path: Path
+        self,
+        port: int,
+        env: dict[str, str],
+        stdout_path: Path,
+        stderr_path: Path,
+        args: Sequence[str] = (),
     ) -> subprocess.Popen[bytes]:
         # --dev lets deliveries reach the receiver on loopback, which the SSRF guard refuses.
         argv = [sys.executable, "-m", "hookline", "serve"]
-        argv += ["--host", "127.0.0.1", "--port", str(port), "--dev"]
+        argv += ["--host", "127.0.0.1", "--port", str(port), "--dev", *args]
         # Files rather than pipes: nobody drains a pipe while the test runs, and a full pipe
         # would stall the server.
         with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
@@ -236,7 +242,7 @@ _SERVERS = pytest.StashKey[_Servers]()
 def start_server(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[Callable[..., ServerHandle]]:
-    """``start_server(data_dir=None, env_overrides=None, port=None) -> ServerHandle``.
+    """``start_server(data_dir=None, env_overrides=None, port=None, args=()) -> ServerHandle``.
 
     Blocking: async tests call it through ``asyncio.to_thread`` so their receiver keeps serving.
     """

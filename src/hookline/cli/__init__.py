@@ -10,7 +10,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from hookline import runtime
+from hookline import runtime, supervisor
 from hookline.config import Settings
 from hookline.signing import InvalidSecret, Webhook
 from hookline.signing.at_rest import UndecryptableSecret, generate_key
@@ -31,23 +31,28 @@ def _event_loop_policy() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-def _run(settings: Settings, dev: bool) -> None:
-    try:
-        roles = runtime.build_roles(settings, dev=dev)
-    except ValueError as exc:  # a malformed secret key, an unsupported database URL
-        raise click.ClickException(str(exc)) from None
-    if roles.api is not None:
+def _banner(settings: Settings, dev: bool) -> None:
+    """What ``make run`` shows, and what tests and the benchmark read back."""
+    if settings.run_api:
         click.echo(f"hookline API: http://{settings.host}:{settings.port}/api/v1")
         token = runtime.admin_token(settings)
         if settings.environment == "production":
             token = "(set by HOOKLINE_API_TOKEN; not printed in production)"
         click.echo(f"admin token:  {token}")
     click.echo(f"database:     {settings.resolved_database_url}")
-    if roles.worker is not None:
+    if settings.run_worker:
         guard = "loopback targets allowed (--dev)" if dev else "on"
         if settings.allow_private_targets:
             guard = "off (HOOKLINE_ALLOW_PRIVATE_TARGETS)"
         click.echo(f"SSRF guard:   {guard}")
+
+
+def _run(settings: Settings, dev: bool) -> None:
+    try:
+        roles = runtime.build_roles(settings, dev=dev)
+    except ValueError as exc:  # a malformed secret key, an unsupported database URL
+        raise click.ClickException(str(exc)) from None
+    _banner(settings, dev)
     sys.stdout.flush()
     _event_loop_policy()
     try:
@@ -77,11 +82,63 @@ def main(log_level: str) -> None:
 @click.option("--host", default=None, help="Interface to bind [env HOOKLINE_HOST].")
 @click.option("--port", default=None, type=int, help="Port to bind [env HOOKLINE_PORT].")
 @click.option("--dev", is_flag=True, help="Development mode: deliveries may target loopback.")
-@click.option("--no-worker", is_flag=True, help="Run only the API.")
-def serve(host: str | None, port: int | None, dev: bool, no_worker: bool) -> None:
-    """Run the API and the delivery worker in one process."""
+@click.option("--no-worker", is_flag=True, help="Run only the API, in this process.")
+@click.option(
+    "--workers",
+    default=None,
+    type=click.IntRange(min=0),
+    help="Worker processes beside the API process [default: cores - 1, at least 1];"
+    " 0 runs the API and the worker in this one process.",
+)
+def serve(
+    host: str | None, port: int | None, dev: bool, no_worker: bool, workers: int | None
+) -> None:
+    """Run the API and the delivery workers: one process each, supervised."""
     settings = _settings(host=host, port=port, run_worker=False if no_worker else None)
-    _run(settings, dev)
+    count = supervisor.default_workers() if workers is None else workers
+    if no_worker or count == 0 or not settings.run_worker or not settings.run_api:
+        _run(settings, dev)
+        return
+    try:
+        runtime.prepare(settings)
+    except ValueError as exc:  # a malformed secret key, an unsupported database URL
+        raise click.ClickException(str(exc)) from None
+    _banner(settings, dev)
+    click.echo(f"processes:    1 API + {count} worker(s), supervised")
+    sys.stdout.flush()
+    sys.exit(supervisor.Supervisor(settings, count, dev).run())
+
+
+@main.command("child", hidden=True)
+@click.option("--role", required=True, type=click.Choice(["api", "worker"]))
+@click.option("--name", required=True)
+@click.option("--link-fd", required=True, type=int)
+@click.option("--host", default=None)
+@click.option("--port", default=None, type=int)
+@click.option("--dev", is_flag=True)
+@click.option("--no-maintenance", is_flag=True)
+def child(
+    role: str,
+    name: str,
+    link_fd: int,
+    host: str | None,
+    port: int | None,
+    dev: bool,
+    no_maintenance: bool,
+) -> None:
+    """One process of ``hookline serve``, started by its supervising parent."""
+    settings = _settings(
+        host=host,
+        port=port,
+        run_api=role == "api",
+        run_worker=role == "worker",
+        run_maintenance=False if no_maintenance else None,
+    )
+    _event_loop_policy()
+    try:
+        supervisor.run_child(settings, name, link_fd, dev)
+    except (UndecryptableSecret, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()
