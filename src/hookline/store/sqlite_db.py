@@ -5,11 +5,18 @@ writer is busy and the next batch runs in one transaction, each under its own
 savepoint, so many small writes share one commit (DESIGN §7: 100 rows per
 transaction is ~10x one row per transaction) and one failing write (say a unique
 violation) rolls back alone.
+
+Processes writing one file take turns through an ``flock`` on ``<db>-lock`` around
+each transaction: the kernel hands the lock over the moment it is released, where
+SQLite's busy handler sleeps and retries (up to 100 ms a try) and lets a process
+that writes back to back starve the others. SQLite's own lock and ``busy_timeout``
+still guard against any writer that does not take the file lock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import sqlite3
 from collections.abc import Callable
@@ -23,7 +30,7 @@ Op = Callable[[sqlite3.Connection], Any]
 
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
-SIDE_FILES = ("-wal", "-shm", "-journal")
+SIDE_FILES = ("-wal", "-shm", "-journal", "-lock")
 
 
 def secure_files(path: str) -> None:
@@ -66,9 +73,12 @@ class SqliteDatabase:
         self._reader: sqlite3.Connection | None = None
         self._pending: list[tuple[Op, asyncio.Future[Any]]] = []
         self._drainer: asyncio.Task[None] | None = None
+        self._turns: int | None = None  # the file whose flock orders writers across processes
 
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
+        if self._path != ":memory:" and not self._path.startswith("file:"):
+            self._turns = os.open(self._path + "-lock", os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
         self._writer = await loop.run_in_executor(
             self._write_exec, connect, self._path, self._synchronous
         )
@@ -85,6 +95,9 @@ class SqliteDatabase:
                 await loop.run_in_executor(executor, conn.close)
             executor.shutdown(wait=True)
         self._writer = self._reader = None
+        if self._turns is not None:
+            os.close(self._turns)
+            self._turns = None
 
     async def read(self, op: Callable[[sqlite3.Connection], T]) -> T:
         """Run a read-only function on the reader connection (sees committed data)."""
@@ -110,7 +123,7 @@ class SqliteDatabase:
                 conn = self._writer
                 assert conn is not None, "database is not open"
                 outcomes = await loop.run_in_executor(
-                    self._write_exec, _run_batch, conn, [op for op, _ in batch]
+                    self._write_exec, _run_batch, conn, [op for op, _ in batch], self._turns
                 )
                 for (_, fut), (ok, value) in zip(batch, outcomes, strict=True):
                     if fut.done():
@@ -131,7 +144,19 @@ def _in_read_txn(conn: sqlite3.Connection, op: Callable[[sqlite3.Connection], T]
         conn.execute("COMMIT")
 
 
-def _run_batch(conn: sqlite3.Connection, ops: list[Op]) -> list[tuple[bool, Any]]:
+def _run_batch(
+    conn: sqlite3.Connection, ops: list[Op], turns: int | None = None
+) -> list[tuple[bool, Any]]:
+    if turns is None:
+        return _run_transaction(conn, ops)
+    fcntl.flock(turns, fcntl.LOCK_EX)  # every transaction is bounded, so is this wait
+    try:
+        return _run_transaction(conn, ops)
+    finally:
+        fcntl.flock(turns, fcntl.LOCK_UN)
+
+
+def _run_transaction(conn: sqlite3.Connection, ops: list[Op]) -> list[tuple[bool, Any]]:
     outcomes: list[tuple[bool, Any]] = []
     try:
         conn.execute("BEGIN IMMEDIATE")
