@@ -36,7 +36,6 @@ from hookline.inbound.intake import IntakeApp, IntakeConfig
 from hookline.inbound.router import Router, RouterConfig
 from hookline.retry import RetryPolicy
 from hookline.signing.at_rest import SecretBox, check_key, generate_key
-from hookline.store import migrate
 from hookline.store.base import Store
 
 if TYPE_CHECKING:
@@ -52,15 +51,17 @@ def sqlite_path(url: str) -> str:
     return url[len(prefix) :] or ":memory:"
 
 
-def open_store(settings: Settings) -> Store:
-    """Pick the backend from the URL scheme; drivers are imported only when chosen."""
+def open_store(settings: Settings, *, migrated: bool = False) -> Store:
+    """Pick the backend from the URL scheme; drivers are imported only when chosen.
+    ``migrated``: the schema is known current (a supervising parent migrated it), so
+    Alembic is neither imported nor run."""
     url = settings.resolved_database_url
     if url.startswith("sqlite:"):
-        return _open_sqlite(settings, url)
+        return _open_sqlite(settings, url, migrated)
     raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]!r}")
 
 
-def _open_sqlite(settings: Settings, url: str) -> SqliteStore:
+def _open_sqlite(settings: Settings, url: str, migrated: bool = False) -> SqliteStore:
     from hookline.store.sqlite import SqliteStore
     from hookline.store.sqlite_db import secure_files
     from hookline.store.wakeup import socket_folder
@@ -68,7 +69,8 @@ def _open_sqlite(settings: Settings, url: str) -> SqliteStore:
     box = secret_box(settings)
     path = sqlite_path(url)
     secure_files(path)  # before the migration opens it: SQLite would make it 0644
-    migrate.upgrade(url)
+    if not migrated:
+        _upgrade(url)
     # processes on one data folder wake each other through sockets in it (else they poll)
     wake_dir = None if path == ":memory:" else socket_folder(private_data_dir(settings))
     return SqliteStore(path, settings.sqlite_synchronous, box=box, wake_dir=wake_dir)
@@ -82,6 +84,12 @@ def migrate_database(settings: Settings) -> None:
 
         private_data_dir(settings)
         secure_files(sqlite_path(url))
+    _upgrade(url)
+
+
+def _upgrade(url: str) -> None:
+    from hookline.store import migrate  # Alembic: a second of start-up, only when used
+
     migrate.upgrade(url)
 
 
@@ -247,9 +255,9 @@ def actions(settings: Settings) -> dict[str, ActionSpec]:
     return load_actions(settings.actions_file, settings.lease_seconds - LEASE_HEADROOM_S)
 
 
-def build_roles(settings: Settings, dev: bool = False) -> Roles:
+def build_roles(settings: Settings, dev: bool = False, *, migrated: bool = False) -> Roles:
     declared = actions(settings)  # before anything is opened: a bad file changes nothing
-    store = open_store(settings)
+    store = open_store(settings, migrated=migrated)
     worker = sender = api = maintenance = router = None
     if settings.run_worker and settings.run_maintenance:
         retention_ms = int(settings.retention_days * DAY_MS)

@@ -266,7 +266,7 @@ def run_child(settings: Settings, name: str, link_fd: int, dev: bool) -> None:
             logging.Formatter(f"%(asctime)s %(levelname)s [{name}] %(name)s: %(message)s")
         )
     link = socket.socket(fileno=link_fd)
-    roles = runtime.build_roles(settings, dev=dev)
+    roles = runtime.build_roles(settings, dev=dev, migrated=True)
     asyncio.run(_child_main(roles, link))
 
 

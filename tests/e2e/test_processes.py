@@ -83,8 +83,9 @@ async def test_serve_runs_an_api_and_workers_as_children(start_server, receiver)
         app_id = await api.create_app("procs")
         await api.create_endpoint(app_id, receiver.url("/p"))
         await deliver_one(api, receiver, app_id, "/p", 0)
-    # each process of the data folder has its wake-up socket there
-    assert len(list((server.data_dir / "wake").glob("*.sock"))) == 3
+    # each process of the data folder has its wake-up socket there, once its store is open
+    sockets = server.data_dir / "wake"
+    await until(lambda: len(list(sockets.glob("*.sock"))) == 3, RESTART_TIMEOUT, "3 sockets")
 
 
 async def test_killed_children_are_restarted(start_server, receiver):
