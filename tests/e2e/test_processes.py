@@ -146,6 +146,8 @@ async def test_sigterm_stops_every_child_and_loses_no_accepted_message(start_ser
     assert not [pid for pid in spawned if alive(pid)], "children outlived the parent"
     log = server.stderr_path.read_text()
     assert log.index("api stopped") < log.index("worker-1 stopped"), "API stops first"
+    for name in ("api", "worker-1", "worker-2"):
+        assert f"{name} stopped (exit code 0)" in log, log  # drained, not killed
     assert len(accepted) > 4
 
     await asyncio.to_thread(start_server, server.data_dir, None, args=["--workers", "1"])
