@@ -88,6 +88,16 @@ async def test_serve_runs_an_api_and_workers_as_children(start_server, receiver)
     await until(lambda: len(list(sockets.glob("*.sock"))) == 3, RESTART_TIMEOUT, "3 sockets")
 
 
+async def test_workers_0_runs_everything_in_one_process(start_server, receiver):
+    server = await asyncio.to_thread(start_server, None, None, args=["--workers", "0"])
+    async with server.api() as api:
+        app_id = await api.create_app("single")
+        await api.create_endpoint(app_id, receiver.url("/s"))
+        await deliver_one(api, receiver, app_id, "/s", 0)
+    assert not children(server.proc.pid)
+    assert "processes:" not in server.stdout_path.read_text()
+
+
 async def test_killed_children_are_restarted(start_server, receiver):
     server = await asyncio.to_thread(start_server, None, None, args=["--workers", "1"])
     async with server.api() as api:

@@ -101,3 +101,12 @@ async def test_a_folder_deeper_than_a_socket_path_still_works(tmp_path: Path) ->
     finally:
         await sender.close()
         await receiver.close()
+
+
+async def test_a_folder_that_cannot_be_made_leaves_polling(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    signal = WorkSignal(SocketFolderChannel(tmp_path / "file" / "wake"))
+    await signal.open()  # a warning, not a process that refuses to start
+    signal.set()
+    assert signal.is_set()  # this process's waiters still wake
+    await signal.close()

@@ -55,8 +55,15 @@ class WorkSignal:
         self._notify_pending = False
 
     async def open(self) -> None:
-        if self._channel is not None:
+        """Start receiving; a channel that cannot open (say, a read-only folder) leaves this
+        process on polling alone, with a warning, rather than stopping it."""
+        if self._channel is None:
+            return
+        try:
             await self._channel.open(self._event.set)
+        except OSError as exc:
+            log.warning("no wake-ups from other processes (polling instead): %s", exc)
+            self._channel = None
 
     async def close(self) -> None:
         if self._channel is not None:
