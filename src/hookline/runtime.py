@@ -72,7 +72,8 @@ def _open_sqlite(settings: Settings, url: str, migrated: bool = False) -> Sqlite
     if not migrated:
         _upgrade(url)
     # processes on one data folder wake each other through sockets in it (else they poll)
-    wake_dir = None if path == ":memory:" else socket_folder(private_data_dir(settings))
+    shared = path != ":memory:" and os.name == "posix"  # Unix datagram sockets
+    wake_dir = socket_folder(private_data_dir(settings)) if shared else None
     return SqliteStore(path, settings.sqlite_synchronous, box=box, wake_dir=wake_dir)
 
 

@@ -46,6 +46,9 @@ READY = b"r"
 PR_SET_PDEATHSIG = 1
 
 
+SUPPORTED = os.name == "posix"  # process groups, passed descriptors, SIGCHLD
+
+
 def default_workers() -> int:
     """One worker process per core, leaving one core to the API."""
     return max(1, (os.cpu_count() or 1) - 1)

@@ -96,7 +96,13 @@ def serve(
     """Run the API and the delivery workers: one process each, supervised."""
     settings = _settings(host=host, port=port, run_worker=False if no_worker else None)
     count = supervisor.default_workers() if workers is None else workers
-    if no_worker or count == 0 or not settings.run_worker or not settings.run_api:
+    if (
+        no_worker
+        or count == 0
+        or not supervisor.SUPPORTED
+        or not settings.run_worker
+        or not settings.run_api
+    ):
         _run(settings, dev)
         return
     try:

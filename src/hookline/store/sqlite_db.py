@@ -16,13 +16,16 @@ still guard against any writer that does not take the file lock.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
 import sqlite3
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
+
+if sys.platform != "win32":
+    import fcntl
 
 T = TypeVar("T")
 Op = Callable[[sqlite3.Connection], Any]
@@ -77,7 +80,11 @@ class SqliteDatabase:
 
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
-        if self._path != ":memory:" and not self._path.startswith("file:"):
+        if (
+            sys.platform != "win32"
+            and self._path != ":memory:"
+            and not self._path.startswith("file:")
+        ):
             self._turns = os.open(self._path + "-lock", os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
         self._writer = await loop.run_in_executor(
             self._write_exec, connect, self._path, self._synchronous
@@ -147,7 +154,7 @@ def _in_read_txn(conn: sqlite3.Connection, op: Callable[[sqlite3.Connection], T]
 def _run_batch(
     conn: sqlite3.Connection, ops: list[Op], turns: int | None = None
 ) -> list[tuple[bool, Any]]:
-    if turns is None:
+    if turns is None or sys.platform == "win32":
         return _run_transaction(conn, ops)
     fcntl.flock(turns, fcntl.LOCK_EX)  # every transaction is bounded, so is this wait
     try:
