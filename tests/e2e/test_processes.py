@@ -127,6 +127,26 @@ async def test_killed_children_are_restarted(start_server, receiver):
     assert server.proc.poll() is None
 
 
+async def test_a_crash_loop_backs_off_and_is_reported(start_server):
+    server = await asyncio.to_thread(start_server, None, None, args=["--workers", "1"])
+    killed: set[int] = set()
+    for _ in range(3):  # each new worker is killed as soon as it appears
+        await until(lambda: role_pids(server, "worker") - killed, 30, "a worker")
+        (pid,) = role_pids(server, "worker") - killed
+        os.kill(pid, signal.SIGKILL)
+        killed.add(pid)
+    await until(lambda: "3 exits in a row" in server.stderr_path.read_text(), 10, "the report")
+    log = server.stderr_path.read_text()
+    delays = [
+        line.split("restarting in ")[1][:4]
+        for line in log.splitlines()
+        if "worker-1 exited" in line
+    ]
+    assert delays == ["0.5s", "1.0s", "2.0s"], log  # doubling, not spinning
+    assert "ERROR hookline.supervisor: worker-1 exited" in log  # a loop is an error
+    await until(lambda: role_pids(server, "worker") - killed, 30, "a worker after the loop")
+
+
 async def test_sigterm_stops_every_child_and_loses_no_accepted_message(start_server, receiver):
     receiver.script("/drain", delay=0.2)
     env = {"HOOKLINE_WORKER_CONCURRENCY": "4"}
