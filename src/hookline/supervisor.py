@@ -62,7 +62,6 @@ class Child:
     proc: subprocess.Popen[bytes] | None = None
     link: socket.socket | None = None  # the parent's end of the socket pair
     ready: bool = False  # serving since its last start
-    ever_ready: bool = False
     started_at: float = 0.0
     streak: int = 0  # crashes in a row
     restart_at: float | None = None
@@ -148,7 +147,7 @@ class Supervisor:
             except OSError:
                 data = b""
             if READY in data and not child.ready:
-                child.ready = child.ever_ready = True
+                child.ready = True
                 log.info("%s is up (pid %d)", child.name, child.proc.pid if child.proc else 0)
             if not data:  # EOF: the child is gone; _reap reports it
                 self._close_link(child)
