@@ -129,6 +129,8 @@ async def test_killed_children_are_restarted(start_server, receiver):
 
 async def test_a_crash_loop_backs_off_and_is_reported(start_server):
     server = await asyncio.to_thread(start_server, None, None, args=["--workers", "1"])
+    # once started: a child that dies during the first start fails the serve instead
+    await until(lambda: "worker-1 is up" in server.stderr_path.read_text(), 30, "worker-1")
     killed: set[int] = set()
     for _ in range(3):  # each new worker is killed as soon as it appears
         await until(lambda: role_pids(server, "worker") - killed, 30, "a worker")
@@ -151,6 +153,8 @@ async def test_sigterm_stops_every_child_and_loses_no_accepted_message(start_ser
     receiver.script("/drain", delay=0.2)
     env = {"HOOKLINE_WORKER_CONCURRENCY": "4"}
     server = await asyncio.to_thread(start_server, None, env, args=["--workers", "2"])
+    log_of = server.stderr_path.read_text
+    await until(lambda: "worker-1 is up" in log_of() and "worker-2 is up" in log_of(), 30, "up")
     accepted: set[str] = set()
     async with server.api() as api:
         app_id = await api.create_app("drain")
