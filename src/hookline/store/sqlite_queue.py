@@ -29,6 +29,7 @@ from hookline.models import (
 )
 from hookline.signing.at_rest import SecretBox
 from hookline.store import rows
+from hookline.store.sqlite_limits import ClaimLimits
 
 Conn = sqlite3.Connection
 PENDING, SENDING = int(DeliveryStatus.PENDING), int(DeliveryStatus.SENDING)
@@ -58,9 +59,9 @@ def mark_due(conn: Conn, endpoint_ids: Iterable[str], at_ms: int) -> None:
     )
 
 
-def refresh_due(conn: Conn, endpoint_id: str, fifo: bool) -> None:
+def refresh_due(conn: Conn, endpoint_id: str, fifo: bool) -> int | None:
     """Recompute when the endpoint next has work: its earliest due row, or for a FIFO
-    endpoint the head of its line (nothing behind the head may go first)."""
+    endpoint the head of its line (nothing behind the head may go first). Returns it."""
     if fifo:
         head = fifo_head(conn, endpoint_id)
         due = None if head is None else head[1]
@@ -71,6 +72,7 @@ def refresh_due(conn: Conn, endpoint_id: str, fifo: bool) -> None:
     conn.execute(
         "UPDATE endpoint_state SET next_due_at = ? WHERE endpoint_id = ?", (due, endpoint_id)
     )
+    return None if due is None else int(due)
 
 
 def fifo_head(conn: Conn, endpoint_id: str) -> tuple[str, int | None, int] | None:
@@ -259,52 +261,62 @@ def claim(
     plan: Sequence[tuple[ReadyEndpoint, int]],
     now_ms: int,
     lease_ms: int,
-    pauses: Sequence[tuple[str, int]],
+    default_max_in_flight: int,
     box: SecretBox,
 ) -> list[DeliveryTask]:
-    """Lease up to ``n`` due deliveries of each planned endpoint.
+    """Lease up to ``n`` due deliveries of each planned endpoint, within its limits.
 
-    The lease expiry becomes ``next_attempt_at``, so a crashed worker's deliveries fall
-    due again by themselves (at-least-once); each task carries it as ``lease_until``, the
-    token its result is fenced by. An open breaker's endpoint gets its probe.
+    The limits (in-flight cap, FIFO, the breaker's one probe, token buckets) are read
+    and charged here, in the claim's transaction (``sqlite_limits``), so they hold
+    across every worker process. The lease expiry becomes ``next_attempt_at``, so a
+    crashed worker's deliveries fall due again by themselves (at-least-once); each task
+    carries it as ``lease_until``, the token its result is fenced by.
     """
     lease_until = now_ms + lease_ms
+    limits = ClaimLimits(conn, now_ms, default_max_in_flight)
     claimed: list[tuple[str, str, str, int, int]] = []
-    for ready, n in plan:
-        if n <= 0:
+    for ready, wanted in plan:
+        if wanted <= 0:
             continue
-        if ready.fifo:
-            head = fifo_head(conn, ready.endpoint_id)
-            if head is None or head[1] is None or head[1] > now_ms:  # in flight, or not due
-                refresh_due(conn, ready.endpoint_id, fifo=True)
-                continue
-            picked = "SELECT ? "
-            params: tuple[Any, ...] = (head[0],)
-        else:
-            picked = (
+        ep = limits.read(ready.endpoint_id)
+        if ep is None:
+            continue
+        n = min(wanted, ep.room())
+        taken: list[tuple[str, str, str, int, int]] = []
+        if n > 0 and ep.fifo:
+            head = fifo_head(conn, ep.endpoint_id)
+            if head is not None and head[1] is not None and head[1] <= now_ms:
+                taken = _lease(conn, owner, lease_until, "SELECT ? ", (head[0],))
+        elif n > 0:
+            taken = _lease(
+                conn,
+                owner,
+                lease_until,
                 "SELECT id FROM delivery WHERE endpoint_id = ? AND next_attempt_at <= ?"
-                " ORDER BY next_attempt_at LIMIT ?"
+                " ORDER BY next_attempt_at LIMIT ?",
+                (ep.endpoint_id, now_ms, n),
             )
-            params = (ready.endpoint_id, now_ms, n)
-        taken = conn.execute(
-            "UPDATE delivery SET status = ?, lease_owner = ?, next_attempt_at = ?"
-            f" WHERE id IN ({picked}) RETURNING id, msg_id, endpoint_id, attempts, trigger",
-            (SENDING, owner, lease_until, *params),
-        ).fetchall()
         claimed.extend(taken)
-        if taken and ready.breaker_state != breaker.CLOSED:  # this send is the probe
+        if taken and ep.probe:
             conn.execute(
                 "UPDATE endpoint_state SET breaker_state = ?, paused_until = ?"
                 " WHERE endpoint_id = ?",
-                (breaker.HALF_OPEN, lease_until, ready.endpoint_id),
+                (breaker.HALF_OPEN, lease_until, ep.endpoint_id),
             )
-        refresh_due(conn, ready.endpoint_id, ready.fifo)
-    conn.executemany(
-        "UPDATE endpoint_state SET paused_until = MAX(COALESCE(paused_until, 0), ?)"
-        " WHERE endpoint_id = ?",
-        [(until, ep) for ep, until in pauses],
-    )
+        due = refresh_due(conn, ep.endpoint_id, ep.fifo)
+        limits.settle(ep, len(taken), due, lease_until)
+    limits.write_back()
     return _tasks_for(conn, claimed, now_ms, lease_until, box) if claimed else []
+
+
+def _lease(
+    conn: Conn, owner: str, lease_until: int, picked: str, params: tuple[Any, ...]
+) -> list[tuple[str, str, str, int, int]]:
+    return conn.execute(
+        "UPDATE delivery SET status = ?, lease_owner = ?, next_attempt_at = ?"
+        f" WHERE id IN ({picked}) RETURNING id, msg_id, endpoint_id, attempts, trigger",
+        (SENDING, owner, lease_until, *params),
+    ).fetchall()
 
 
 def _tasks_for(
