@@ -74,11 +74,18 @@ class EndpointLimits:
     buckets: tuple[Bucket, ...]
 
     def room(self) -> int:
-        limit = 1 if self.fifo or self.probe else self.cap
-        room = limit - self.in_flight
+        room = self._slots()
         for bucket in self.buckets:
             room = min(room, bucket.available())
         return max(0, room)
+
+    def busy_until(self) -> int | None:
+        """At its cap: nothing can start before its first lease ends (or a result is
+        recorded, which recomputes ``next_due_at``)."""
+        return self.first_lease_end if self._slots() <= 0 else None
+
+    def _slots(self) -> int:
+        return (1 if self.fifo or self.probe else self.cap) - self.in_flight
 
 
 _READ = (
@@ -137,13 +144,16 @@ class ClaimLimits:
             buckets=tuple(buckets),
         )
 
-    def settle(
-        self, limits: EndpointLimits, leased: int, due: int | None, lease_until: int
-    ) -> None:
-        """Charge ``leased`` sends to the buckets; if work is still due and there is no
-        room left, keep the endpoint out of ``ready_endpoints`` until there can be."""
+    def charge(self, limits: EndpointLimits, leased: int, lease_until: int) -> None:
+        """Count ``leased`` new sends in flight and take their tokens."""
         for bucket in limits.buckets:
             bucket.take(leased)
+        limits.in_flight += leased
+        if leased and limits.first_lease_end is None:
+            limits.first_lease_end = lease_until
+
+    def pause_if_dry(self, limits: EndpointLimits, due: int | None) -> None:
+        """Work still due and a bucket empty: pause the endpoint until its next token."""
         if due is None or due > self._now:
             return
         empty = [b for b in limits.buckets if b.available() < 1]
@@ -152,15 +162,6 @@ class ClaimLimits:
                 "UPDATE endpoint_state SET paused_until = MAX(COALESCE(paused_until, 0), ?)"
                 " WHERE endpoint_id = ?",
                 (max(b.next_token_at() for b in empty), limits.endpoint_id),
-            )
-            return
-        limits.in_flight += leased
-        if leased and limits.first_lease_end is None:
-            limits.first_lease_end = lease_until
-        if limits.room() == 0 and limits.first_lease_end is not None:
-            self._conn.execute(
-                "UPDATE endpoint_state SET next_due_at = ? WHERE endpoint_id = ?",
-                (limits.first_lease_end, limits.endpoint_id),
             )
 
     def write_back(self) -> None:

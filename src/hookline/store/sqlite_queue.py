@@ -59,9 +59,13 @@ def mark_due(conn: Conn, endpoint_ids: Iterable[str], at_ms: int) -> None:
     )
 
 
-def refresh_due(conn: Conn, endpoint_id: str, fifo: bool) -> int | None:
+def refresh_due(
+    conn: Conn, endpoint_id: str, fifo: bool, not_before: int | None = None
+) -> int | None:
     """Recompute when the endpoint next has work: its earliest due row, or for a FIFO
-    endpoint the head of its line (nothing behind the head may go first). Returns it."""
+    endpoint the head of its line (nothing behind the head may go first); no earlier
+    than ``not_before`` (an endpoint at its cap: its first lease end). Returns the
+    earliest due row, whatever ``not_before``."""
     if fifo:
         head = fifo_head(conn, endpoint_id)
         due = None if head is None else head[1]
@@ -69,8 +73,9 @@ def refresh_due(conn: Conn, endpoint_id: str, fifo: bool) -> int | None:
         due = conn.execute(
             "SELECT MIN(next_attempt_at) FROM delivery WHERE endpoint_id = ?", (endpoint_id,)
         ).fetchone()[0]
+    held = due if due is None or not_before is None else max(due, not_before)
     conn.execute(
-        "UPDATE endpoint_state SET next_due_at = ? WHERE endpoint_id = ?", (due, endpoint_id)
+        "UPDATE endpoint_state SET next_due_at = ? WHERE endpoint_id = ?", (held, endpoint_id)
     )
     return None if due is None else int(due)
 
@@ -303,8 +308,9 @@ def claim(
                 " WHERE endpoint_id = ?",
                 (breaker.HALF_OPEN, lease_until, ep.endpoint_id),
             )
-        due = refresh_due(conn, ep.endpoint_id, ep.fifo)
-        limits.settle(ep, len(taken), due, lease_until)
+        limits.charge(ep, len(taken), lease_until)
+        due = refresh_due(conn, ep.endpoint_id, ep.fifo, not_before=ep.busy_until())
+        limits.pause_if_dry(ep, due)
     limits.write_back()
     return _tasks_for(conn, claimed, now_ms, lease_until, box) if claimed else []
 
