@@ -87,7 +87,8 @@ async def fail_due_deliveries(store: Store) -> list[tuple[str, str, str]]:
     record a failed attempt. Returns (app, message, attempt) ids."""
     now = int(time.time() * 1000)
     ready = await store.ready_endpoints(now, limit=100)
-    tasks = await store.claim("property-test", [(r, 100) for r in ready], now, 60_000)
+    plan = [(r, 100) for r in ready]
+    tasks = await store.claim("property-test", plan, now, 60_000, default_max_in_flight=100)
     failed = Outcome(status=500, body="", duration_ms=1, error_kind=None, started_at_ms=now)
     results = [decide(task, failed, RetryPolicy((0.0,)), now) for task in tasks]
     await store.record_results("property-test", results, now, HealthPolicy())

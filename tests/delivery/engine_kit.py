@@ -38,6 +38,7 @@ class Engine:
     store: Store
     receiver: Receiver
     app: Application
+    stop_worker: Callable[[], Awaitable[None]]
 
     async def endpoint(self, path: str, **kw: object) -> Endpoint:
         t = now_ms()
@@ -125,9 +126,12 @@ async def engine(tmp_path: Path) -> AsyncIterator[EngineFactory]:
         )
         task = asyncio.create_task(worker.run())
 
-        async def stop() -> None:
+        async def stop_worker() -> None:
             worker.stop()
             await task
+
+        async def stop() -> None:
+            await stop_worker()
             await sender.close()
             await receiver.stop()
             await store.close()
@@ -137,7 +141,7 @@ async def engine(tmp_path: Path) -> AsyncIterator[EngineFactory]:
         app = await store.create_application(
             Application(id=ids.new_id("app"), name="t", created_at=t, updated_at=t)
         )
-        return Engine(store, receiver, app)
+        return Engine(store, receiver, app, stop_worker)
 
     yield start
     for stop in reversed(stack):

@@ -281,14 +281,15 @@ async def test_retention_purges_old_payloads_and_bodies_in_batches(
         return len(await attempts_of(e, ep.id)) == 23
 
     await e.until(all_recorded)
-    # Old attempts, recorded as a worker records them: under a lease. The endpoint is
-    # paused first, so the running worker leaves the resent deliveries to this claim.
+    # Old attempts, recorded as a worker records them: under a lease. The worker is
+    # stopped first, so it leaves the resent deliveries to this claim.
+    await e.stop_worker()
     owner, later = "retention-test", now_ms() + DAY_MS
-    await e.store.claim(owner, [], now_ms(), 0, pauses=[(ep.id, later)])
     for m in old:
         await e.store.resend(e.app.id, m.id, ep.id, now_ms())
     [ready] = await e.store.ready_endpoints(later, limit=10)
-    leased = {t.msg_id: t for t in await e.store.claim(owner, [(ready, 20)], later, 60_000)}
+    claimed = await e.store.claim(owner, [(ready, 20)], later, 60_000, default_max_in_flight=20)
+    leased = {t.msg_id: t for t in claimed}
     assert sorted(leased) == sorted(m.id for m in old)
     dropped = await e.store.record_results(
         owner,

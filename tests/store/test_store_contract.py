@@ -36,10 +36,10 @@ async def record(store: Store, owner: str, results: list[DeliveryResult], now_ms
 async def claim_due(
     store: Store, owner: str, limit: int, now_ms: int, lease_ms: int
 ) -> list[DeliveryTask]:
-    """Claim up to ``limit`` due deliveries across endpoints, ignoring in-flight caps."""
+    """Claim up to ``limit`` due deliveries per endpoint, with no default in-flight cap."""
     ready = await store.ready_endpoints(now_ms, limit=100)
     plan = [(r, limit) for r in ready]
-    tasks = await store.claim(owner, plan, now_ms, lease_ms)
+    tasks = await store.claim(owner, plan, now_ms, lease_ms, default_max_in_flight=10_000)
     return tasks
 
 

@@ -186,9 +186,11 @@ class Worker:
         )
         if not ready:
             return []
-        plan, pauses = self._scheduler.plan(ready, free, now)
-        tasks = await self._store.claim(self.owner, plan, now, lease_ms, pauses)
-        self._scheduler.claimed(plan, tasks)
+        plan = self._scheduler.plan(ready, free)
+        tasks = await self._store.claim(
+            self.owner, plan, now, lease_ms, self._config.max_in_flight_per_endpoint
+        )
+        self._scheduler.claimed(tasks)
         return tasks
 
     async def _idle(self) -> None:
@@ -238,7 +240,6 @@ class Worker:
             else:
                 self._fast -= 1
             self._in_flight -= 1
-            self._scheduler.finished(task.endpoint_id)
             self._slot_freed.set()
 
     def _demote(self, demoted: list[bool]) -> None:
@@ -269,6 +270,9 @@ class Worker:
             except Exception:
                 log.exception("recording %d results failed; retrying", len(batch))
                 await asyncio.sleep(0.5)
+        for r in batch:  # the store counts a delivery in flight until now
+            self._scheduler.finished(r.attempt.endpoint_id)
+        self._slot_freed.set()
         if dropped:
             # the send outlived its lease and the delivery was claimed again: the newer
             # claim owns the outcome, so the receiver may see this message twice

@@ -70,6 +70,9 @@ class PublishOutcome:
     deliveries: int
 
 
+# Deliveries one endpoint may have in flight unless it sets its own (as Settings' default).
+DEFAULT_MAX_IN_FLIGHT = 8
+
 IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000  # how long a key replays its response (as Svix)
 
 
@@ -169,7 +172,9 @@ class Store(Protocol):
     async def ready_endpoints(
         self, now_ms: int, limit: int, exclude: Sequence[str] = ()
     ) -> list[ReadyEndpoint]:
-        """Endpoints with due work and no pause, longest-waiting first."""
+        """Endpoints with due work and no pause, longest-waiting first, except ``exclude``
+        (those the caller knows it has saturated). Read outside the claim's transaction,
+        so only a hint: ``claim`` checks every limit again."""
         ...
 
     async def claim(
@@ -178,10 +183,15 @@ class Store(Protocol):
         plan: Sequence[tuple[ReadyEndpoint, int]],
         now_ms: int,
         lease_ms: int,
-        pauses: Sequence[tuple[str, int]] = (),
+        default_max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     ) -> list[DeliveryTask]:
-        """Lease up to n due deliveries per planned endpoint; ``pauses`` holds endpoints
-        back (rate limits) until the given time."""
+        """Lease up to n due deliveries per planned endpoint, in one transaction, within
+        the endpoint's limits as they stand in the store, whichever process holds its
+        other deliveries: at most its ``maxInFlight`` (else ``default_max_in_flight``)
+        sending under an unexpired lease, one at a time for a FIFO endpoint and for an
+        open breaker's probe, and no more than its and its application's
+        ``throttleRate`` buckets hold (charged for what is leased). An endpoint left
+        with due work and no tokens is paused until its next token."""
         ...
 
     async def record_results(

@@ -28,9 +28,11 @@ from hookline.models import (
 from hookline.signing.at_rest import SecretBox
 from hookline.sources import Verdict
 from hookline.store import rows
+from hookline.store import sqlite_claim as claims
 from hookline.store import sqlite_queue as queue
 from hookline.store import sqlite_results as results_sql
 from hookline.store.base import (
+    DEFAULT_MAX_IN_FLIGHT,
     AttemptFilter,
     MessageFilter,
     PageRequest,
@@ -280,10 +282,12 @@ class SqliteStore(TaskOps, UpkeepOps, IdempotencyOps, SourceOps, InboundOps, Cat
         plan: Sequence[tuple[ReadyEndpoint, int]],
         now_ms: int,
         lease_ms: int,
-        pauses: Sequence[tuple[str, int]] = (),
+        default_max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     ) -> list[DeliveryTask]:
         return await self._write(
-            lambda conn: queue.claim(conn, owner, plan, now_ms, lease_ms, pauses, self._box)
+            lambda conn: claims.claim(
+                conn, owner, plan, now_ms, lease_ms, default_max_in_flight, self._box
+            )
         )
 
     async def record_results(

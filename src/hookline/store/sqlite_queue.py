@@ -17,17 +17,15 @@ from typing import Any
 
 import orjson
 
-from hookline import breaker, filters, ids
+from hookline import filters, ids
 from hookline.models import (
     OPERATIONAL_APP_ID,
     DeliveryStatus,
-    DeliveryTask,
     Message,
     ReadyEndpoint,
     TriggerType,
     subscription_matches,
 )
-from hookline.signing.at_rest import SecretBox
 from hookline.store import rows
 
 Conn = sqlite3.Connection
@@ -58,9 +56,13 @@ def mark_due(conn: Conn, endpoint_ids: Iterable[str], at_ms: int) -> None:
     )
 
 
-def refresh_due(conn: Conn, endpoint_id: str, fifo: bool) -> None:
+def refresh_due(
+    conn: Conn, endpoint_id: str, fifo: bool, not_before: int | None = None
+) -> int | None:
     """Recompute when the endpoint next has work: its earliest due row, or for a FIFO
-    endpoint the head of its line (nothing behind the head may go first)."""
+    endpoint the head of its line (nothing behind the head may go first); no earlier
+    than ``not_before`` (an endpoint at its cap: its first lease end). Returns the
+    earliest due row, whatever ``not_before``."""
     if fifo:
         head = fifo_head(conn, endpoint_id)
         due = None if head is None else head[1]
@@ -68,9 +70,11 @@ def refresh_due(conn: Conn, endpoint_id: str, fifo: bool) -> None:
         due = conn.execute(
             "SELECT MIN(next_attempt_at) FROM delivery WHERE endpoint_id = ?", (endpoint_id,)
         ).fetchone()[0]
+    held = due if due is None or not_before is None else max(due, not_before)
     conn.execute(
-        "UPDATE endpoint_state SET next_due_at = ? WHERE endpoint_id = ?", (due, endpoint_id)
+        "UPDATE endpoint_state SET next_due_at = ? WHERE endpoint_id = ?", (held, endpoint_id)
     )
+    return None if due is None else int(due)
 
 
 def fifo_head(conn: Conn, endpoint_id: str) -> tuple[str, int | None, int] | None:
@@ -251,127 +255,6 @@ def ready_endpoints(
         )
         for r in found
     ]
-
-
-def claim(
-    conn: Conn,
-    owner: str,
-    plan: Sequence[tuple[ReadyEndpoint, int]],
-    now_ms: int,
-    lease_ms: int,
-    pauses: Sequence[tuple[str, int]],
-    box: SecretBox,
-) -> list[DeliveryTask]:
-    """Lease up to ``n`` due deliveries of each planned endpoint.
-
-    The lease expiry becomes ``next_attempt_at``, so a crashed worker's deliveries fall
-    due again by themselves (at-least-once); each task carries it as ``lease_until``, the
-    token its result is fenced by. An open breaker's endpoint gets its probe.
-    """
-    lease_until = now_ms + lease_ms
-    claimed: list[tuple[str, str, str, int, int]] = []
-    for ready, n in plan:
-        if n <= 0:
-            continue
-        if ready.fifo:
-            head = fifo_head(conn, ready.endpoint_id)
-            if head is None or head[1] is None or head[1] > now_ms:  # in flight, or not due
-                refresh_due(conn, ready.endpoint_id, fifo=True)
-                continue
-            picked = "SELECT ? "
-            params: tuple[Any, ...] = (head[0],)
-        else:
-            picked = (
-                "SELECT id FROM delivery WHERE endpoint_id = ? AND next_attempt_at <= ?"
-                " ORDER BY next_attempt_at LIMIT ?"
-            )
-            params = (ready.endpoint_id, now_ms, n)
-        taken = conn.execute(
-            "UPDATE delivery SET status = ?, lease_owner = ?, next_attempt_at = ?"
-            f" WHERE id IN ({picked}) RETURNING id, msg_id, endpoint_id, attempts, trigger",
-            (SENDING, owner, lease_until, *params),
-        ).fetchall()
-        claimed.extend(taken)
-        if taken and ready.breaker_state != breaker.CLOSED:  # this send is the probe
-            conn.execute(
-                "UPDATE endpoint_state SET breaker_state = ?, paused_until = ?"
-                " WHERE endpoint_id = ?",
-                (breaker.HALF_OPEN, lease_until, ready.endpoint_id),
-            )
-        refresh_due(conn, ready.endpoint_id, ready.fifo)
-    conn.executemany(
-        "UPDATE endpoint_state SET paused_until = MAX(COALESCE(paused_until, 0), ?)"
-        " WHERE endpoint_id = ?",
-        [(until, ep) for ep, until in pauses],
-    )
-    return _tasks_for(conn, claimed, now_ms, lease_until, box) if claimed else []
-
-
-def _tasks_for(
-    conn: Conn,
-    claimed: list[tuple[str, str, str, int, int]],
-    now_ms: int,
-    lease_until: int,
-    box: SecretBox,
-) -> list[DeliveryTask]:
-    msg_ids = list({r[1] for r in claimed})
-    ep_ids = list({r[2] for r in claimed})
-    messages = {
-        r[0]: r if r[6] is None else (*r[:6], rows.load(r[6]))  # headers parsed once
-        for r in conn.execute(
-            "SELECT id, app_id, event_type, payload, created_at, event_id, headers FROM message"
-            f" WHERE id IN ({marks(len(msg_ids))})",
-            msg_ids,
-        )
-    }
-    endpoints = {
-        r[0]: rows.endpoint_from_row(r, box)
-        for r in conn.execute(
-            f"SELECT {rows.ENDPOINT_COLS} FROM endpoint WHERE id IN ({marks(len(ep_ids))})",
-            ep_ids,
-        )
-    }
-    tasks: list[DeliveryTask] = []
-    dropped: list[tuple[int, str]] = []
-    for dlv_id, msg_id, ep_id, attempts, trigger in claimed:
-        msg = messages.get(msg_id)
-        ep = endpoints.get(ep_id)
-        if msg is None or msg[3] is None or ep is None:  # deleted, or payload expired
-            dropped.append((int(DeliveryStatus.FAILED), dlv_id))
-            continue
-        if ep.disabled:
-            dropped.append((PENDING, dlv_id))
-            continue
-        tasks.append(
-            DeliveryTask(
-                delivery_id=dlv_id,
-                attempts=attempts,
-                trigger=TriggerType(trigger),
-                msg_id=msg_id,
-                app_id=msg[1],
-                event_type=msg[2],
-                payload=bytes(msg[3]),
-                msg_created_at=msg[4],
-                endpoint_id=ep_id,
-                url=ep.url,
-                headers=ep.headers,
-                signing_keys=tuple(ep.signing_keys(now_ms)),
-                endpoint_uid=ep.uid,
-                event_id=msg[5],
-                lease_until=lease_until,
-                original_headers=msg[6],
-                forward_headers=_lowered(ep.forward_headers),
-            )
-        )
-    conn.executemany(
-        "UPDATE delivery SET status = ?, next_attempt_at = NULL, lease_owner = NULL WHERE id = ?",
-        dropped,
-    )
-    return tasks
-
-
-def _lowered(names: list[str] | None) -> tuple[str, ...]:
-    return tuple(n.lower() for n in names) if names else ()
 
 
 def release(conn: Conn, owner: str, now_ms: int) -> None:

@@ -1,0 +1,155 @@
+"""Claims in SQLite: lease due deliveries per endpoint, within the endpoint's limits.
+
+Runs inside the store's group-commit writer, one transaction per batch. The limits are
+read and charged in that transaction (``sqlite_limits``), so they hold across worker
+processes; the tasks are built from the leased rows with two reads (messages and
+endpoints), however many rows were leased.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from hookline import breaker
+from hookline.models import DeliveryStatus, DeliveryTask, ReadyEndpoint, TriggerType
+from hookline.signing.at_rest import SecretBox
+from hookline.store import rows
+from hookline.store.sqlite_limits import ClaimLimits, EndpointLimits
+from hookline.store.sqlite_queue import PENDING, SENDING, fifo_head, marks, refresh_due
+
+Conn = sqlite3.Connection
+
+
+def claim(
+    conn: Conn,
+    owner: str,
+    plan: Sequence[tuple[ReadyEndpoint, int]],
+    now_ms: int,
+    lease_ms: int,
+    default_max_in_flight: int,
+    box: SecretBox,
+) -> list[DeliveryTask]:
+    """Lease up to ``n`` due deliveries of each planned endpoint, within its limits.
+
+    The limits (in-flight cap, FIFO, the breaker's one probe, token buckets) are read
+    and charged here, in the claim's transaction (``sqlite_limits``), so they hold
+    across every worker process. The lease expiry becomes ``next_attempt_at``, so a
+    crashed worker's deliveries fall due again by themselves (at-least-once); each task
+    carries it as ``lease_until``, the token its result is fenced by.
+    """
+    lease_until = now_ms + lease_ms
+    limits = ClaimLimits(conn, now_ms, default_max_in_flight)
+    claimed: list[Claimed] = []
+    for ready, wanted in plan:
+        ep = limits.read(ready.endpoint_id) if wanted > 0 else None
+        if ep is None:
+            continue
+        taken = _lease(conn, owner, ep, min(wanted, ep.room()), now_ms, lease_until)
+        claimed.extend(taken)
+        if taken and ep.probe:
+            conn.execute(
+                "UPDATE endpoint_state SET breaker_state = ?, paused_until = ?"
+                " WHERE endpoint_id = ?",
+                (breaker.HALF_OPEN, lease_until, ep.endpoint_id),
+            )
+        limits.charge(ep, len(taken), lease_until)
+        due = refresh_due(conn, ep.endpoint_id, ep.fifo, not_before=ep.busy_until())
+        limits.pause_if_dry(ep, due)
+    limits.write_back()
+    return _tasks_for(conn, claimed, now_ms, lease_until, box) if claimed else []
+
+
+Claimed = tuple[str, str, str, int, int]  # delivery, message, endpoint, attempts, trigger
+
+
+def _lease(
+    conn: Conn, owner: str, ep: EndpointLimits, n: int, now_ms: int, lease_until: int
+) -> list[Claimed]:
+    """Lease up to ``n`` due rows of the endpoint; of a FIFO endpoint, only its head."""
+    if n <= 0:
+        return []
+    params: list[str | int]
+    if ep.fifo:
+        head = fifo_head(conn, ep.endpoint_id)
+        if head is None or head[1] is None or head[1] > now_ms:  # in flight, or not due
+            return []
+        picked, params = "SELECT ?", [head[0]]
+    else:
+        picked = (
+            "SELECT id FROM delivery WHERE endpoint_id = ? AND next_attempt_at <= ?"
+            " ORDER BY next_attempt_at LIMIT ?"
+        )
+        params = [ep.endpoint_id, now_ms, n]
+    return conn.execute(
+        "UPDATE delivery SET status = ?, lease_owner = ?, next_attempt_at = ?"
+        f" WHERE id IN ({picked}) RETURNING id, msg_id, endpoint_id, attempts, trigger",
+        (SENDING, owner, lease_until, *params),
+    ).fetchall()
+
+
+def _tasks_for(
+    conn: Conn,
+    claimed: list[Claimed],
+    now_ms: int,
+    lease_until: int,
+    box: SecretBox,
+) -> list[DeliveryTask]:
+    msg_ids = list({r[1] for r in claimed})
+    ep_ids = list({r[2] for r in claimed})
+    messages = {
+        r[0]: r if r[6] is None else (*r[:6], rows.load(r[6]))  # headers parsed once
+        for r in conn.execute(
+            "SELECT id, app_id, event_type, payload, created_at, event_id, headers FROM message"
+            f" WHERE id IN ({marks(len(msg_ids))})",
+            msg_ids,
+        )
+    }
+    endpoints = {
+        r[0]: rows.endpoint_from_row(r, box)
+        for r in conn.execute(
+            f"SELECT {rows.ENDPOINT_COLS} FROM endpoint WHERE id IN ({marks(len(ep_ids))})",
+            ep_ids,
+        )
+    }
+    tasks: list[DeliveryTask] = []
+    dropped: list[tuple[int, str]] = []
+    for dlv_id, msg_id, ep_id, attempts, trigger in claimed:
+        msg = messages.get(msg_id)
+        ep = endpoints.get(ep_id)
+        if msg is None or msg[3] is None or ep is None:  # deleted, or payload expired
+            dropped.append((int(DeliveryStatus.FAILED), dlv_id))
+            continue
+        if ep.disabled:
+            dropped.append((PENDING, dlv_id))
+            continue
+        tasks.append(
+            DeliveryTask(
+                delivery_id=dlv_id,
+                attempts=attempts,
+                trigger=TriggerType(trigger),
+                msg_id=msg_id,
+                app_id=msg[1],
+                event_type=msg[2],
+                payload=bytes(msg[3]),
+                msg_created_at=msg[4],
+                endpoint_id=ep_id,
+                url=ep.url,
+                headers=ep.headers,
+                signing_keys=tuple(ep.signing_keys(now_ms)),
+                endpoint_uid=ep.uid,
+                event_id=msg[5],
+                lease_until=lease_until,
+                original_headers=msg[6],
+                forward_headers=_lowered(ep.forward_headers),
+            )
+        )
+    conn.executemany(
+        "UPDATE delivery SET status = ?, next_attempt_at = NULL, lease_owner = NULL WHERE id = ?",
+        dropped,
+    )
+    return tasks
+
+
+def _lowered(names: list[str] | None) -> tuple[str, ...]:
+    return tuple(n.lower() for n in names) if names else ()
