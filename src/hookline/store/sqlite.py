@@ -27,13 +27,17 @@ from hookline.models import (
 from hookline.signing.at_rest import SecretBox
 from hookline.sources import Verdict
 from hookline.store import rows
+from hookline.store import sqlite_fanout as fanout
 from hookline.store import sqlite_queue as queue
 from hookline.store import sqlite_results as results_sql
 from hookline.store.base import (
     AttemptFilter,
     MessageFilter,
+    MessageRef,
     PageRequest,
+    PublishKey,
     PublishOutcome,
+    StoredResponse,
 )
 from hookline.store.sqlite_base import (
     Conn,
@@ -41,7 +45,8 @@ from hookline.store.sqlite_base import (
     time_and_type_filters,
 )
 from hookline.store.sqlite_catalog import CatalogOps
-from hookline.store.sqlite_idempotency import IdempotencyOps
+from hookline.store.sqlite_fanout import FanoutOps
+from hookline.store.sqlite_idempotency import IdempotencyOps, answered, keep_response
 from hookline.store.sqlite_inbound import InboundOps, mark_routed_op
 from hookline.store.sqlite_sources import SourceOps
 from hookline.store.sqlite_tasks import TaskOps
@@ -53,16 +58,31 @@ def app_by_uid(conn: Conn, uid: str) -> Application | None:
     return None if r is None else rows.app_from_row(r)
 
 
+def _replayed(conn: Conn, message: Message, stored: StoredResponse) -> PublishOutcome:
+    """A repeated key's outcome: nothing written, the stored answer, the message as now
+    (an answer kept whole, as keys stored before publishes kept their own, as it is)."""
+    ref = stored.message
+    if ref is None:
+        return PublishOutcome(message, created=False, deliveries=0, replayed=stored)
+    r = conn.execute(
+        f"SELECT {rows.MESSAGE_COLS} FROM message WHERE id=? AND app_id=?",
+        (ref.msg_id, ref.app_id),
+    ).fetchone()
+    if r is None:  # deleted with its application since
+        raise NotFound(f"message {ref.msg_id!r} not found")
+    return PublishOutcome(rows.message_from_row(r), created=False, deliveries=0, replayed=stored)
+
+
 FILTER_CACHE_APPS = 4096
 
 
-class SqliteStore(TaskOps, UpkeepOps, IdempotencyOps, SourceOps, InboundOps, CatalogOps):
+class SqliteStore(FanoutOps, TaskOps, UpkeepOps, IdempotencyOps, SourceOps, InboundOps, CatalogOps):
     """Implements ``hookline.store.base.Store`` on one SQLite file."""
 
     def __init__(self, path: str, synchronous: str = "FULL", *, box: SecretBox) -> None:
         super().__init__(path, synchronous, box=box)
         # per application (id or uid): its filtered endpoints as the last publish found them
-        self._filtered: dict[str, list[queue.FilterSpec]] = {}
+        self._filtered: dict[str, list[fanout.FilterSpec]] = {}
 
     async def ping(self) -> None:
         """The reader answers, and so does the writer through a group commit (a lock held
@@ -82,9 +102,13 @@ class SqliteStore(TaskOps, UpkeepOps, IdempotencyOps, SourceOps, InboundOps, Cat
     # ----- messages -----------------------------------------------------------------
 
     async def publish(
-        self, message: Message, now_ms: int, new_app: Application | None = None
+        self,
+        message: Message,
+        now_ms: int,
+        new_app: Application | None = None,
+        idempotency: PublishKey | None = None,
     ) -> PublishOutcome:
-        return await self._publish(message, now_ms, new_app)
+        return await self._publish(message, now_ms, new_app, idempotency=idempotency)
 
     async def publish_routed(
         self, request_id: str, message: Message, now_ms: int, verdict: Verdict | None = None
@@ -100,6 +124,7 @@ class SqliteStore(TaskOps, UpkeepOps, IdempotencyOps, SourceOps, InboundOps, Cat
         now_ms: int,
         new_app: Application | None,
         then: Callable[[Conn, PublishOutcome], None] | None = None,
+        idempotency: PublishKey | None = None,
     ) -> PublishOutcome:
         """Payload filters run before the write, in a thread: a slow one holds up neither
         the event loop nor the single writer (every application's writes).
@@ -112,27 +137,33 @@ class SqliteStore(TaskOps, UpkeepOps, IdempotencyOps, SourceOps, InboundOps, Cat
         key = new_app.uid if new_app is not None and new_app.uid else message.app_id
         specs = self._filtered.get(key, [])
         for attempt in range(3):
-            prejudged = queue.Prejudged(
+            prejudged = fanout.Prejudged(
                 await self._evaluate_ahead(message, specs), evaluate_missing=attempt == 2
             )
             try:
-                outcome = await self._write(
-                    partial(
-                        self._publish_op,
-                        message=message,
-                        new_app=new_app,
-                        now_ms=now_ms,
-                        prejudged=prejudged,
-                        then=then,
-                    )
+                op = partial(
+                    self._publish_op,
+                    message=message,
+                    new_app=new_app,
+                    now_ms=now_ms,
+                    prejudged=prejudged,
+                    then=then,
                 )
-            except queue.MissingVerdicts as exc:
+                if idempotency is not None:
+                    op = partial(
+                        self._keyed, publish=op, message=message, key=idempotency, now_ms=now_ms
+                    )
+                outcome = await self._write(op)
+            except fanout.MissingVerdicts as exc:
                 specs = exc.filtered
                 self._remember_filters(key, specs)
                 continue
-            self._remember_filters(key, prejudged.filtered)
-            if outcome.deliveries:
-                self._work.set()
+            if outcome.created:
+                self._remember_filters(key, prejudged.filtered)
+            if outcome.background:
+                self._fanout_work.set()
+            if outcome.deliveries or outcome.background:
+                self._work.set()  # the worker's wake-up wakes the fan-out too
             return outcome
         raise AssertionError("the last attempt evaluates missing filters itself")
 
@@ -141,7 +172,7 @@ class SqliteStore(TaskOps, UpkeepOps, IdempotencyOps, SourceOps, InboundOps, Cat
         conn: Conn,
         message: Message,
         new_app: Application | None,
-        prejudged: queue.Prejudged,
+        prejudged: fanout.Prejudged,
         now_ms: int,
         then: Callable[[Conn, PublishOutcome], None] | None = None,
     ) -> PublishOutcome:
@@ -150,12 +181,31 @@ class SqliteStore(TaskOps, UpkeepOps, IdempotencyOps, SourceOps, InboundOps, Cat
             then(conn, outcome)
         return outcome
 
+    def _keyed(
+        self,
+        conn: Conn,
+        publish: Callable[[Conn], PublishOutcome],
+        message: Message,
+        key: PublishKey,
+        now_ms: int,
+    ) -> PublishOutcome:
+        """The key is looked up first and stored with the message, in one transaction:
+        concurrent repeats serialise in the writer, and a crash cannot split them."""
+        stored = answered(conn, key.key, now_ms, self._box)
+        if stored is not None:
+            return _replayed(conn, message, stored)
+        outcome = publish(conn)
+        if outcome.created:
+            ref = MessageRef(outcome.message.app_id, outcome.message.id, key.with_content)
+            keep_response(conn, key.key, StoredResponse(202, message=ref), now_ms, self._box)
+        return outcome
+
     @staticmethod
     def _publish_rows(
         conn: Conn,
         message: Message,
         new_app: Application | None,
-        prejudged: queue.Prejudged,
+        prejudged: fanout.Prejudged,
         now_ms: int,
     ) -> PublishOutcome:
         if new_app is not None:
@@ -175,11 +225,13 @@ class SqliteStore(TaskOps, UpkeepOps, IdempotencyOps, SourceOps, InboundOps, Cat
             ).fetchone()
             if r is not None:
                 return PublishOutcome(rows.message_from_row(r), created=False, deliveries=0)
-        count = queue.enqueue_message(conn, message, now_ms, prejudged)
-        return PublishOutcome(message, created=True, deliveries=count)
+        enqueued = fanout.enqueue_message(conn, message, now_ms, prejudged)
+        return PublishOutcome(
+            message, created=True, deliveries=enqueued.deliveries, background=enqueued.background
+        )
 
     async def _evaluate_ahead(
-        self, message: Message, specs: list[queue.FilterSpec]
+        self, message: Message, specs: list[fanout.FilterSpec]
     ) -> dict[str, bool]:
         wanted = {
             expression
@@ -190,7 +242,7 @@ class SqliteStore(TaskOps, UpkeepOps, IdempotencyOps, SourceOps, InboundOps, Cat
             return {}
         return await self._off_writer(partial(filters.verdicts, sorted(wanted), message.payload))
 
-    def _remember_filters(self, key: str, specs: list[queue.FilterSpec]) -> None:
+    def _remember_filters(self, key: str, specs: list[fanout.FilterSpec]) -> None:
         self._filtered.pop(key, None)
         self._filtered[key] = specs
         while len(self._filtered) > FILTER_CACHE_APPS:
@@ -300,6 +352,8 @@ class SqliteStore(TaskOps, UpkeepOps, IdempotencyOps, SourceOps, InboundOps, Cat
             await asyncio.wait_for(self._work.wait(), timeout)
         except TimeoutError:
             pass
+        else:  # whatever woke the worker (in this process or another) may be a fan-out
+            self._fanout_work.set()
         self._work.clear()
 
     async def next_due_at(self) -> int | None:

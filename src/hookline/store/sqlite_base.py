@@ -78,6 +78,7 @@ class SqliteBase:
         self._db = SqliteDatabase(path, synchronous)
         self._box = box
         self._work = asyncio.Event()
+        self._fanout_work = asyncio.Event()  # a fanout row was committed, or may have been
         # Filters run before a write, on threads of their own: never on the loop, never
         # under the writer's lock, and never holding the loop's default executor (DNS).
         self._filter_exec = ThreadPoolExecutor(FILTER_THREADS, "hookline-filters")

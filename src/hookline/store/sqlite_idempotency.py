@@ -57,15 +57,27 @@ class IdempotencyOps(SqliteBase):
     async def save_idempotent_response(
         self, key: str, response: StoredResponse, now_ms: int
     ) -> None:
-        def op(conn: Conn) -> None:
-            conn.execute(
-                "INSERT INTO idempotency_key (key, status, body, created_at) VALUES (?,?,?,?)"
-                " ON CONFLICT(key) DO UPDATE SET status=excluded.status, body=excluded.body,"
-                " created_at=excluded.created_at",
-                (key, response.status, idempotent_body(response, self._box), now_ms),
-            )
+        await self._write(lambda conn: keep_response(conn, key, response, now_ms, self._box))
 
-        await self._write(op)
+
+def answered(conn: Conn, key: str, now_ms: int, box: SecretBox) -> StoredResponse | None:
+    """The answer ``key`` holds within its window; a bare reservation is no answer."""
+    r = conn.execute(
+        "SELECT status, body FROM idempotency_key WHERE key=? AND created_at > ?",
+        (key, now_ms - IDEMPOTENCY_TTL_MS),
+    ).fetchone()
+    return None if r is None or r[0] == 0 else stored_response(r[0], r[1], box)
+
+
+def keep_response(
+    conn: Conn, key: str, response: StoredResponse, now_ms: int, box: SecretBox
+) -> None:
+    conn.execute(
+        "INSERT INTO idempotency_key (key, status, body, created_at) VALUES (?,?,?,?)"
+        " ON CONFLICT(key) DO UPDATE SET status=excluded.status, body=excluded.body,"
+        " created_at=excluded.created_at",
+        (key, response.status, idempotent_body(response, box), now_ms),
+    )
 
 
 # A message reference is kept in the body column behind a NUL byte, which no JSON body
