@@ -257,9 +257,8 @@ def _advance(
         "  AND (f.cursor IS NULL OR f.cursor < ?) AND m.created_at >= ?)"
         f" FROM message m WHERE {where}"
     )
-    examined = conn.execute(
-        sql + " ORDER BY m.id LIMIT ?", (endpoint.id, endpoint.id, endpoint.created_at, *args, chunk)
-    ).fetchall()
+    ahead = (endpoint.id, endpoint.id, endpoint.created_at)
+    examined = conn.execute(sql + " ORDER BY m.id LIMIT ?", (*ahead, *args, chunk)).fetchall()
     verdicts = judged[1] if judged is not None and judged[0] == endpoint.payload_filter else {}
     started, wanted, walked = time.monotonic(), [], 0
     for r in examined:
