@@ -207,15 +207,9 @@ def next_batch(conn: Conn, msg_id: str, size: int) -> Batch | None:
         return Batch(message, [])
     endpoints = conn.execute(
         "SELECT id, event_types, channels, payload_filter FROM endpoint"
-        " WHERE app_id = ? AND id > ? AND id < ? AND disabled = 0 AND created_at <= ?"
+        " WHERE app_id = ? AND id > ? AND disabled = 0 AND created_at <= ?"
         " ORDER BY id LIMIT ?",
-        (
-            message.app_id,
-            state[0] or "",
-            ids.boundary_id("ep", message.created_at + 1),
-            message.created_at,
-            size,
-        ),
+        (message.app_id, state[0] or "", message.created_at, size),
     ).fetchall()
     return Batch(message, endpoints)
 
