@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from test_store_contract import NOW, claim_due, make_app, make_endpoint, message
+from test_store_filters import DOUBLING, PAYLOAD, assert_not_held_back
 
 from hookline import ids
 from hookline.delivery.fanout import Fanout, FanoutConfig
@@ -207,3 +208,17 @@ async def test_the_fanout_role_is_woken_by_a_publish_not_by_its_poll(
         await running
     assert role.deliveries == len(eps)
     assert pairs(tmp_path) == Counter({(msg.id, ep.id): 1 for ep in eps})
+
+
+async def test_a_costly_filter_in_a_batch_holds_back_no_other_application(
+    store: Store, tmp_path: Path
+) -> None:
+    """A batch's filters run in a thread before its write, as a publish's do."""
+    app = await make_app(store)
+    plain = [await make_endpoint(store, app) for _ in range(17)]
+    for name in "abc":  # three different costly expressions
+        await make_endpoint(store, app, payload_filter=DOUBLING.replace("a", name, 1))
+    msg = (await store.publish(message(app, payload=PAYLOAD), NOW)).message
+    await assert_not_held_back(store, store.fan_out(msg.id, NOW, 50))
+    assert pairs(tmp_path)[(msg.id, plain[0].id)] == 1
+    assert {ep for m, ep in pairs(tmp_path) if m == msg.id} == {ep.id for ep in plain}

@@ -199,10 +199,9 @@ def next_batch(conn: Conn, msg_id: str, size: int) -> Batch | None:
     state = conn.execute("SELECT cursor FROM fanout WHERE msg_id = ?", (msg_id,)).fetchone()
     if state is None:
         return None
-    r = conn.execute(f"SELECT {rows.MESSAGE_COLS} FROM message WHERE id = ?", (msg_id,)).fetchone()
-    if r is None:  # deleted with its application
+    message = _message_of(conn, msg_id)
+    if message is None:  # deleted with its application
         return None
-    message = rows.message_from_row(r)
     if message.payload is None:  # past retention: nothing left to send
         return Batch(message, [])
     endpoints = conn.execute(
@@ -214,17 +213,9 @@ def next_batch(conn: Conn, msg_id: str, size: int) -> Batch | None:
     return Batch(message, endpoints)
 
 
-def wanted_filters(batch: Batch) -> list[str]:
-    """The filters of the batch's subscribed endpoints: what to evaluate ahead."""
-    m = batch.message
-    wanted = set()
-    for _, types, channels, expression in batch.endpoints:
-        subscribed = subscription_matches(
-            rows.load(types), rows.load(channels), m.event_type, m.channels
-        )
-        if expression and subscribed:
-            wanted.add(expression)
-    return sorted(wanted)
+def _message_of(conn: Conn, msg_id: str) -> Message | None:
+    r = conn.execute(f"SELECT {rows.MESSAGE_COLS} FROM message WHERE id = ?", (msg_id,)).fetchone()
+    return None if r is None else rows.message_from_row(r)
 
 
 def fan_out_batch(
@@ -252,24 +243,41 @@ class FanoutOps(SqliteBase):
         return await self._read(lambda conn: pending_fanouts(conn, limit))
 
     async def fan_out(self, msg_id: str, now_ms: int, batch_size: int) -> FanoutStep:
-        """The batch's filters are evaluated first, off the writer, from a read of the
-        batch; the write re-reads it at the cursor it holds and evaluates in place only a
-        filter that changed in between (within the filters' budget)."""
-        ahead = await self._read(lambda conn: next_batch(conn, msg_id, batch_size))
+        """Filters never run under the writer unless they changed meanwhile: a batch that
+        meets one not yet evaluated writes nothing and names them; they are evaluated in
+        a thread and the batch runs again (the third try evaluates in place, within the
+        filters' budget). A batch without filters is one write and no read."""
         verdicts: dict[str, bool] = {}
-        if ahead is not None and ahead.message.payload is not None:
-            wanted = wanted_filters(ahead)
-            if wanted:
-                verdicts = await self._off_writer(
-                    partial(filters.verdicts, wanted, ahead.message.payload)
+        for attempt in range(3):
+            prejudged = Prejudged(verdicts, evaluate_missing=attempt == 2)
+            try:
+                step = await self._write(
+                    partial(
+                        fan_out_batch,
+                        msg_id=msg_id,
+                        now_ms=now_ms,
+                        size=batch_size,
+                        prejudged=prejudged,
+                    )
                 )
-        prejudged = Prejudged(verdicts, evaluate_missing=True)
-        step = await self._write(
-            lambda conn: fan_out_batch(conn, msg_id, now_ms, batch_size, prejudged)
-        )
-        if step.deliveries:
-            self._work.set()
-        return step
+            except MissingVerdicts as exc:
+                verdicts = verdicts | await self._judge(msg_id, exc.filtered)
+                continue
+            if step.deliveries:
+                self._work.set()
+            return step
+        raise AssertionError("the last attempt evaluates missing filters itself")
+
+    async def _judge(self, msg_id: str, specs: list[FilterSpec]) -> dict[str, bool]:
+        message = await self._read(lambda conn: _message_of(conn, msg_id))
+        if message is None or message.payload is None:
+            return {}
+        wanted = {
+            expression
+            for types, channels, expression in specs
+            if subscription_matches(types, channels, message.event_type, message.channels)
+        }
+        return await self._off_writer(partial(filters.verdicts, sorted(wanted), message.payload))
 
     async def wait_for_fanout(self, timeout: float) -> None:
         try:
