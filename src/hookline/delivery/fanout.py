@@ -5,8 +5,12 @@ A publish to such an application stores the message and a pending fan-out only, 
 cost does not grow with the number of endpoints. This loop completes them, oldest first:
 each ``Store.fan_out`` call is one transaction that creates a batch of deliveries and
 moves the message's cursor with them, so a restart resumes where the last commit left
-off. Several messages' batches are in flight at once, so they share the store's group
-commits; nothing a restart needs is kept in memory.
+off; nothing a restart needs is kept in memory.
+
+Each round creates at most ``batch_size`` deliveries, split among the pending messages,
+whose batches share one group commit. The round is what a publish or a claim queued
+behind it waits for, so it is bounded rather than as large as the backlog allows: the
+fan-out gets one round per commit, and everything else the rest of the commit.
 """
 
 from __future__ import annotations
@@ -23,8 +27,8 @@ log = logging.getLogger("hookline.fanout")
 
 @dataclass(slots=True, frozen=True)
 class FanoutConfig:
-    batch_size: int = 500  # endpoints per transaction
-    parallel: int = 8  # messages whose batches run together (and share a commit)
+    batch_size: int = 200  # endpoints per round (one group commit), over all messages
+    parallel: int = 8  # messages whose batches run together (and share that commit)
     poll_interval: float = 1.0  # the bound on noticing a fan-out nobody announced
 
 
@@ -57,8 +61,9 @@ class Fanout:
         if not pending:
             return False
         now = int(time.time() * 1000)
+        size = max(1, self._config.batch_size // len(pending))
         steps = await asyncio.gather(
-            *(self._store.fan_out(m, now, self._config.batch_size) for m in pending),
+            *(self._store.fan_out(m, now, size) for m in pending),
             return_exceptions=True,
         )
         failed = False
