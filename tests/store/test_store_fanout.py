@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import sqlite3
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -222,3 +223,33 @@ async def test_a_costly_filter_in_a_batch_holds_back_no_other_application(
     await assert_not_held_back(store, store.fan_out(msg.id, NOW, 50))
     assert pairs(tmp_path)[(msg.id, plain[0].id)] == 1
     assert {ep for m, ep in pairs(tmp_path) if m == msg.id} == {ep.id for ep in plain}
+
+
+async def test_an_endpoint_disabled_before_its_batch_gets_nothing(
+    store: Store, tmp_path: Path
+) -> None:
+    """As at publish: the batch reaches the endpoints enabled when it runs."""
+    app = await make_app(store)
+    eps = [await make_endpoint(store, app) for _ in range(20)]
+    msg = (await store.publish(message(app), NOW)).message
+    off = await store.update_endpoint(replace(eps[3], disabled=True))
+    await fan_out_all(store, msg.id, 50)
+    assert set(pairs(tmp_path)) == {(msg.id, ep.id) for ep in eps if ep.id != off.id}
+
+
+async def test_the_role_fans_out_oldest_first_so_an_endpoints_line_is_publish_order(
+    store: Store, tmp_path: Path
+) -> None:
+    """A FIFO endpoint sends in delivery id order, and ids follow creation order."""
+    app = await make_app(store)
+    eps = [await make_endpoint(store, app) for _ in range(20)]
+    published = [(await store.publish(message(app), NOW)).message.id for _ in range(6)]
+    role = Fanout(store, FanoutConfig(batch_size=60, parallel=3))
+    while await role.step():
+        pass
+    with db(tmp_path) as conn:
+        line = conn.execute(
+            "SELECT msg_id FROM delivery WHERE endpoint_id = ? ORDER BY id", (eps[7].id,)
+        ).fetchall()
+    assert [m for (m,) in line] == published
+    assert len(pairs(tmp_path)) == 6 * 20

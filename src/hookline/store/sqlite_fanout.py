@@ -140,13 +140,11 @@ def _targets(
 
 
 def _insert_deliveries(conn: Conn, message: Message, targets: list[str], now_ms: int) -> None:
-    """Delivery ids carry the message's time, so a FIFO endpoint's line (delivery id
-    order) is publish order whether a delivery was made inline or by a later batch."""
     conn.executemany(
         _INSERT_DELIVERY,
         [
             (
-                ids.new_id("dlv", min(message.created_at, now_ms)),
+                ids.new_id("dlv", now_ms),
                 message.id,
                 ep,
                 message.app_id,
