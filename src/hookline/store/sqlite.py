@@ -33,11 +33,9 @@ from hookline.store import sqlite_results as results_sql
 from hookline.store.base import (
     AttemptFilter,
     MessageFilter,
-    MessageRef,
     PageRequest,
     PublishKey,
     PublishOutcome,
-    StoredResponse,
 )
 from hookline.store.sqlite_base import (
     Conn,
@@ -46,7 +44,7 @@ from hookline.store.sqlite_base import (
 )
 from hookline.store.sqlite_catalog import CatalogOps
 from hookline.store.sqlite_fanout import FanoutOps
-from hookline.store.sqlite_idempotency import IdempotencyOps, answered, keep_response
+from hookline.store.sqlite_idempotency import IdempotencyOps, keyed_publish
 from hookline.store.sqlite_inbound import InboundOps, mark_routed_op
 from hookline.store.sqlite_sources import SourceOps
 from hookline.store.sqlite_tasks import TaskOps
@@ -56,21 +54,6 @@ from hookline.store.sqlite_upkeep import UpkeepOps
 def app_by_uid(conn: Conn, uid: str) -> Application | None:
     r = conn.execute(f"SELECT {rows.APP_COLS} FROM application WHERE uid=?", (uid,)).fetchone()
     return None if r is None else rows.app_from_row(r)
-
-
-def _replayed(conn: Conn, message: Message, stored: StoredResponse) -> PublishOutcome:
-    """A repeated key's outcome: nothing written, the stored answer, the message as now
-    (an answer kept whole, as keys stored before publishes kept their own, as it is)."""
-    ref = stored.message
-    if ref is None:
-        return PublishOutcome(message, created=False, deliveries=0, replayed=stored)
-    r = conn.execute(
-        f"SELECT {rows.MESSAGE_COLS} FROM message WHERE id=? AND app_id=?",
-        (ref.msg_id, ref.app_id),
-    ).fetchone()
-    if r is None:  # deleted with its application since
-        raise NotFound(f"message {ref.msg_id!r} not found")
-    return PublishOutcome(rows.message_from_row(r), created=False, deliveries=0, replayed=stored)
 
 
 FILTER_CACHE_APPS = 4096
@@ -151,7 +134,12 @@ class SqliteStore(FanoutOps, TaskOps, UpkeepOps, IdempotencyOps, SourceOps, Inbo
                 )
                 if idempotency is not None:
                     op = partial(
-                        self._keyed, publish=op, message=message, key=idempotency, now_ms=now_ms
+                        keyed_publish,
+                        publish=op,
+                        message=message,
+                        key=idempotency,
+                        now_ms=now_ms,
+                        box=self._box,
                     )
                 outcome = await self._write(op)
             except fanout.MissingVerdicts as exc:
@@ -179,25 +167,6 @@ class SqliteStore(FanoutOps, TaskOps, UpkeepOps, IdempotencyOps, SourceOps, Inbo
         outcome = SqliteStore._publish_rows(conn, message, new_app, prejudged, now_ms)
         if then is not None:
             then(conn, outcome)
-        return outcome
-
-    def _keyed(
-        self,
-        conn: Conn,
-        publish: Callable[[Conn], PublishOutcome],
-        message: Message,
-        key: PublishKey,
-        now_ms: int,
-    ) -> PublishOutcome:
-        """The key is looked up first and stored with the message, in one transaction:
-        concurrent repeats serialise in the writer, and a crash cannot split them."""
-        stored = answered(conn, key.key, now_ms, self._box)
-        if stored is not None:
-            return _replayed(conn, message, stored)
-        outcome = publish(conn)
-        if outcome.created:
-            ref = MessageRef(outcome.message.app_id, outcome.message.id, key.with_content)
-            keep_response(conn, key.key, StoredResponse(202, message=ref), now_ms, self._box)
         return outcome
 
     @staticmethod
