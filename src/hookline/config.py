@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     worker_slow_after: float = Field(default=0.25, gt=0)
     lease_seconds: float = Field(default=60.0, gt=0)
     poll_interval: float = Field(default=1.0, gt=0)
+    # Deliveries a background fan-out creates per transaction (applications with many
+    # endpoints); what a publish queued behind that transaction waits for.
+    fanout_batch_size: int = Field(default=200, ge=1, le=10_000)
     send_svix_headers: bool = True
 
     endpoint_max_in_flight: int = Field(default=8, gt=0)

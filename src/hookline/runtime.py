@@ -28,6 +28,7 @@ from hookline.breaker import BreakerPolicy, HealthPolicy
 from hookline.config import Settings
 from hookline.delivery.action_config import LEASE_HEADROOM_S, ActionSpec, load_actions
 from hookline.delivery.actions import ActionRunner
+from hookline.delivery.fanout import Fanout, FanoutConfig
 from hookline.delivery.maintenance import DAY_MS, Maintenance, MaintenanceConfig
 from hookline.delivery.sender import Sender, SenderConfig
 from hookline.delivery.worker import Worker, WorkerConfig
@@ -238,6 +239,7 @@ class Roles:
     api: uvicorn.Server | None
     maintenance: Maintenance | None = None
     router: Router | None = None  # runs with the API: it routes what intake stored
+    fanout: Fanout | None = None  # runs with the worker: background fan-out
 
 
 class _ApiServer(uvicorn.Server):
@@ -259,7 +261,14 @@ def actions(settings: Settings) -> dict[str, ActionSpec]:
 def build_roles(settings: Settings, dev: bool = False, *, migrated: bool = False) -> Roles:
     declared = actions(settings)  # before anything is opened: a bad file changes nothing
     store = open_store(settings, migrated=migrated)
-    worker = sender = api = maintenance = router = None
+    worker = sender = api = maintenance = router = fanout = None
+    if settings.run_worker:
+        fanout = Fanout(
+            store,
+            FanoutConfig(
+                batch_size=settings.fanout_batch_size, poll_interval=settings.poll_interval
+            ),
+        )
     if settings.run_worker and settings.run_maintenance:
         retention_ms = int(settings.retention_days * DAY_MS)
         maintenance = Maintenance(store, MaintenanceConfig(retention_ms=retention_ms))
@@ -321,12 +330,12 @@ def build_roles(settings: Settings, dev: bool = False, *, migrated: bool = False
             timeout_graceful_shutdown=10,
         )
         api = _ApiServer(config)
-    return Roles(store, worker, sender, api, maintenance, router)
+    return Roles(store, worker, sender, api, maintenance, router, fanout)
 
 
 async def run(roles: Roles, started: asyncio.Event | None = None) -> None:
     """Run every role until SIGTERM/SIGINT, then stop them in order: API, worker,
-    maintenance and router, store."""
+    maintenance, fan-out and router, store."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -340,6 +349,8 @@ async def run(roles: Roles, started: asyncio.Event | None = None) -> None:
             tasks.append(asyncio.create_task(roles.worker.run(), name="hookline-worker"))
         if roles.maintenance is not None:
             tasks.append(asyncio.create_task(roles.maintenance.run(), name="hookline-maintenance"))
+        if roles.fanout is not None:
+            tasks.append(asyncio.create_task(roles.fanout.run(), name="hookline-fanout"))
         if roles.api is not None:
             tasks.append(asyncio.create_task(roles.api.serve(), name="hookline-api"))
         if roles.router is not None:
@@ -356,6 +367,8 @@ async def run(roles: Roles, started: asyncio.Event | None = None) -> None:
             roles.worker.stop()
         if roles.maintenance is not None:
             roles.maintenance.stop()
+        if roles.fanout is not None:
+            roles.fanout.stop()
         if roles.router is not None:
             roles.router.stop()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -179,3 +179,34 @@ async def test_a_key_is_scoped_to_its_path(client: httpx.AsyncClient, app: dict[
     )
     assert first.status_code == 202 and other.status_code == 201
     assert "idempotent-replayed" not in other.headers
+
+
+@pytest.mark.parametrize("path", ["fast", "route"])
+async def test_a_keyed_publish_is_one_write_and_its_repeat_writes_nothing(
+    client: httpx.AsyncClient,
+    store: Store,
+    app: dict[str, Any],
+    tmp_path: Path,
+    path: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The key is looked up and stored in the publish transaction: no reservation before
+    it and no saved answer after it. Every write goes through ``SqliteDatabase.write``."""
+    database = store._db  # type: ignore[attr-defined]
+    write, writes = database.write, []
+
+    async def counted(op: Any) -> Any:
+        writes.append(op)
+        return await write(op)
+
+    monkeypatch.setattr(database, "write", counted)
+    changes = await write(lambda conn: conn.total_changes)
+    first = await publish(client, app["id"], PATHS[path][0], "k1")
+    assert first.status_code == 202, first.text
+    assert len(writes) == 1
+    # the message and its key (the application has no endpoints)
+    assert await write(lambda conn: conn.total_changes) - changes == 2
+    again = await publish(client, app["id"], PATHS[path][0], "k1")
+    assert again.headers["idempotent-replayed"] == "true"
+    assert len(writes) == 2
+    assert await write(lambda conn: conn.total_changes) - changes == 2  # nothing written

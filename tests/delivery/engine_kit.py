@@ -15,6 +15,7 @@ from hookline.addresses import AddressPolicy
 from hookline.breaker import HealthPolicy
 from hookline.config import Settings
 from hookline.delivery.actions import ActionRunner
+from hookline.delivery.fanout import Fanout, FanoutConfig
 from hookline.delivery.sender import Sender, SenderConfig
 from hookline.delivery.worker import Worker, WorkerConfig
 from hookline.models import Application, Endpoint, Message
@@ -125,10 +126,15 @@ async def engine(tmp_path: Path) -> AsyncIterator[EngineFactory]:
             actions,
         )
         task = asyncio.create_task(worker.run())
+        # as in production, the fan-out of applications with many endpoints runs beside it
+        fanout = Fanout(store, FanoutConfig(poll_interval=0.05))
+        fanning = asyncio.create_task(fanout.run())
 
         async def stop_worker() -> None:
             worker.stop()
+            fanout.stop()
             await task
+            await fanning
 
         async def stop() -> None:
             await stop_worker()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from functools import partial
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.routing import APIRoute
@@ -95,8 +94,7 @@ def create_app(context: ApiContext) -> FastAPI:
     for module in (ingest_sources, ingest_requests, ingest_endpoints):
         app.include_router(module.router)
     app.add_middleware(FastPublish, context=context)
-    replay = partial(messages.replay_published, context)
-    app.add_middleware(IdempotencyMiddleware, store=context.store, replay_message=replay)
+    app.add_middleware(IdempotencyMiddleware, store=context.store)
     app.add_middleware(JsonByDefault)
     # The token before anything reads a body or stores a key; the health routes are open.
     public = {route.path for route in health.routes if isinstance(route, APIRoute)}

@@ -65,6 +65,8 @@ class FastPublish:
             return store_error_response(exc)
         except ClientDisconnect:
             return Response(status_code=400)
+        if isinstance(out, Response):  # a repeated Idempotency-Key
+            return out
         return Response(
             out.model_dump_json(by_alias=True), status_code=202, media_type="application/json"
         )

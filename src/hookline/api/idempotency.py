@@ -6,60 +6,72 @@ instead of running twice. Responses below 500 are kept for 24 hours, then retent
 deletes them; a 5xx (or a 401) is forgotten, so the client can retry. It runs behind
 the token gate, so only an authenticated client can make it store anything.
 
-A publish keeps no copy of its answer, which holds the payload: the route leaves a
-reference to the message (``replay_from_message``) and a replay renders the message as
-it is then, an expired payload as ``{}`` exactly as GET shows it.
+Publish is the exception: it passes the same hashed key (``idempotency_key``) to
+``Store.publish``, which looks it up and stores it in the publish transaction, so a
+publish is one write and a crash between writes cannot publish twice. Its key keeps a
+reference to the message, not the answer (which holds the payload); a replay renders the
+message as it is then, an expired payload as ``{}`` exactly as GET shows it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import time
-from collections.abc import Awaitable, Callable
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hookline.api.errors import api_error_response, store_error_response
-from hookline.errors import ApiError, StoreError
-from hookline.store.base import MessageRef, Store, StoredResponse
+from hookline.store.base import Store, StoredResponse
 
 IN_FLIGHT_WAIT_S = 15.0
-_MESSAGE_REF = "hookline.idempotency.message"
-
-ReplayMessage = Callable[[MessageRef], Awaitable[bytes]]
+PUBLISH_PATH = re.compile(r"^/api/v1/app/[^/]+/msg$")  # keyed in the publish transaction
 
 
-def replay_from_message(scope: Scope, app_id: str, msg_id: str, with_content: bool) -> None:
-    """Called by publish once the message is stored: keep a reference, not the answer."""
-    scope.setdefault("state", {})[_MESSAGE_REF] = MessageRef(app_id, msg_id, with_content)
+def idempotency_key(scope: Scope) -> str | None:
+    """The request's Idempotency-Key, scoped to its credentials, path and query."""
+    headers = dict(scope["headers"])
+    raw_key = headers.get(b"idempotency-key")
+    if not raw_key:
+        return None
+    auth = headers.get(b"authorization", b"")
+    return hashlib.sha256(
+        b"\0".join((auth, scope["path"].encode(), scope.get("query_string", b""), raw_key))
+    ).hexdigest()
+
+
+def replayed_response(stored: StoredResponse) -> Response:
+    return Response(
+        stored.body,
+        status_code=stored.status,
+        media_type="application/json",
+        headers={"idempotent-replayed": "true"},
+    )
 
 
 class IdempotencyMiddleware:
-    def __init__(self, app: ASGIApp, store: Store, replay_message: ReplayMessage) -> None:
+    def __init__(self, app: ASGIApp, store: Store) -> None:
         self.app = app
         self.store = store
-        self.replay_message = replay_message
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or PUBLISH_PATH.match(scope["path"])
+        ):
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        raw_key = headers.get(b"idempotency-key")
-        if not raw_key:
+        key = idempotency_key(scope)
+        if key is None:
             await self.app(scope, receive, send)
             return
-        auth = headers.get(b"authorization", b"")
-        key = hashlib.sha256(
-            b"\0".join((auth, scope["path"].encode(), scope.get("query_string", b""), raw_key))
-        ).hexdigest()
         now = int(time.time() * 1000)
         stored = await self.store.begin_idempotent(key, now)
         if stored is not None:
-            await _replay(await self._rendered(await self._settled(key, stored)), send)
+            await replayed_response(await self._settled(key, stored))(scope, receive, send)
             return
-        state = scope.setdefault("state", {})  # shared with the route, even if scope is copied
         status = 0
         chunks: list[bytes] = []
 
@@ -75,11 +87,7 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, capture)
         finally:
             if 200 <= status < 500 and status != 401:
-                ref = state.get(_MESSAGE_REF)
-                if isinstance(ref, MessageRef):
-                    response = StoredResponse(status=status, message=ref)
-                else:
-                    response = StoredResponse(status=status, body=b"".join(chunks))
+                response = StoredResponse(status=status, body=b"".join(chunks))
                 await self.store.save_idempotent_response(key, response, now)
             else:
                 await self.store.forget_idempotent(key)
@@ -99,31 +107,3 @@ class IdempotencyMiddleware:
             )
             return StoredResponse(status=409, body=body)
         return stored
-
-    async def _rendered(self, stored: StoredResponse) -> StoredResponse:
-        if stored.message is None:
-            return stored
-        try:
-            body = await self.replay_message(stored.message)
-        except ApiError as exc:  # the message (or its application) was deleted since
-            error = api_error_response(exc)
-        except StoreError as exc:
-            error = store_error_response(exc)
-        else:
-            return StoredResponse(status=stored.status, body=body)
-        return StoredResponse(status=error.status_code, body=bytes(error.body))
-
-
-async def _replay(stored: StoredResponse, send: Send) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": stored.status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(stored.body)).encode()),
-                (b"idempotent-replayed", b"true"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": stored.body})

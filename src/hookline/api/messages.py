@@ -15,7 +15,7 @@ from hookline.api.applications import AppRef, new_application
 from hookline.api.context import ApiContext, Ctx, NewestFirst, list_out, now_ms, to_datetime, to_ms
 from hookline.api.endpoint_urls import shown_url
 from hookline.api.errors import field_error
-from hookline.api.idempotency import replay_from_message
+from hookline.api.idempotency import idempotency_key, replayed_response
 from hookline.api.schemas import (
     CHANNEL_PATTERN,
     ID_PATTERN,
@@ -29,7 +29,7 @@ from hookline.api.schemas import (
 from hookline.api.strict_json import StrictJsonRoute
 from hookline.errors import ApiError, Conflict, NotFound, PayloadTooLarge
 from hookline.models import Application, Attempt, DeliveryStatus, Message
-from hookline.store.base import AttemptFilter, MessageFilter, MessageRef
+from hookline.store.base import AttemptFilter, MessageFilter, PublishKey, PublishOutcome
 
 router = APIRouter(prefix="/api/v1/app/{app_id}", tags=["Message"], route_class=StrictJsonRoute)
 Ref = Annotated[str, Path(min_length=1, max_length=256, pattern=ID_PATTERN)]
@@ -84,20 +84,26 @@ def split_list(values: list[str] | None) -> list[str] | None:
 @router.post("/msg", status_code=202, response_model=MessageOut)
 async def create_message(
     ctx: Ctx, request: Request, app_id: AppRef, body: MessageIn, with_content: WithContent = True
-) -> MessageOut:
+) -> MessageOut | Response:
     """Also served by ``fast_publish`` (the hot path); both call ``publish_message``."""
     return await publish_message(ctx, app_id, body, with_content, request.scope)
 
 
-async def replay_published(ctx: ApiContext, ref: MessageRef) -> bytes:
-    """A publish's answer again, from the message as it is now (for Idempotency-Key)."""
-    msg = await ctx.store.get_message(ref.app_id, ref.msg_id)
-    return message_out(msg, ref.with_content).model_dump_json(by_alias=True).encode()
+def replayed(outcome: PublishOutcome) -> Response:
+    """A repeated Idempotency-Key's answer: the message as it is now, rendered as the
+    first request asked (its payload, or ``{}`` once retention dropped it)."""
+    stored = outcome.replayed
+    assert stored is not None
+    if stored.message is not None:
+        out = message_out(outcome.message, stored.message.with_content)
+        stored = replace(stored, body=out.model_dump_json(by_alias=True).encode())
+    return replayed_response(stored)
 
 
 async def publish_message(
     ctx: ApiContext, app_id: str, body: MessageIn, with_content: bool, scope: Scope
-) -> MessageOut:
+) -> MessageOut | Response:
+    """The message, or for a repeated Idempotency-Key the replayed answer."""
     try:
         payload = orjson.dumps(body.payload)
     except orjson.JSONEncodeError as exc:
@@ -118,13 +124,16 @@ async def publish_message(
         tags=body.tags,
         created_at=now,
     )
-    outcome = await ctx.store.publish(msg, now, new_app)
+    key = idempotency_key(scope)
+    keyed = None if key is None else PublishKey(key, with_content)
+    outcome = await ctx.store.publish(msg, now, new_app, idempotency=keyed)
+    if outcome.replayed is not None:
+        return replayed(outcome)
     if not outcome.created:
         raise Conflict(
             f"a message with eventId {body.event_id!r} already exists: {outcome.message.id}",
             code="duplicate_event_id",
         )
-    replay_from_message(scope, msg.app_id, msg.id, with_content)
     out = message_out(msg, with_content=False)
     if with_content:
         out.payload = body.payload

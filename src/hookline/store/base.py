@@ -66,8 +66,25 @@ class AttemptFilter:
 @dataclass(slots=True, frozen=True)
 class PublishOutcome:
     message: Message
-    created: bool  # False: an earlier message with the same eventId was returned
-    deliveries: int
+    created: bool  # False: an earlier message (same eventId, or a replayed key) returned
+    deliveries: int  # created in the publish transaction
+    background: bool = False  # a background fan-out creates the deliveries
+    replayed: StoredResponse | None = None  # the Idempotency-Key had answered already
+
+
+@dataclass(slots=True, frozen=True)
+class PublishKey:
+    """A publish's Idempotency-Key (hashed with what scopes it) and how its answer is
+    rendered, kept in the publish transaction itself."""
+
+    key: str
+    with_content: bool = True
+
+
+@dataclass(slots=True, frozen=True)
+class FanoutStep:
+    deliveries: int  # created by this batch
+    done: bool  # the message's fan-out is complete (or the message is gone)
 
 
 # Deliveries one endpoint may have in flight unless it sets its own (as Settings' default).
@@ -154,12 +171,24 @@ class Store(Protocol):
 
     # messages
     async def publish(
-        self, message: Message, now_ms: int, new_app: Application | None = None
+        self,
+        message: Message,
+        now_ms: int,
+        new_app: Application | None = None,
+        idempotency: PublishKey | None = None,
     ) -> PublishOutcome:
-        """Store ``message`` and its fan-out. ``new_app`` (the application the caller's
-        reference names, with that reference as its uid) is created first, unless an
-        application with that uid exists by now (a concurrent first publish): then the
-        message goes to that one. Never to an application matched any other way."""
+        """Store ``message`` and its fan-out in one transaction: its deliveries, or for an
+        application with many endpoints a pending fan-out that ``fan_out`` completes (the
+        cost of a publish is bounded whatever the number of endpoints). ``new_app`` (the
+        application the caller's reference names, with that reference as its uid) is
+        created first, unless an application with that uid exists by now (a concurrent
+        first publish): then the message goes to that one. Never to an application
+        matched any other way.
+
+        ``idempotency``: if the key answered within ``IDEMPOTENCY_TTL_MS``, nothing is
+        written and the outcome carries the stored answer (``replayed``, with the message
+        as it is now); otherwise the key is stored with the message, in the same
+        transaction, so concurrent or retried repeats never publish twice."""
         ...
 
     async def get_message(self, app_id: str, msg_id: str) -> Message: ...
@@ -167,6 +196,23 @@ class Store(Protocol):
         self, app_id: str, flt: MessageFilter, page: PageRequest
     ) -> Page[Message]: ...
     async def resend(self, app_id: str, msg_id: str, endpoint_id: str, now_ms: int) -> Delivery: ...
+
+    # background fan-out
+    async def pending_fanouts(self, limit: int) -> list[str]:
+        """Ids of messages whose fan-out is unfinished, oldest first."""
+        ...
+
+    async def fan_out(self, msg_id: str, now_ms: int, batch_size: int) -> FanoutStep:
+        """Create the deliveries of the next ``batch_size`` endpoints of a message's
+        fan-out and move its cursor, in one transaction; concurrent calls for one message
+        serialise on its fanout row (SQLite's single writer; ``FOR UPDATE SKIP LOCKED`` on
+        a shared backend), so none creates a delivery twice. Endpoints enabled and
+        subscribed when the batch runs and created no later than the message get one."""
+        ...
+
+    async def wait_for_fanout(self, timeout: float) -> None:
+        """Return when a fan-out may have appeared, or after ``timeout``."""
+        ...
 
     # delivery engine
     async def ready_endpoints(
@@ -219,7 +265,7 @@ class Store(Protocol):
     async def get_attempt(self, app_id: str, msg_id: str, attempt_id: str) -> Attempt: ...
     async def list_deliveries(self, app_id: str, msg_id: str) -> list[Delivery]: ...
 
-    # idempotency
+    # idempotency of POSTs other than publish (``publish`` keeps its key itself)
     async def begin_idempotent(self, key: str, now_ms: int) -> StoredResponse | None:
         """Reserve ``key``; None means the caller owns it now. Otherwise the stored
         response comes back, with status 0 while the first request is still running."""

@@ -29,6 +29,7 @@ from hookline.signing.at_rest import SecretBox
 from hookline.sources import Verdict
 from hookline.store import rows
 from hookline.store import sqlite_claim as claims
+from hookline.store import sqlite_fanout as fanout
 from hookline.store import sqlite_queue as queue
 from hookline.store import sqlite_results as results_sql
 from hookline.store.base import (
@@ -36,6 +37,7 @@ from hookline.store.base import (
     AttemptFilter,
     MessageFilter,
     PageRequest,
+    PublishKey,
     PublishOutcome,
 )
 from hookline.store.sqlite_base import (
@@ -44,7 +46,8 @@ from hookline.store.sqlite_base import (
     time_and_type_filters,
 )
 from hookline.store.sqlite_catalog import CatalogOps
-from hookline.store.sqlite_idempotency import IdempotencyOps
+from hookline.store.sqlite_fanout import FanoutOps
+from hookline.store.sqlite_idempotency import IdempotencyOps, keyed_publish
 from hookline.store.sqlite_inbound import InboundOps, mark_routed_op
 from hookline.store.sqlite_sources import SourceOps
 from hookline.store.sqlite_tasks import TaskOps
@@ -59,7 +62,7 @@ def app_by_uid(conn: Conn, uid: str) -> Application | None:
 FILTER_CACHE_APPS = 4096
 
 
-class SqliteStore(TaskOps, UpkeepOps, IdempotencyOps, SourceOps, InboundOps, CatalogOps):
+class SqliteStore(FanoutOps, TaskOps, UpkeepOps, IdempotencyOps, SourceOps, InboundOps, CatalogOps):
     """Implements ``hookline.store.base.Store`` on one SQLite file."""
 
     def __init__(
@@ -72,7 +75,7 @@ class SqliteStore(TaskOps, UpkeepOps, IdempotencyOps, SourceOps, InboundOps, Cat
     ) -> None:
         super().__init__(path, synchronous, box=box, wake_dir=wake_dir)
         # per application (id or uid): its filtered endpoints as the last publish found them
-        self._filtered: dict[str, list[queue.FilterSpec]] = {}
+        self._filtered: dict[str, list[fanout.FilterSpec]] = {}
 
     async def ping(self) -> None:
         """The reader answers, and so does the writer through a group commit (a lock held
@@ -92,9 +95,13 @@ class SqliteStore(TaskOps, UpkeepOps, IdempotencyOps, SourceOps, InboundOps, Cat
     # ----- messages -----------------------------------------------------------------
 
     async def publish(
-        self, message: Message, now_ms: int, new_app: Application | None = None
+        self,
+        message: Message,
+        now_ms: int,
+        new_app: Application | None = None,
+        idempotency: PublishKey | None = None,
     ) -> PublishOutcome:
-        return await self._publish(message, now_ms, new_app)
+        return await self._publish(message, now_ms, new_app, idempotency=idempotency)
 
     async def publish_routed(
         self, request_id: str, message: Message, now_ms: int, verdict: Verdict | None = None
@@ -110,6 +117,7 @@ class SqliteStore(TaskOps, UpkeepOps, IdempotencyOps, SourceOps, InboundOps, Cat
         now_ms: int,
         new_app: Application | None,
         then: Callable[[Conn, PublishOutcome], None] | None = None,
+        idempotency: PublishKey | None = None,
     ) -> PublishOutcome:
         """Payload filters run before the write, in a thread: a slow one holds up neither
         the event loop nor the single writer (every application's writes).
@@ -122,27 +130,38 @@ class SqliteStore(TaskOps, UpkeepOps, IdempotencyOps, SourceOps, InboundOps, Cat
         key = new_app.uid if new_app is not None and new_app.uid else message.app_id
         specs = self._filtered.get(key, [])
         for attempt in range(3):
-            prejudged = queue.Prejudged(
+            prejudged = fanout.Prejudged(
                 await self._evaluate_ahead(message, specs), evaluate_missing=attempt == 2
             )
             try:
-                outcome = await self._write(
-                    partial(
-                        self._publish_op,
-                        message=message,
-                        new_app=new_app,
-                        now_ms=now_ms,
-                        prejudged=prejudged,
-                        then=then,
-                    )
+                op = partial(
+                    self._publish_op,
+                    message=message,
+                    new_app=new_app,
+                    now_ms=now_ms,
+                    prejudged=prejudged,
+                    then=then,
                 )
-            except queue.MissingVerdicts as exc:
+                if idempotency is not None:
+                    op = partial(
+                        keyed_publish,
+                        publish=op,
+                        message=message,
+                        key=idempotency,
+                        now_ms=now_ms,
+                        box=self._box,
+                    )
+                outcome = await self._write(op)
+            except fanout.MissingVerdicts as exc:
                 specs = exc.filtered
                 self._remember_filters(key, specs)
                 continue
-            self._remember_filters(key, prejudged.filtered)
-            if outcome.deliveries:
-                self._work.set()
+            if outcome.created:
+                self._remember_filters(key, prejudged.filtered)
+            if outcome.background:
+                self._fanout_work.set()
+            if outcome.deliveries or outcome.background:
+                self._work.set()  # the worker's wake-up wakes the fan-out too
             return outcome
         raise AssertionError("the last attempt evaluates missing filters itself")
 
@@ -151,7 +170,7 @@ class SqliteStore(TaskOps, UpkeepOps, IdempotencyOps, SourceOps, InboundOps, Cat
         conn: Conn,
         message: Message,
         new_app: Application | None,
-        prejudged: queue.Prejudged,
+        prejudged: fanout.Prejudged,
         now_ms: int,
         then: Callable[[Conn, PublishOutcome], None] | None = None,
     ) -> PublishOutcome:
@@ -165,7 +184,7 @@ class SqliteStore(TaskOps, UpkeepOps, IdempotencyOps, SourceOps, InboundOps, Cat
         conn: Conn,
         message: Message,
         new_app: Application | None,
-        prejudged: queue.Prejudged,
+        prejudged: fanout.Prejudged,
         now_ms: int,
     ) -> PublishOutcome:
         if new_app is not None:
@@ -185,11 +204,13 @@ class SqliteStore(TaskOps, UpkeepOps, IdempotencyOps, SourceOps, InboundOps, Cat
             ).fetchone()
             if r is not None:
                 return PublishOutcome(rows.message_from_row(r), created=False, deliveries=0)
-        count = queue.enqueue_message(conn, message, now_ms, prejudged)
-        return PublishOutcome(message, created=True, deliveries=count)
+        enqueued = fanout.enqueue_message(conn, message, now_ms, prejudged)
+        return PublishOutcome(
+            message, created=True, deliveries=enqueued.deliveries, background=enqueued.background
+        )
 
     async def _evaluate_ahead(
-        self, message: Message, specs: list[queue.FilterSpec]
+        self, message: Message, specs: list[fanout.FilterSpec]
     ) -> dict[str, bool]:
         wanted = {
             expression
@@ -200,7 +221,7 @@ class SqliteStore(TaskOps, UpkeepOps, IdempotencyOps, SourceOps, InboundOps, Cat
             return {}
         return await self._off_writer(partial(filters.verdicts, sorted(wanted), message.payload))
 
-    def _remember_filters(self, key: str, specs: list[queue.FilterSpec]) -> None:
+    def _remember_filters(self, key: str, specs: list[fanout.FilterSpec]) -> None:
         self._filtered.pop(key, None)
         self._filtered[key] = specs
         while len(self._filtered) > FILTER_CACHE_APPS:
@@ -312,6 +333,8 @@ class SqliteStore(TaskOps, UpkeepOps, IdempotencyOps, SourceOps, InboundOps, Cat
             await asyncio.wait_for(self._work.wait(), timeout)
         except TimeoutError:
             pass
+        else:  # whatever woke the worker (in this process or another) may be a fan-out
+            self._fanout_work.set()
         self._work.clear()
 
     async def next_due_at(self) -> int | None:

@@ -89,6 +89,8 @@ class SqliteBase:
         # set() after a commit that made work due: wakes the worker here and, given a
         # folder, the workers of every other process on this database
         self._work = WorkSignal(None if wake_dir is None else SocketFolderChannel(wake_dir))
+        self._fanout_work = asyncio.Event()  # a fanout row was committed, or may have been
+        self._work.wakes_too(self._fanout_work)  # a peer's wake-up may be a fan-out
         # Filters run before a write, on threads of their own: never on the loop, never
         # under the writer's lock, and never holding the loop's default executor (DNS).
         self._filter_exec = ThreadPoolExecutor(FILTER_THREADS, "hookline-filters")

@@ -26,6 +26,7 @@ from hookline.store.sqlite_base import (
     find_endpoint,
     page_of,
 )
+from hookline.store.sqlite_fanout import emit_operational
 
 
 class CatalogOps(SqliteBase):
@@ -246,6 +247,7 @@ def delete_application_rows(conn: Conn, app_id: str) -> bool:
         "endpoint",
         "endpoint_state",
         "background_task",
+        "fanout",
     ):
         conn.execute(f"DELETE FROM {table} WHERE app_id=?", (app_id,))
     return bool(conn.execute("DELETE FROM application WHERE id=?", (app_id,)).rowcount)
@@ -275,7 +277,7 @@ def _endpoint_event(conn: Conn, event_type: str, endpoint: Endpoint) -> None:
     if endpoint.app_id == OPERATIONAL_APP_ID:
         return
     app = find_app(conn, endpoint.app_id)
-    queue.emit_operational(
+    emit_operational(
         conn,
         event_type,
         {

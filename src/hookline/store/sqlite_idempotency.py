@@ -1,9 +1,21 @@
-"""Idempotency-Key records in SQLite: reserve, save, replay, expire."""
+"""Idempotency-Key records in SQLite: reserve, save, replay, expire; and a publish's
+key, looked up and stored in the publish transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from hookline.errors import NotFound
+from hookline.models import Message
 from hookline.signing.at_rest import SecretBox
-from hookline.store.base import IDEMPOTENCY_TTL_MS, MessageRef, StoredResponse
+from hookline.store import rows
+from hookline.store.base import (
+    IDEMPOTENCY_TTL_MS,
+    MessageRef,
+    PublishKey,
+    PublishOutcome,
+    StoredResponse,
+)
 from hookline.store.sqlite_base import Conn, SqliteBase
 
 IN_FLIGHT_TTL_MS = 120 * 1000  # a reservation older than this belongs to a dead request
@@ -57,15 +69,27 @@ class IdempotencyOps(SqliteBase):
     async def save_idempotent_response(
         self, key: str, response: StoredResponse, now_ms: int
     ) -> None:
-        def op(conn: Conn) -> None:
-            conn.execute(
-                "INSERT INTO idempotency_key (key, status, body, created_at) VALUES (?,?,?,?)"
-                " ON CONFLICT(key) DO UPDATE SET status=excluded.status, body=excluded.body,"
-                " created_at=excluded.created_at",
-                (key, response.status, idempotent_body(response, self._box), now_ms),
-            )
+        await self._write(lambda conn: keep_response(conn, key, response, now_ms, self._box))
 
-        await self._write(op)
+
+def answered(conn: Conn, key: str, now_ms: int, box: SecretBox) -> StoredResponse | None:
+    """The answer ``key`` holds within its window; a bare reservation is no answer."""
+    r = conn.execute(
+        "SELECT status, body FROM idempotency_key WHERE key=? AND created_at > ?",
+        (key, now_ms - IDEMPOTENCY_TTL_MS),
+    ).fetchone()
+    return None if r is None or r[0] == 0 else stored_response(r[0], r[1], box)
+
+
+def keep_response(
+    conn: Conn, key: str, response: StoredResponse, now_ms: int, box: SecretBox
+) -> None:
+    conn.execute(
+        "INSERT INTO idempotency_key (key, status, body, created_at) VALUES (?,?,?,?)"
+        " ON CONFLICT(key) DO UPDATE SET status=excluded.status, body=excluded.body,"
+        " created_at=excluded.created_at",
+        (key, response.status, idempotent_body(response, box), now_ms),
+    )
 
 
 # A message reference is kept in the body column behind a NUL byte, which no JSON body
@@ -92,3 +116,38 @@ def stored_response(status: int, body: bytes, box: SecretBox) -> StoredResponse:
         return StoredResponse(status=status, body=body)
     app_id, msg_id, with_content = body[len(_MESSAGE_REF) :].decode().split("\0")
     return StoredResponse(status=status, message=MessageRef(app_id, msg_id, with_content == "1"))
+
+
+def keyed_publish(
+    conn: Conn,
+    publish: Callable[[Conn], PublishOutcome],
+    message: Message,
+    key: PublishKey,
+    now_ms: int,
+    box: SecretBox,
+) -> PublishOutcome:
+    """The key is looked up first and stored with the message, in one transaction:
+    concurrent repeats serialise in the writer, and a crash cannot split them."""
+    stored = answered(conn, key.key, now_ms, box)
+    if stored is not None:
+        return _replayed(conn, message, stored)
+    outcome = publish(conn)
+    if outcome.created:
+        ref = MessageRef(outcome.message.app_id, outcome.message.id, key.with_content)
+        keep_response(conn, key.key, StoredResponse(202, message=ref), now_ms, box)
+    return outcome
+
+
+def _replayed(conn: Conn, message: Message, stored: StoredResponse) -> PublishOutcome:
+    """A repeated key's outcome: nothing written, the stored answer, the message as now
+    (an answer kept whole, as keys stored before publishes kept their own, as it is)."""
+    ref = stored.message
+    if ref is None:
+        return PublishOutcome(message, created=False, deliveries=0, replayed=stored)
+    r = conn.execute(
+        f"SELECT {rows.MESSAGE_COLS} FROM message WHERE id=? AND app_id=?",
+        (ref.msg_id, ref.app_id),
+    ).fetchone()
+    if r is None:  # deleted with its application since
+        raise NotFound(f"message {ref.msg_id!r} not found")
+    return PublishOutcome(rows.message_from_row(r), created=False, deliveries=0, replayed=stored)

@@ -18,10 +18,10 @@ from hookline.models import (
     TriggerType,
 )
 from hookline.store import rows
+from hookline.store.sqlite_fanout import emit_operational
 from hookline.store.sqlite_queue import (
     PENDING,
     SENDING,
-    emit_operational,
     marks,
     park_endpoint,
     refresh_due,

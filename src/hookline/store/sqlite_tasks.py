@@ -251,10 +251,14 @@ def _advance(
     sql = (
         "SELECT m.id, m.event_type, m.channels, m.tags, m.payload IS NULL,"
         " (SELECT d.status FROM delivery d WHERE d.msg_id = m.id AND d.endpoint_id = ?"
-        "  ORDER BY d.id DESC LIMIT 1)"
+        "  ORDER BY d.id DESC LIMIT 1),"
+        # the message's fan-out has yet to reach the endpoint: it will queue it itself
+        " EXISTS (SELECT 1 FROM fanout f WHERE f.msg_id = m.id"
+        "  AND (f.cursor IS NULL OR f.cursor < ?) AND m.created_at >= ?)"
         f" FROM message m WHERE {where}"
     )
-    examined = conn.execute(sql + " ORDER BY m.id LIMIT ?", (endpoint.id, *args, chunk)).fetchall()
+    ahead = (endpoint.id, endpoint.id, endpoint.created_at)
+    examined = conn.execute(sql + " ORDER BY m.id LIMIT ?", (*ahead, *args, chunk)).fetchall()
     verdicts = judged[1] if judged is not None and judged[0] == endpoint.payload_filter else {}
     started, wanted, walked = time.monotonic(), [], 0
     for r in examined:
@@ -275,8 +279,10 @@ def _advance(
 def _wanted(
     conn: Conn, task: BackgroundTask, ep: Endpoint, r: Sequence[Any], verdicts: dict[str, bool]
 ) -> bool:
-    msg_id, event_type, channels, tags, expired, last_status = r
+    msg_id, event_type, channels, tags, expired, last_status, fanning_out = r
     if expired:  # retention dropped the payload: nothing left to send
+        return False
+    if fanning_out and task.kind is not TaskKind.RECOVER:
         return False
     if task.kind is TaskKind.RECOVER:
         return bool(last_status == FAILED)

@@ -34,6 +34,10 @@ class UpkeepOps(SqliteBase):
                 ids.boundary_id("msg", before_ms),
                 limit,
             )
+            # a fan-out still pending for a purged message has nothing left to send
+            conn.execute(
+                "DELETE FROM fanout WHERE msg_id < ?", (ids.boundary_id("msg", before_ms),)
+            )
             att_purged, att_cursor, att_done = _purge_range(
                 conn,
                 "attempt",

@@ -53,6 +53,17 @@ class WorkSignal:
         self._event = asyncio.Event()
         self._channel = channel
         self._notify_pending = False
+        self._also: list[asyncio.Event] = []
+
+    def wakes_too(self, event: asyncio.Event) -> None:
+        """A peer's notification also sets ``event``: it cannot say which kind of work
+        it was, and a busy waiter of this signal may not pass it on for a while."""
+        self._also.append(event)
+
+    def _peer_woke(self) -> None:
+        self._event.set()
+        for event in self._also:
+            event.set()
 
     async def open(self) -> None:
         """Start receiving; a channel that cannot open (say, a read-only folder) leaves this
@@ -60,7 +71,7 @@ class WorkSignal:
         if self._channel is None:
             return
         try:
-            await self._channel.open(self._event.set)
+            await self._channel.open(self._peer_woke)
         except OSError as exc:
             log.warning("no wake-ups from other processes (polling instead): %s", exc)
             self._channel = None

@@ -1,0 +1,285 @@
+"""Fan-out in SQLite: a message's deliveries, inline or in background batches.
+
+A publish costs a bounded amount whatever the number of endpoints: the transaction that
+stores the message reads at most ``INLINE_FANOUT + 1`` enabled endpoints. With at most
+``INLINE_FANOUT`` it inserts their deliveries there and then (one write, no extra hop for
+the common small application); with more it inserts a ``fanout`` row instead, and the
+worker's fan-out role creates the deliveries in batches (``fan_out_batch``). Each batch
+reads the row's cursor inside the write transaction and commits its deliveries together
+with the moved cursor, so a crash between batches resumes where it stopped: no delivery
+lost, none created twice, and two processes on one message serialise on the row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, NamedTuple
+
+import orjson
+
+from hookline import filters, ids
+from hookline.models import OPERATIONAL_APP_ID, Message, TriggerType, subscription_matches
+from hookline.store import rows
+from hookline.store.base import FanoutStep
+from hookline.store.sqlite_base import SqliteBase
+from hookline.store.sqlite_queue import PENDING, mark_due
+
+Conn = sqlite3.Connection
+
+INLINE_FANOUT = 16
+"""Most endpoints a publish fans out to inside its own transaction. Sixteen keeps the
+publish transaction to a few hundred microseconds of inserts (what one publish may hold
+the single writer for) while the one-endpoint publish stays a single write."""
+
+FilterSpec = tuple[list[str] | None, list[str] | None, str]  # event types, channels, filter
+EndpointRow = tuple[str, str | None, str | None, str | None]  # id, types, channels, filter
+
+
+@dataclass
+class Prejudged:
+    """Filter outcomes computed before the write, off the writer (filters can be slow).
+
+    Fan-out fills ``filtered`` with the filtered endpoints it found, so the caller can
+    tell next time which filters to evaluate ahead.
+    """
+
+    verdicts: dict[str, bool]
+    evaluate_missing: bool = False  # evaluate here what is missing, rather than raise
+    filtered: list[FilterSpec] = field(default_factory=list)
+
+
+class MissingVerdicts(Exception):
+    """A subscribed endpoint's filter was not evaluated ahead; nothing was written."""
+
+    def __init__(self, filtered: list[FilterSpec]) -> None:
+        super().__init__("payload filters changed since they were evaluated")
+        self.filtered = filtered
+
+
+class Enqueued(NamedTuple):
+    deliveries: int  # created in this transaction
+    background: bool  # a fanout row will create the rest
+
+
+_INSERT_MESSAGE = (
+    f"INSERT INTO message ({rows.MESSAGE_COLS}) VALUES ({rows.marks_for(rows.MESSAGE_COLS)})"
+)
+_INSERT_DELIVERY = (
+    "INSERT INTO delivery (id, msg_id, endpoint_id, app_id, status, attempts,"
+    " next_attempt_at, trigger, lease_owner, created_at, updated_at)"
+    " VALUES (?,?,?,?,?,0,?,?,NULL,?,?)"
+)
+
+
+def enqueue_message(
+    conn: Conn, message: Message, now_ms: int, prejudged: Prejudged | None = None
+) -> Enqueued:
+    """Insert ``message`` and either one delivery per matching enabled endpoint or, past
+    ``INLINE_FANOUT`` candidates, a ``fanout`` row.
+
+    Filters come from ``prejudged`` when given (a filter it lacks raises
+    ``MissingVerdicts``); otherwise they run here, within their budget.
+    """
+    candidates: list[EndpointRow] = conn.execute(
+        "SELECT id, event_types, channels, payload_filter FROM endpoint"
+        " WHERE app_id = ? AND disabled = 0 LIMIT ?",
+        (message.app_id, INLINE_FANOUT + 1),
+    ).fetchall()
+    if len(candidates) > INLINE_FANOUT:
+        if prejudged is not None:
+            prejudged.filtered = []  # nothing to evaluate ahead: batches judge their own
+        conn.execute(_INSERT_MESSAGE, rows.message_params(message))
+        conn.execute(
+            "INSERT INTO fanout (msg_id, app_id, cursor, created_at) VALUES (?, ?, NULL, ?)",
+            (message.id, message.app_id, now_ms),
+        )
+        return Enqueued(0, background=True)
+    targets = _targets(candidates, message, prejudged)
+    conn.execute(_INSERT_MESSAGE, rows.message_params(message))
+    _insert_deliveries(conn, message, targets, now_ms)
+    return Enqueued(len(targets), background=False)
+
+
+def _targets(
+    candidates: Iterable[EndpointRow], message: Message, prejudged: Prejudged | None
+) -> list[str]:
+    """The endpoints among ``candidates`` that want ``message``."""
+    document: Any = None
+    targets: list[str] = []
+    filtered: list[FilterSpec] = []
+    missing = False
+    for ep_id, event_types, channels, payload_filter in candidates:
+        wanted_types, wanted_channels = rows.load(event_types), rows.load(channels)
+        if payload_filter:
+            filtered.append((wanted_types, wanted_channels, payload_filter))
+        if not subscription_matches(
+            wanted_types, wanted_channels, message.event_type, message.channels
+        ):
+            continue
+        if payload_filter:
+            verdict = None if prejudged is None else prejudged.verdicts.get(payload_filter)
+            if verdict is None and prejudged is not None and not prejudged.evaluate_missing:
+                missing = True
+                continue
+            if verdict is None:
+                if document is None:
+                    document = orjson.loads(message.payload or b"null")
+                verdict = filters.matches(payload_filter, document)
+            if not verdict:
+                continue
+        targets.append(ep_id)
+    if prejudged is not None:
+        prejudged.filtered = filtered
+    if missing:
+        raise MissingVerdicts(filtered)
+    return targets
+
+
+def _insert_deliveries(conn: Conn, message: Message, targets: list[str], now_ms: int) -> None:
+    conn.executemany(
+        _INSERT_DELIVERY,
+        [
+            (
+                ids.new_id("dlv", now_ms),
+                message.id,
+                ep,
+                message.app_id,
+                PENDING,
+                now_ms,
+                int(TriggerType.SCHEDULED),
+                now_ms,
+                now_ms,
+            )
+            for ep in targets
+        ],
+    )
+    mark_due(conn, targets, now_ms)
+
+
+def emit_operational(conn: Conn, event_type: str, data: dict[str, Any], now_ms: int) -> None:
+    """An operational webhook, delivered and signed by the same engine as any message."""
+    body = {"type": event_type, "timestamp": rows.iso(now_ms), "data": data}
+    message = Message(
+        id=ids.new_id("msg", now_ms),
+        app_id=OPERATIONAL_APP_ID,
+        event_type=event_type,
+        payload=orjson.dumps(body),
+        created_at=now_ms,
+    )
+    enqueue_message(conn, message, now_ms)
+
+
+# ----- background batches -----------------------------------------------------------
+
+
+def pending_fanouts(conn: Conn, limit: int) -> list[str]:
+    """Messages whose fan-out is unfinished, oldest first."""
+    found = conn.execute("SELECT msg_id FROM fanout ORDER BY msg_id LIMIT ?", (limit,))
+    return [r[0] for r in found]
+
+
+@dataclass(slots=True)
+class Batch:
+    """The next batch of one message's fan-out, as read at the row's current cursor."""
+
+    message: Message
+    endpoints: list[EndpointRow]
+
+
+def next_batch(conn: Conn, msg_id: str, size: int) -> Batch | None:
+    """The message and the next ``size`` endpoints its fan-out walks: the enabled ones of
+    its application, in id order after the cursor, created no later than the message (an
+    endpoint made after a publish does not get it). None when there is nothing to do."""
+    state = conn.execute("SELECT cursor FROM fanout WHERE msg_id = ?", (msg_id,)).fetchone()
+    if state is None:
+        return None
+    message = _message_of(conn, msg_id)
+    if message is None:  # deleted with its application
+        return None
+    if message.payload is None:  # past retention: nothing left to send
+        return Batch(message, [])
+    endpoints = conn.execute(
+        "SELECT id, event_types, channels, payload_filter FROM endpoint"
+        " WHERE app_id = ? AND id > ? AND disabled = 0 AND created_at <= ?"
+        " ORDER BY id LIMIT ?",
+        (message.app_id, state[0] or "", message.created_at, size),
+    ).fetchall()
+    return Batch(message, endpoints)
+
+
+def _message_of(conn: Conn, msg_id: str) -> Message | None:
+    r = conn.execute(f"SELECT {rows.MESSAGE_COLS} FROM message WHERE id = ?", (msg_id,)).fetchone()
+    return None if r is None else rows.message_from_row(r)
+
+
+def fan_out_batch(
+    conn: Conn, msg_id: str, now_ms: int, size: int, prejudged: Prejudged
+) -> FanoutStep:
+    """One batch in the writer: the cursor is read here, under the write lock, and moves
+    in the same transaction as the deliveries it covers; the row goes after the last."""
+    batch = next_batch(conn, msg_id, size)
+    if batch is None:
+        conn.execute("DELETE FROM fanout WHERE msg_id = ?", (msg_id,))
+        return FanoutStep(0, done=True)
+    targets = _targets(batch.endpoints, batch.message, prejudged) if batch.endpoints else []
+    _insert_deliveries(conn, batch.message, targets, now_ms)
+    if len(batch.endpoints) < size:
+        conn.execute("DELETE FROM fanout WHERE msg_id = ?", (msg_id,))
+        return FanoutStep(len(targets), done=True)
+    conn.execute("UPDATE fanout SET cursor = ? WHERE msg_id = ?", (batch.endpoints[-1][0], msg_id))
+    return FanoutStep(len(targets), done=False)
+
+
+class FanoutOps(SqliteBase):
+    """The background fan-out verbs of ``Store``."""
+
+    async def pending_fanouts(self, limit: int) -> list[str]:
+        return await self._read(lambda conn: pending_fanouts(conn, limit))
+
+    async def fan_out(self, msg_id: str, now_ms: int, batch_size: int) -> FanoutStep:
+        """Filters never run under the writer unless they changed meanwhile: a batch that
+        meets one not yet evaluated writes nothing and names them; they are evaluated in
+        a thread and the batch runs again (the third try evaluates in place, within the
+        filters' budget). A batch without filters is one write and no read."""
+        verdicts: dict[str, bool] = {}
+        for attempt in range(3):
+            prejudged = Prejudged(verdicts, evaluate_missing=attempt == 2)
+            try:
+                step = await self._write(
+                    partial(
+                        fan_out_batch,
+                        msg_id=msg_id,
+                        now_ms=now_ms,
+                        size=batch_size,
+                        prejudged=prejudged,
+                    )
+                )
+            except MissingVerdicts as exc:
+                verdicts = verdicts | await self._judge(msg_id, exc.filtered)
+                continue
+            if step.deliveries:
+                self._work.set()
+            return step
+        raise AssertionError("the last attempt evaluates missing filters itself")
+
+    async def _judge(self, msg_id: str, specs: list[FilterSpec]) -> dict[str, bool]:
+        message = await self._read(lambda conn: _message_of(conn, msg_id))
+        if message is None or message.payload is None:
+            return {}
+        wanted = {
+            expression
+            for types, channels, expression in specs
+            if subscription_matches(types, channels, message.event_type, message.channels)
+        }
+        return await self._off_writer(partial(filters.verdicts, sorted(wanted), message.payload))
+
+    async def wait_for_fanout(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self._fanout_work.wait(), timeout)
+        except TimeoutError:
+            pass
+        self._fanout_work.clear()
