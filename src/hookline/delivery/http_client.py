@@ -129,21 +129,23 @@ class HttpClient:
             found = self._targets[url] = parse_target(url, self._policy)
         return found
 
-    async def post(self, target: Target, data: bytes) -> Response:
-        """Send ``data`` (the whole request) and read the answer. A reused connection that
-        the server closed before answering anything is replaced once: the receiver did not
-        answer that request, and ``webhook-id`` lets it drop a copy it did see."""
+    async def post(self, target: Target, data: bytes, timeout: float) -> Response:
+        """Send ``data`` (the whole request) and read the answer within ``timeout`` seconds
+        in all. A reused connection that the server closed before answering anything is
+        replaced once: the receiver did not answer that request, and ``webhook-id`` lets it
+        drop a copy it did see."""
+        deadline = asyncio.get_running_loop().time() + timeout
         conn = self._take(target.key)
         if conn is None:
-            conn = await self._connect(target)
+            conn = await self._connect(target, deadline)
         try:
             try:
-                response = await conn.request(data)
+                response = await conn.request(data, deadline)
             except SendError as exc:
                 if not exc.replayable:
                     raise
-                conn = await self._connect(target)
-                response = await conn.request(data)
+                conn = await self._connect(target, deadline)
+                response = await conn.request(data, deadline)
         except BaseException:
             conn.close()  # a timeout or failure mid-exchange: the connection is spent
             raise
@@ -206,16 +208,18 @@ class HttpClient:
 
     # --- connecting ----------------------------------------------------------------------
 
-    async def _connect(self, target: Target) -> HttpConnection:
+    async def _connect(self, target: Target, deadline: float) -> HttpConnection:
+        """Resolving and connecting share the connect timeout, within the request's."""
+        loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(self._connect_timeout):
+            async with asyncio.timeout(min(self._connect_timeout, deadline - loop.time())):
                 if target.addresses is not None:
                     candidates: Sequence[str] = target.addresses
                 else:
                     candidates = [host for _, host in await self._resolve(target)]
                 return await self._open(target, candidates)
         except TimeoutError:
-            raise SendError(ErrorKind.TIMEOUT, "timed out connecting") from None
+            raise SendError(ErrorKind.TIMEOUT, "timed out") from None
 
     async def _open(self, target: Target, addresses: Sequence[str]) -> HttpConnection:
         """Connect to the first checked address that answers, as aiohttp does."""

@@ -47,6 +47,7 @@ class HttpConnection(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         self._transport: asyncio.Transport | None = None
         self._waiter: asyncio.Future[Response] | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self.closed = False  # the peer closed (or reset) the connection, or we did
         self.reused = False  # at least one answer came back on this connection
         self.idle_since = 0.0
@@ -65,11 +66,16 @@ class HttpConnection(asyncio.Protocol):
 
     # --- driving a request -------------------------------------------------------------
 
-    def request(self, data: bytes) -> asyncio.Future[Response]:
+    def request(self, data: bytes, deadline: float) -> asyncio.Future[Response]:
+        """Send ``data``; the answer must be complete by ``deadline`` (the loop's clock),
+        else the future fails as a timeout and the connection is closed. One timer on the
+        loop costs a third of an ``asyncio.timeout`` block per request."""
         transport = self._transport
         assert transport is not None and self._waiter is None, "connection is busy"
         self._reset()
-        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        self._timer = loop.call_at(deadline, self._expire)
         transport.write(data)
         return waiter
 
@@ -79,6 +85,7 @@ class HttpConnection(asyncio.Protocol):
     def close(self) -> None:
         """Drop the connection without flushing anything: nothing more is wanted from it."""
         self.closed = True
+        self._stop_timer()
         if self._transport is not None:
             self._transport.abort()
 
@@ -163,7 +170,18 @@ class HttpConnection(asyncio.Protocol):
 
     # --- settling ------------------------------------------------------------------------
 
+    def _expire(self) -> None:
+        self._timer = None
+        self._fail(ErrorKind.TIMEOUT, "timed out")
+        self.close()
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
     def _settle(self) -> None:
+        self._stop_timer()
         waiter, self._waiter = self._waiter, None
         body = b"".join(self._chunks) if len(self._chunks) != 1 else self._chunks[0]
         self.reused = True
@@ -174,6 +192,7 @@ class HttpConnection(asyncio.Protocol):
             self.close()
 
     def _fail(self, kind: ErrorKind, message: str, replayable: bool = False) -> None:
+        self._stop_timer()
         waiter, self._waiter = self._waiter, None
         self._keep_alive = False
         if waiter is not None and not waiter.done():

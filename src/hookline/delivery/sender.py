@@ -7,7 +7,6 @@ becomes an ``Outcome`` with an error kind: nothing a receiver does can raise out
 
 from __future__ import annotations
 
-import asyncio
 import re
 import ssl
 import time
@@ -145,10 +144,7 @@ class Sender:
             if target.refused:
                 return done(0, "destination address refused by the SSRF guard", ErrorKind.BLOCKED)
             data = self._request(task, target, int(started_wall))
-            async with asyncio.timeout(self._config.request_timeout):
-                resp = await client.post(target, data)
-        except TimeoutError:
-            return done(0, "timed out", ErrorKind.TIMEOUT)
+            resp = await client.post(target, data, self._config.request_timeout)
         except SendError as exc:
             return done(0, str(exc), exc.kind)
         except ValueError as exc:
