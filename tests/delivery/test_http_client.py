@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -59,9 +60,15 @@ async def test_idle_connection_the_server_closed_is_not_used(sender: Sender) -> 
     assert server.connections == 2 and len(server.on(0)) == 1 and len(server.on(1)) == 1
 
 
-async def test_reused_connection_closed_before_any_answer_sends_once_more(sender: Sender) -> None:
+@pytest.mark.parametrize("how", ["fin", "reset"])
+async def test_reused_connection_closed_before_any_answer_sends_once_more(
+    sender: Sender, how: str
+) -> None:
     async def drop_second_request(seen: Seen, writer: asyncio.StreamWriter) -> bool:
         if seen.connection == 0 and seen.index == 1:
+            if how == "reset":  # SO_LINGER 0: the close is a TCP RST
+                sock = writer.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             return False  # read it, close without a byte of answer
         return await answer(writer)
 
@@ -73,6 +80,21 @@ async def test_reused_connection_closed_before_any_answer_sends_once_more(sender
     assert dropped.header("webhook-id") == resent.header("webhook-id")
     assert dropped.body == resent.body
     assert len(server.seen) == 3
+
+
+async def test_reused_connection_closed_mid_answer_is_not_sent_again(sender: Sender) -> None:
+    async def cut_second_answer(seen: Seen, writer: asyncio.StreamWriter) -> bool:
+        if seen.index == 1:
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc")
+            await writer.drain()
+            return False  # the receiver did answer, in part: a resend could double it
+        return await answer(writer)
+
+    async with RawServer(cut_second_answer) as server:
+        assert (await send(sender, server.url())).status == 200
+        second = await send(sender, server.url())
+    assert second.error_kind is ErrorKind.INVALID_RESPONSE and second.status == 0
+    assert len(server.seen) == 2
 
 
 async def test_fresh_connection_closed_before_any_answer_is_not_sent_again(
@@ -130,7 +152,7 @@ async def test_chunked_body_under_the_cap_is_read_whole_and_the_connection_kept(
     [
         (b"HTTP/1.1 200 OK\r\n\r\nuntil the end", 200, "until the end", None, None),
         (
-            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\nok",
+            b"HTTP/1.1 100 Continue\r\n\r\n|HTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\nok",
             201,
             "ok",
             None,
@@ -162,8 +184,11 @@ async def test_response_framings(
     retry_after: str | None,
 ) -> None:
     async def script(seen: Seen, writer: asyncio.StreamWriter) -> bool:
-        writer.write(raw)
-        await writer.drain()
+        for i, part in enumerate(raw.split(b"|")):  # "|" marks a pause between packets
+            if i:
+                await asyncio.sleep(0.05)
+            writer.write(part)
+            await writer.drain()
         return False  # then close
 
     async with RawServer(script) as server:
