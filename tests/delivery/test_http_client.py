@@ -172,8 +172,16 @@ async def test_chunked_body_under_the_cap_is_read_whole_and_the_connection_kept(
             ErrorKind.INVALID_RESPONSE,
             None,
         ),
+        (
+            b"HTTP/1.1 202 A\r\ncontent-length: 1\r\n\r\na"
+            b"HTTP/1.1 500 B\r\ncontent-length: 1\r\n\r\nb",
+            202,
+            "a",
+            None,
+            None,
+        ),
     ],
-    ids=["until-close", "interim-100", "retry-after", "truncated"],
+    ids=["until-close", "interim-100", "retry-after", "truncated", "two-answers"],
 )
 async def test_response_framings(
     sender: Sender,

@@ -142,7 +142,13 @@ class HttpConnection(asyncio.Protocol):
 
     # --- httptools callbacks -------------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        if self._complete:  # a second answer to one request: use the first, drop the line
+            self._keep_alive = False
+
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self._complete:
+            return
         lower = name.lower()
         if lower == b"retry-after":
             if self._retry_after is None:
@@ -151,16 +157,22 @@ class HttpConnection(asyncio.Protocol):
             self._framed = True
 
     def on_headers_complete(self) -> None:
+        if self._complete:
+            return
         self._status = self._parser.get_status_code()
         self._headers_done = True
 
     def on_body(self, body: bytes) -> None:
+        if self._complete:
+            return
         room = self._limit - self._size
         if room > 0:
             self._chunks.append(body if len(body) <= room else body[:room])
         self._size += len(body)
 
     def on_message_complete(self) -> None:
+        if self._complete:
+            return
         if 100 <= self._status < 200:  # an interim answer (100 Continue): the real one follows
             self._status, self._headers_done, self._framed = 0, False, False
             self._retry_after = None
