@@ -206,6 +206,22 @@ async def test_response_framings(
         assert outcome.body == body
 
 
+async def test_endless_answer_head_is_refused_without_waiting_for_the_timeout(
+    sender: Sender,
+) -> None:
+    async def endless_header(seen: Seen, writer: asyncio.StreamWriter) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\nx-endless: ")
+        for _ in range(100_000):  # 400 MiB of one header value
+            writer.write(b"a" * 4096)
+            await writer.drain()
+        return False
+
+    async with RawServer(endless_header) as server:
+        outcome = await send(sender, server.url())
+        await until(lambda: server.closed_by_peer == [0])
+    assert outcome.error_kind is ErrorKind.INVALID_RESPONSE and "head" in outcome.body
+
+
 # ----- deadlines -------------------------------------------------------------------------
 
 

@@ -20,6 +20,11 @@ import httptools
 from hookline.models import ErrorKind
 
 
+# The parser gathers a header's name and value across reads: an answer whose head never
+# ends must not grow memory until the request's timeout. Real heads are a few hundred bytes.
+MAX_HEAD = 64 * 1024
+
+
 class SendError(Exception):
     """A send that produced no HTTP answer, with the error kind the attempt records.
 
@@ -109,6 +114,9 @@ class HttpConnection(asyncio.Protocol):
             self._keep_alive = False  # bytes after a complete answer: never reuse this
         if self._complete:
             self._settle()
+        elif not self._headers_done and self._received > MAX_HEAD:
+            self._fail(ErrorKind.INVALID_RESPONSE, "invalid response: head too large")
+            self.close()
         elif self._headers_done and self._size >= self._limit:
             self._keep_alive = False  # the rest of the body is not wanted: close instead
             self._settle()
