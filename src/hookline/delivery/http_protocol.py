@@ -19,7 +19,6 @@ import httptools
 
 from hookline.models import ErrorKind
 
-
 # The parser gathers a header's name and value across reads: an answer whose head never
 # ends must not grow memory until the request's timeout. Real heads are a few hundred bytes.
 MAX_HEAD = 64 * 1024
