@@ -13,9 +13,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiohttp.abc import AbstractResolver, ResolveResult
 from engine_kit import LOOPBACK_OK
 from http_kit import RawServer, Seen, answer, self_signed, task
 
+from hookline.addresses import AddressPolicy
 from hookline.delivery.http_client import HttpClient
 from hookline.delivery.sender import Outcome, Sender, SenderConfig
 from hookline.models import ErrorKind
@@ -358,3 +360,66 @@ async def test_trusted_certificate_is_verified_with_sni(tls_files: tuple[Path, P
     assert (outcome.status, outcome.body, again.status) == (200, "secure", 200)
     assert names == ["localhost"]  # one handshake: the second send reused the connection
     assert [seen.header("host") for seen in server.seen] == [f"localhost:{server.port}"] * 2
+
+
+# ----- the guard at connect time ---------------------------------------------------------
+
+
+class Answers(AbstractResolver):
+    """A resolver that answers each lookup from a list, as an attacker's DNS would, and
+    counts lookups; it sends no DNS query anywhere."""
+
+    def __init__(self, *answers: list[str]) -> None:
+        self.answers = list(answers)
+        self.lookups: list[str] = []
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        self.lookups.append(host)
+        return [
+            ResolveResult(hostname=host, host=h, port=port, family=socket.AF_INET, proto=0, flags=0)
+            for h in self.answers.pop(0)
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_connection_goes_to_the_address_the_guard_checked() -> None:
+    """Only 127.0.0.1 is allowed; the name's answer mixes it with a refused loopback
+    address listed first. The request reaches 127.0.0.1 under the name's Host header, and
+    the refused address is never tried (nothing listens there: trying it would not fail
+    this test, so the resolver is asked once and the guard's list is what is used)."""
+    policy = AddressPolicy.build(False, ["127.0.0.1/32"], allow_loopback=False)
+    resolver = Answers(["127.0.0.9", "127.0.0.1"])
+    s = Sender(SenderConfig(policy=policy), resolver=resolver)
+    await s.open()
+
+    async def ok(seen: Seen, writer: asyncio.StreamWriter) -> bool:
+        return await answer(writer)
+
+    try:
+        async with RawServer(ok) as server:
+            outcome = await send(s, server.url(host="hooks.rebind.invalid"))
+    finally:
+        await s.close()
+    assert outcome.status == 200, outcome.body
+    assert [seen.header("host") for seen in server.seen] == [f"hooks.rebind.invalid:{server.port}"]
+    assert resolver.lookups == ["hooks.rebind.invalid"]
+
+
+async def test_a_name_resolving_only_to_refused_addresses_is_blocked() -> None:
+    policy = AddressPolicy.build(False, ["127.0.0.1/32"], allow_loopback=False)
+    s = Sender(SenderConfig(policy=policy), resolver=Answers(["127.0.0.2", "10.0.0.1"]))
+    await s.open()
+
+    async def ok(seen: Seen, writer: asyncio.StreamWriter) -> bool:
+        return await answer(writer)
+
+    try:
+        async with RawServer(ok) as server:
+            outcome = await send(s, server.url(host="hooks.rebind.invalid"))
+    finally:
+        await s.close()
+    assert outcome.error_kind is ErrorKind.BLOCKED and server.seen == []
