@@ -46,15 +46,18 @@ Script = Callable[[Seen, asyncio.StreamWriter], Awaitable[bool]]
 class RawServer:
     script: Script
     ssl_context: ssl.SSLContext | None = None
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: any free one
     seen: list[Seen] = field(default_factory=list)
     closed_by_peer: list[int] = field(default_factory=list)  # connections the client ended
-    port: int = 0
     _connections: int = 0
     _server: asyncio.Server | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def __aenter__(self) -> RawServer:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.ssl_context)
+        self._server = await asyncio.start_server(
+            self._serve, self.host, self.port, ssl=self.ssl_context
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 

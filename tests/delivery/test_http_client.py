@@ -387,10 +387,9 @@ class Answers(AbstractResolver):
 
 
 async def test_connection_goes_to_the_address_the_guard_checked() -> None:
-    """Only 127.0.0.1 is allowed; the name's answer mixes it with a refused loopback
-    address listed first. The request reaches 127.0.0.1 under the name's Host header, and
-    the refused address is never tried (nothing listens there: trying it would not fail
-    this test, so the resolver is asked once and the guard's list is what is used)."""
+    """Only 127.0.0.1 is allowed; the name's answer lists a refused loopback address
+    first, where a decoy listens on the same port. The request reaches 127.0.0.1 under the
+    name's Host header, and the decoy sees nothing."""
     policy = AddressPolicy.build(False, ["127.0.0.1/32"], allow_loopback=False)
     resolver = Answers(["127.0.0.9", "127.0.0.1"])
     s = Sender(SenderConfig(policy=policy), resolver=resolver)
@@ -401,17 +400,19 @@ async def test_connection_goes_to_the_address_the_guard_checked() -> None:
 
     try:
         async with RawServer(ok) as server:
-            outcome = await send(s, server.url(host="hooks.rebind.invalid"))
+            async with RawServer(ok, host="127.0.0.9", port=server.port) as decoy:
+                outcome = await send(s, server.url(host="hooks.rebind.invalid"))
     finally:
         await s.close()
     assert outcome.status == 200, outcome.body
     assert [seen.header("host") for seen in server.seen] == [f"hooks.rebind.invalid:{server.port}"]
+    assert decoy.connections == 0
     assert resolver.lookups == ["hooks.rebind.invalid"]
 
 
 async def test_a_name_resolving_only_to_refused_addresses_is_blocked() -> None:
     policy = AddressPolicy.build(False, ["127.0.0.1/32"], allow_loopback=False)
-    s = Sender(SenderConfig(policy=policy), resolver=Answers(["127.0.0.2", "10.0.0.1"]))
+    s = Sender(SenderConfig(policy=policy), resolver=Answers(["127.0.0.2", "127.0.0.3"]))
     await s.open()
 
     async def ok(seen: Seen, writer: asyncio.StreamWriter) -> bool:
