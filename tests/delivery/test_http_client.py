@@ -424,3 +424,16 @@ async def test_a_name_resolving_only_to_refused_addresses_is_blocked() -> None:
     finally:
         await s.close()
     assert outcome.error_kind is ErrorKind.BLOCKED and server.seen == []
+
+
+async def test_a_header_that_would_split_the_request_is_refused_unsent(sender: Sender) -> None:
+    """The API refuses such values when they are written; the sender does not trust that."""
+
+    async def ok(seen: Seen, writer: asyncio.StreamWriter) -> bool:
+        return await answer(writer)
+
+    async with RawServer(ok) as server:
+        bad = task(server.url())
+        bad.headers = {"x-note": "a\r\nx-injected: yes"}
+        outcome = await asyncio.wait_for(sender.send(bad), BOUND)
+    assert outcome.error_kind is ErrorKind.CONNECTION_ERROR and server.seen == []
