@@ -8,15 +8,18 @@ import asyncio
 import contextlib
 import datetime
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from engine_kit import LOOPBACK_OK
 
+from hookline.delivery.sender import Outcome, Sender, SenderConfig
 from hookline.models import DeliveryTask, TriggerType
 from hookline.signing import generate_secret
 
@@ -159,3 +162,27 @@ def self_signed(folder: Path, name: str = "localhost") -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
+
+
+CAP = 20 * 1024
+BOUND = 10.0  # no test may take longer than this, whatever the client does
+
+
+@pytest.fixture
+async def sender() -> AsyncIterator[Sender]:
+    s = Sender(SenderConfig(request_timeout=5, connect_timeout=5, policy=LOOPBACK_OK))
+    await s.open()
+    yield s
+    await s.close()
+
+
+async def send(sender: Sender, url: str) -> Outcome:
+    return await asyncio.wait_for(sender.send(task(url)), BOUND)
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition() and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+    assert condition(), "condition not met in time"
