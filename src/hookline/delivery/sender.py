@@ -1,15 +1,13 @@
-"""Sends one signed delivery over a shared keep-alive aiohttp session.
+"""Sends one signed delivery over a pooled keep-alive connection (``http_client``).
 
 The payload bytes go out exactly as stored at publish time; only the signature
-headers are computed here. Every failure becomes an ``Outcome`` with an error kind:
-nothing a receiver does can raise out of ``send``.
+headers are computed here, written straight into the request head. Every failure
+becomes an ``Outcome`` with an error kind: nothing a receiver does can raise out of ``send``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
-import socket
 import ssl
 import time
 from collections.abc import Mapping
@@ -17,16 +15,16 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from urllib.parse import unquote
 
-import aiohttp
 from aiohttp.abc import AbstractResolver
-from yarl import URL
 
-from hookline.addresses import AddressPolicy, literal_addresses
-from hookline.delivery.ssrf import BlockedAddress, GuardedResolver
+from hookline.addresses import AddressPolicy
+from hookline.delivery.http_client import HttpClient, Target
+from hookline.delivery.http_protocol import SendError
 from hookline.models import NOT_FORWARDED, SET_BY_HOOKLINE, DeliveryTask, ErrorKind
 from hookline.signing import Secret, parse_secret, sign
 
 USER_AGENT = "hookline/0.1 (+https://github.com/hookline)"
+_UNSAFE = re.compile(r"[\r\n\0]")
 
 
 @dataclass(slots=True)
@@ -58,40 +56,36 @@ def _secrets(keys: tuple[str, ...]) -> tuple[Secret, ...]:
 
 
 class Sender:
-    def __init__(self, config: SenderConfig, resolver: AbstractResolver | None = None) -> None:
-        """``resolver`` replaces the system resolver underneath the SSRF guard."""
+    def __init__(
+        self,
+        config: SenderConfig,
+        resolver: AbstractResolver | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        """``resolver`` replaces the system resolver underneath the SSRF guard;
+        ``ssl_context`` replaces the default verifying one (a test's own CA)."""
         self._config = config
         self._resolver = resolver
-        self._session: aiohttp.ClientSession | None = None
-        self._targets: dict[str, tuple[URL, bool]] = {}
+        self._ssl_context = ssl_context
+        self._client: HttpClient | None = None
 
     async def open(self) -> None:
-        connector = aiohttp.TCPConnector(
-            limit=0,
-            ttl_dns_cache=30,
-            resolver=GuardedResolver(self._config.policy, self._resolver),
-            enable_cleanup_closed=True,
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=aiohttp.ClientTimeout(
-                total=self._config.request_timeout, connect=self._config.connect_timeout
-            ),
-            auto_decompress=False,
-            skip_auto_headers=("Accept-Encoding",),
-            cookie_jar=aiohttp.DummyCookieJar(),
+        self._client = HttpClient(
+            self._config.policy,
+            self._resolver,
+            connect_timeout=self._config.connect_timeout,
+            max_body=self._config.max_response_body,
+            ssl_context=self._ssl_context,
         )
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
     def signed_headers(self, task: DeliveryTask, timestamp: int) -> dict[str, str]:
         signature = sign(task.msg_id, timestamp, task.payload, _secrets(task.signing_keys))
-        headers = {k: v for k, v in task.headers.items() if k.lower() not in SET_BY_HOOKLINE}
-        if task.forward_headers and task.original_headers:
-            headers = _with_forwarded(headers, task.forward_headers, task.original_headers)
+        headers = _custom_headers(task)
         headers.update(
             {
                 "content-type": "application/json",
@@ -107,9 +101,33 @@ class Sender:
             headers["svix-signature"] = signature
         return headers
 
+    def _request(self, task: DeliveryTask, target: Target, timestamp: int) -> bytes:
+        """The whole request: the URL's cached head, the headers as ``signed_headers``
+        has them, the payload. Built as one string, with no dict in between."""
+        signature = sign(task.msg_id, timestamp, task.payload, _secrets(task.signing_keys))
+        msg_id, ts = task.msg_id, str(timestamp)
+        lines = ""
+        if task.headers or task.forward_headers:
+            for name, value in _custom_headers(task).items():
+                if target.has_auth and name.lower() == "authorization":
+                    continue  # the URL's credentials win over a custom header
+                if _UNSAFE.search(name) or _UNSAFE.search(value):
+                    raise SendError(ErrorKind.CONNECTION_ERROR, f"invalid header {name!r}")
+                lines += f"{name}: {value}\r\n"
+        svix = ""
+        if self._config.send_svix_headers:
+            svix = f"svix-id: {msg_id}\r\nsvix-timestamp: {ts}\r\nsvix-signature: {signature}\r\n"
+        head = (
+            f"{lines}content-type: application/json\r\nuser-agent: {USER_AGENT}\r\n"
+            f"webhook-id: {msg_id}\r\nwebhook-timestamp: {ts}\r\n"
+            f"webhook-signature: {signature}\r\n{svix}"
+            f"content-length: {len(task.payload)}\r\n\r\n"
+        )
+        return target.head + head.encode("utf-8") + task.payload
+
     async def send(self, task: DeliveryTask) -> Outcome:
-        session = self._session
-        assert session is not None, "sender is not open"
+        client = self._client
+        assert client is not None, "sender is not open"
         started_wall = time.time()
         started = time.perf_counter()
 
@@ -122,57 +140,29 @@ class Sender:
             return Outcome(status, body, elapsed, kind, retry, int(started_wall * 1000))
 
         try:
-            url, allowed = self._target(task.url)
-            if not allowed:
+            target = client.target(task.url)
+            if target.refused:
                 return done(0, "destination address refused by the SSRF guard", ErrorKind.BLOCKED)
-            headers = self.signed_headers(task, int(started_wall))
-            async with session.post(
-                url, data=task.payload, headers=headers, allow_redirects=False
-            ) as resp:
-                body = await _read_capped(resp, self._config.max_response_body)
-                return done(
-                    resp.status, body, _status_kind(resp.status), resp.headers.get("retry-after")
-                )
-        except (TimeoutError, aiohttp.ServerTimeoutError):
-            return done(0, "timed out", ErrorKind.TIMEOUT)
-        except aiohttp.ClientConnectorCertificateError as exc:
-            return done(0, str(exc), ErrorKind.TLS)
-        except aiohttp.ClientSSLError as exc:
-            return done(0, str(exc), ErrorKind.TLS)
-        except aiohttp.ClientConnectorError as exc:
-            return done(0, str(exc), _connect_kind(exc.os_error))
-        except aiohttp.ClientResponseError as exc:
-            return done(0, f"invalid response: {exc.message}", ErrorKind.INVALID_RESPONSE)
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
-            return done(0, f"invalid response: {exc}", ErrorKind.INVALID_RESPONSE)
-        except (aiohttp.InvalidURL, ValueError) as exc:
+            data = self._request(task, target, int(started_wall))
+            resp = await client.post(target, data, self._config.request_timeout)
+        except SendError as exc:
+            return done(0, str(exc), exc.kind)
+        except ValueError as exc:
             return done(0, f"invalid url: {exc}", ErrorKind.CONNECTION_ERROR)
         except ssl.SSLError as exc:
             return done(0, str(exc), ErrorKind.TLS)
-        except (aiohttp.ClientError, OSError) as exc:
+        except OSError as exc:
             return done(0, str(exc) or type(exc).__name__, ErrorKind.CONNECTION_ERROR)
+        body = resp.body.decode("utf-8", errors="replace")
+        return done(resp.status, body, _status_kind(resp.status), resp.retry_after)
 
-    def _target(self, url: str) -> tuple[URL, bool]:
-        """The parsed URL and the guard's verdict on a numeric host, cached per URL:
-        both are pure functions of the string, and parsing them per send is measurable."""
-        found = self._targets.get(url)
-        if found is None:
-            if len(self._targets) >= 10_000:
-                self._targets.clear()
-            parsed = URL(url)
-            found = self._targets[url] = (parsed, self._literal_host_allowed(parsed.host))
-        return found
 
-    def _literal_host_allowed(self, host: str | None) -> bool:
-        """aiohttp skips the resolver for hosts that look numeric, so check them here."""
-        if host is None:
-            return False
-        policy = self._config.policy
-        if not policy.enabled:
-            return True
-        if _looks_numeric(host) and not literal_addresses(host):
-            return False  # aiohttp would connect without asking the resolver
-        return not policy.refuses_literal(host)
+def _custom_headers(task: DeliveryTask) -> dict[str, str]:
+    """The endpoint's own headers less the ones hookline sets, over the forwarded ones."""
+    headers = {k: v for k, v in task.headers.items() if k.lower() not in SET_BY_HOOKLINE}
+    if task.forward_headers and task.original_headers:
+        headers = _with_forwarded(headers, task.forward_headers, task.original_headers)
+    return headers
 
 
 def _with_forwarded(
@@ -205,36 +195,5 @@ def _without_userinfo(text: str, url: str) -> str:
     return text
 
 
-def _looks_numeric(host: str) -> bool:
-    return ":" in host or host.replace(".", "").isdigit() or host.lower().startswith("0x")
-
-
-async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> str:
-    """Keep at most ``limit`` bytes; an oversized body costs its connection, not memory."""
-    chunks: list[bytes] = []
-    size = 0
-    while size < limit:
-        chunk = await resp.content.read(limit - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    if not resp.content.at_eof():
-        resp.close()
-    return b"".join(chunks).decode("utf-8", errors="replace")
-
-
 def _status_kind(status: int) -> ErrorKind | None:
     return None if 200 <= status < 300 else ErrorKind.HTTP_STATUS
-
-
-def _connect_kind(error: OSError) -> ErrorKind:
-    if isinstance(error, BlockedAddress):
-        return ErrorKind.BLOCKED
-    if isinstance(error, socket.gaierror):
-        return ErrorKind.DNS
-    if isinstance(error, ConnectionRefusedError):
-        return ErrorKind.CONNECTION_REFUSED
-    if isinstance(error, asyncio.TimeoutError):
-        return ErrorKind.TIMEOUT
-    return ErrorKind.CONNECTION_ERROR

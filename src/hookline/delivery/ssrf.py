@@ -1,9 +1,9 @@
 """The SSRF guard: outbound requests only reach addresses the operator allows.
 
-The check runs on the resolved address inside the connector, and the connection
-goes to exactly that address, so a name that re-resolves to a private address
-(DNS rebinding) is caught too. Numeric disguises such as ``127.1`` or
-``2130706433`` are resolved by the system like any name and land in the same check.
+The delivery client (``http_client``) resolves a name through this resolver when it opens
+a connection and connects to one of the addresses it returned, so a name that re-resolves
+to a private address (DNS rebinding) is caught too. Address literals, numeric disguises
+such as ``127.1`` or ``2130706433`` included, are judged by the client without resolving.
 Which addresses are refused is decided in ``hookline.addresses``, which the API shares.
 """
 
