@@ -30,8 +30,8 @@ REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 HOOKLINE = BIN / "hookline"
 
-WORKER_CONCURRENCY = 64
-SYNCHRONOUS = "NORMAL"
+CEILING_CONCURRENCY = 64  # the bare senders' requests in flight
+SEED_SYNCHRONOUS = "NORMAL"  # seeding runs in the harness; no hookline row uses this
 EVENT_TYPE = "invoice.paid"
 API_TOKEN = "hk_bench_" + "x" * 32
 
@@ -98,6 +98,73 @@ def payload_bytes(seq: int) -> bytes:
 # ----- processes ----------------------------------------------------------------------
 
 
+def status_kb(pid: int, key: str) -> int | None:
+    """A ``kB`` field of /proc/PID/status (VmHWM, VmRSS), or None if the process is gone."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return None
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """/proc/PID/stat after the command name; index 0 is field 3 (state)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def process_name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "?"
+
+
+def process_cpu_seconds(pid: int, reaped: bool = False) -> float | None:
+    """utime + stime (+ cutime + cstime with ``reaped``) of one process, in seconds."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        return None
+    ticks = sum(int(v) for v in fields[11 : 15 if reaped else 13])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def descendants(pid: int) -> list[int]:
+    """Live descendants of ``pid``: from /proc/PID/task/*/children where the kernel has
+    it, else by scanning /proc for parent ids."""
+    out: list[int] = []
+    try:
+        todo = [pid]
+        while todo:
+            parent = todo.pop()
+            for task in Path(f"/proc/{parent}/task").iterdir():
+                for child in (task / "children").read_text().split():
+                    out.append(int(child))
+                    todo.append(int(child))
+        return out
+    except FileNotFoundError:
+        out = []  # a process went away mid-walk, or a kernel without the children file
+    except OSError:
+        return out
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat_fields(int(entry.name))
+            if fields is not None:
+                parents.setdefault(int(fields[1]), []).append(int(entry.name))
+    todo = [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
 @dataclass(eq=False)
 class Proc:
     name: str
@@ -112,32 +179,42 @@ class Proc:
     def alive(self) -> bool:
         return self.popen.poll() is None
 
-    def _status_kb(self, key: str) -> int | None:
-        try:
-            text = Path(f"/proc/{self.pid}/status").read_text()
-        except OSError:
-            return None
-        for line in text.splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-        return None
+    def tree(self) -> list[int]:
+        """This process and every live descendant (a supervising parent's children)."""
+        return [self.pid, *descendants(self.pid)] if self.alive() else []
+
+    def tree_peaks(self) -> list[dict[str, Any]]:
+        """Per process of the tree: pid, command name and peak RSS (VmHWM) so far."""
+        out = []
+        for pid in self.tree():
+            kb = status_kb(pid, "VmHWM")
+            if kb is not None:
+                out.append({"pid": pid, "name": process_name(pid), "peak_rss_mb": kb / 1024})
+        return out
 
     def peak_rss_mb(self) -> float | None:
-        """VmHWM: the peak resident set size of the process so far."""
-        kb = self._status_kb("VmHWM")
-        return None if kb is None else kb / 1024
+        """The largest VmHWM (peak resident set size) of any process of the tree so far."""
+        peaks = [p["peak_rss_mb"] for p in self.tree_peaks()]
+        return max(peaks) if peaks else None
 
     def rss_mb(self) -> float | None:
-        kb = self._status_kb("VmRSS")
-        return None if kb is None else kb / 1024
+        """The resident set size of the whole tree now."""
+        kbs = [status_kb(pid, "VmRSS") for pid in self.tree()]
+        known = [kb for kb in kbs if kb is not None]
+        return sum(known) / 1024 if known else None
 
     def cpu_seconds(self) -> float | None:
-        """User + system CPU time of the process (its threads included) so far."""
-        try:
-            stat = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time of the tree so far: live processes and the children
+        they reaped (a child that exits unreaped by the tree is lost)."""
+        times = [process_cpu_seconds(pid, reaped=True) for pid in self.tree()]
+        known = [t for t in times if t is not None]
+        return sum(known) if known else None
+
+    def kill_children(self) -> None:
+        """SIGKILL to the descendants (by pid), so none outlives a killed parent."""
+        for pid in descendants(self.pid) if self.alive() else []:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def signal(self, sig: int) -> None:
         if not self.alive():
@@ -162,6 +239,7 @@ class Proc:
             await asyncio.sleep(0.05)
         if self.alive():
             log(f"{self.name} (pid {self.pid}) ignored SIGTERM for {grace:.0f} s; killing it")
+            self.kill_children()
             self.signal(signal.SIGKILL)
             while self.alive() and time.monotonic() - started < grace + 5:
                 await asyncio.sleep(0.05)
@@ -182,6 +260,18 @@ class Proc:
 _registry: set[Proc] = set()
 
 
+def _clean_env() -> dict[str, str]:
+    """This environment without ``HOOKLINE_*``: a row's settings are only what it names."""
+    inherited = sorted(k for k in os.environ if k.startswith("HOOKLINE_"))
+    if inherited and not _warned:
+        _warned.append(True)
+        log(f"warning: ignoring {', '.join(inherited)} from the environment")
+    return {k: v for k, v in os.environ.items() if not k.startswith("HOOKLINE_")}
+
+
+_warned: list[bool] = []
+
+
 def start_process(
     name: str,
     argv: Sequence[str | Path],
@@ -196,7 +286,7 @@ def start_process(
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})},
+            env={**_clean_env(), **(env or {})},
             cwd=REPO,
             start_new_session=own_group,
         )
@@ -213,6 +303,7 @@ def stop_all() -> None:
     for proc in list(_registry):
         while proc.alive() and time.monotonic() < deadline:
             time.sleep(0.05)
+        proc.kill_children()
         proc.signal(signal.SIGKILL)
         if proc.own_group:
             with contextlib.suppress(ProcessLookupError):
@@ -222,43 +313,72 @@ def stop_all() -> None:
     _registry.clear()
 
 
-def hookline_env(data_dir: Path, synchronous: str = SYNCHRONOUS, **extra: str) -> dict[str, str]:
-    env = {
-        "HOOKLINE_DATA_DIR": str(data_dir),
-        "HOOKLINE_SQLITE_SYNCHRONOUS": synchronous,
-        "HOOKLINE_WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
-        "HOOKLINE_API_TOKEN": API_TOKEN,
-    }
-    env.update(extra)
-    return env
+def hookline_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """What a user sets: where the data lives and the admin token (so the harness can
+    call the API). Anything else is a tuned setting its row names (``extra``)."""
+    return {"HOOKLINE_DATA_DIR": str(data_dir), "HOOKLINE_API_TOKEN": API_TOKEN, **extra}
 
 
-def start_worker(data_dir: Path, log_dir: Path, name: str, **env: str) -> Proc:
-    return start_process(
-        name,
-        [HOOKLINE, "--log-level", "warning", "worker", "--dev"],
-        log_dir,
-        hookline_env(data_dir, **env),
-    )
+def _has_option(command: str, option: str) -> bool:
+    """Whether ``hookline COMMAND --help`` lists ``option`` (a newer CLI may add it)."""
+    key = (command, option)
+    if key not in _OPTIONS:
+        try:
+            out = subprocess.run(
+                [str(HOOKLINE), command, "--help"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+                env=_clean_env(),
+            ).stdout
+        except (OSError, subprocess.SubprocessError):
+            out = ""
+        _OPTIONS[key] = option in out
+    return _OPTIONS[key]
 
 
-def start_server(data_dir: Path, port: int, log_dir: Path, name: str, **env: str) -> Proc:
-    return start_process(
-        name,
-        [
-            HOOKLINE,
-            "--log-level",
-            "warning",
-            "serve",
-            "--dev",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        log_dir,
-        hookline_env(data_dir, **env),
-    )
+_OPTIONS: dict[tuple[str, str], bool] = {}
+
+
+def start_worker(
+    data_dir: Path, log_dir: Path, name: str, processes: int | None = 1, **env: str
+) -> list[Proc]:
+    """``hookline worker --dev`` with ``processes`` worker processes: ``--workers N``
+    where the CLI has it, else N separate ``hookline worker`` processes on the same
+    database. ``None``: the CLI's own default."""
+    argv: list[str | Path] = [HOOKLINE, "--log-level", "warning", "worker", "--dev"]
+    if processes is None:
+        return [start_process(name, argv, log_dir, hookline_env(data_dir, **env))]
+    if _has_option("worker", "--workers"):
+        argv += ["--workers", str(processes)]
+        return [start_process(name, argv, log_dir, hookline_env(data_dir, **env))]
+    return [
+        start_process(
+            name if i == 0 else f"{name}-{i}", argv, log_dir, hookline_env(data_dir, **env)
+        )
+        for i in range(processes)
+    ]
+
+
+def start_server(
+    data_dir: Path,
+    port: int,
+    log_dir: Path,
+    name: str,
+    workers: int | None = None,
+    no_worker: bool = False,
+    **env: str,
+) -> Proc:
+    """``hookline serve --dev`` (``--dev`` only to allow loopback endpoints); ``workers``
+    passes ``--workers N`` where the CLI has it."""
+    argv: list[str | Path] = [HOOKLINE, "--log-level", "warning", "serve", "--dev"]
+    argv += ["--host", "127.0.0.1", "--port", str(port)]
+    if workers is not None and _has_option("serve", "--workers"):
+        argv += ["--workers", str(workers)]
+    if no_worker:
+        argv.append("--no-worker")
+    return start_process(name, argv, log_dir, hookline_env(data_dir, **env))
 
 
 async def wait_http(
@@ -286,6 +406,7 @@ class ReceiverStats:
     first: float
     last: float
     classes: dict[str, int] = field(default_factory=dict)
+    marks: list[tuple[int, float]] = field(default_factory=list)
 
     def rate(self) -> float:
         span = self.last - self.first
@@ -303,7 +424,12 @@ class Receiver:
     """bench/receiver.py in its own process, with a client for its control paths."""
 
     def __init__(
-        self, log_dir: Path, name: str = "receiver", record: bool = False, port: int | None = None
+        self,
+        log_dir: Path,
+        name: str = "receiver",
+        record: bool = False,
+        port: int | None = None,
+        mark: int = 0,
     ) -> None:
         self.port = port or free_port()
         self.name = name
@@ -311,6 +437,8 @@ class Receiver:
         argv: list[str | Path] = [sys.executable, "-m", "bench.receiver", str(self.port)]
         if self.record_file is not None:
             argv += ["--record", self.record_file]
+        if mark:
+            argv += ["--mark", str(mark)]
         self.proc = start_process(name, argv, log_dir)
         self._session: aiohttp.ClientSession | None = None
 
@@ -331,7 +459,8 @@ class Receiver:
         assert self._session is not None
         async with self._session.get(self.url("/__stats")) as resp:
             data = await resp.json(loads=orjson.loads)
-        return ReceiverStats(**data)
+        marks = [(int(c), float(t)) for c, t in data.pop("marks", [])]
+        return ReceiverStats(**data, marks=marks)
 
     async def receipts(self) -> list[Receipt]:
         """Every answered request, with its webhook-id and time of arrival."""
@@ -351,20 +480,22 @@ class Receiver:
         target: int,
         deadline: Deadline,
         cls: str | None = None,
-        watch: Proc | None = None,
+        watch: Proc | Sequence[Proc] | None = None,
         every: float = 0.1,
         label: str = "delivered",
     ) -> ReceiverStats:
         """Poll until ``target`` requests (of class ``cls``) arrived, or the deadline."""
         last_print = time.monotonic()
+        watched = [watch] if isinstance(watch, Proc) else list(watch or [])
         stats = await self.stats()
         while not deadline.expired:
             stats = await self.stats()
             got = stats.classes.get(cls, 0) if cls is not None else stats.count
             if got >= target:
                 return stats
-            if watch is not None and not watch.alive():
-                raise RuntimeError(f"{watch.name} exited early:\n{watch.log_tail()}")
+            for proc in watched:
+                if not proc.alive():
+                    raise RuntimeError(f"{proc.name} exited early:\n{proc.log_tail()}")
             if time.monotonic() - last_print >= 10:
                 log(f"  {label} {got:,} / {target:,}")
                 last_print = time.monotonic()
@@ -385,6 +516,18 @@ def percentile(values: Sequence[float], q: float, missing: int = 0) -> float | N
     if rank > len(values):
         return None
     return sorted(values)[rank - 1]
+
+
+def slice_rates(first: float, marks: Sequence[tuple[int, float]]) -> list[float]:
+    """Requests/s in each slice between marks (``[count, time]`` at every N-th arrival),
+    the first slice starting at the first arrival (count 1)."""
+    out: list[float] = []
+    prev_count, prev_at = 1, first
+    for count, at in marks:
+        span = at - prev_at
+        out.append((count - prev_count) / span if span > 0 else 0.0)
+        prev_count, prev_at = count, at
+    return out
 
 
 def latency_summary(values_s: Sequence[float], missing: int = 0) -> dict[str, float | None]:

@@ -47,7 +47,7 @@ async def main(messages: int, concurrency: int) -> bool:
             port,
             "smoke",
             deadline,
-            extra_env={"HOOKLINE_WORKER_CONCURRENCY": str(concurrency)},
+            env={"HOOKLINE_WORKER_CONCURRENCY": str(concurrency)},
         )
     db = row["db"]
     print(
