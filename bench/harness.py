@@ -31,7 +31,6 @@ BIN = Path(sys.executable).parent
 HOOKLINE = BIN / "hookline"
 
 CEILING_CONCURRENCY = 64  # the bare senders' requests in flight
-SEED_SYNCHRONOUS = "NORMAL"  # seeding runs in the harness; no hookline row uses this
 EVENT_TYPE = "invoice.paid"
 API_TOKEN = "hk_bench_" + "x" * 32
 
@@ -143,9 +142,9 @@ def descendants(pid: int) -> list[int]:
         while todo:
             parent = todo.pop()
             for task in Path(f"/proc/{parent}/task").iterdir():
-                for child in (task / "children").read_text().split():
-                    out.append(int(child))
-                    todo.append(int(child))
+                for word in (task / "children").read_text().split():
+                    out.append(int(word))
+                    todo.append(int(word))
         return out
     except FileNotFoundError:
         out = []  # a process went away mid-walk, or a kernel without the children file
@@ -342,20 +341,24 @@ _OPTIONS: dict[tuple[str, str], bool] = {}
 
 
 def start_worker(
-    data_dir: Path, log_dir: Path, name: str, processes: int | None = 1, **env: str
+    data_dir: Path,
+    log_dir: Path,
+    name: str,
+    processes: int | None = 1,
+    env: dict[str, str] | None = None,
 ) -> list[Proc]:
     """``hookline worker --dev`` with ``processes`` worker processes: ``--workers N``
     where the CLI has it, else N separate ``hookline worker`` processes on the same
     database. ``None``: the CLI's own default."""
     argv: list[str | Path] = [HOOKLINE, "--log-level", "warning", "worker", "--dev"]
     if processes is None:
-        return [start_process(name, argv, log_dir, hookline_env(data_dir, **env))]
+        return [start_process(name, argv, log_dir, hookline_env(data_dir, **(env or {})))]
     if _has_option("worker", "--workers"):
         argv += ["--workers", str(processes)]
-        return [start_process(name, argv, log_dir, hookline_env(data_dir, **env))]
+        return [start_process(name, argv, log_dir, hookline_env(data_dir, **(env or {})))]
     return [
         start_process(
-            name if i == 0 else f"{name}-{i}", argv, log_dir, hookline_env(data_dir, **env)
+            name if i == 0 else f"{name}-{i}", argv, log_dir, hookline_env(data_dir, **(env or {}))
         )
         for i in range(processes)
     ]
@@ -368,7 +371,7 @@ def start_server(
     name: str,
     workers: int | None = None,
     no_worker: bool = False,
-    **env: str,
+    env: dict[str, str] | None = None,
 ) -> Proc:
     """``hookline serve --dev`` (``--dev`` only to allow loopback endpoints); ``workers``
     passes ``--workers N`` where the CLI has it."""
@@ -378,7 +381,7 @@ def start_server(
         argv += ["--workers", str(workers)]
     if no_worker:
         argv.append("--no-worker")
-    return start_process(name, argv, log_dir, hookline_env(data_dir, **env))
+    return start_process(name, argv, log_dir, hookline_env(data_dir, **(env or {})))
 
 
 async def wait_http(

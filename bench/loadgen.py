@@ -87,7 +87,8 @@ async def publish_window(
 
         def may_publish(out: PublishLog) -> bool:
             published = out.offered - sum(out.errors.values())
-            return published * args.per_message - delivered < args.window
+            window: int = args.window
+            return bool(published * args.per_message - delivered < window)
 
         out = await publish_closed(
             port,

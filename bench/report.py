@@ -383,8 +383,8 @@ def section_drain(res: Result) -> str:
         ]
     ]
     for bare in res.get("bare_senders", []):
-        label = {"raw": "raw asyncio protocol + httptools", "pyreqwest": "pyreqwest"}
-        name = label.get(bare.get("client", ""), bare.get("client", "?"))
+        names = {"raw": "raw asyncio protocol + httptools", "pyreqwest": "pyreqwest"}
+        name = names.get(bare.get("client", ""), bare.get("client", "?"))
         rows.append(
             [
                 f"fastest bare senders: {name}, HMAC, no persistence",

@@ -50,9 +50,7 @@ async def drain(
     target = seeded.deliveries if until is None else until
     cpu_before = cpu_snapshot()
     async with Receiver(ctx.log_dir, f"{name}-receiver", port=port, mark=mark) as receiver:
-        workers = start_worker(
-            seeded.data_dir, ctx.log_dir, f"{name}-worker", processes, **(env or {})
-        )
+        workers = start_worker(seeded.data_dir, ctx.log_dir, f"{name}-worker", processes, env)
         started = time.monotonic()
         every = 0.02 if until is not None else 0.1
         stats = await receiver.wait_count(target, deadline, watch=workers, every=every)
@@ -110,10 +108,10 @@ class Served:
 
 
 class ServerSession:
-    def __init__(self, ctx: Context, name: str, **env: str) -> None:
+    def __init__(self, ctx: Context, name: str, env: dict[str, str] | None = None) -> None:
         self.ctx = ctx
         self.name = name
-        self.env = env
+        self.env = env or {}
         self.receiver = Receiver(ctx.log_dir, f"{name}-receiver", record=True)
         self.served: Served | None = None
         self.data_dir = ctx.work_dir / name
@@ -125,7 +123,7 @@ class ServerSession:
         await self.receiver.__aenter__()
         port = free_port()
         server = start_server(
-            self.data_dir, port, self.ctx.log_dir, f"{self.name}-server", **self.env
+            self.data_dir, port, self.ctx.log_dir, f"{self.name}-server", env=self.env
         )
         session = aiohttp.ClientSession()
         url = f"http://127.0.0.1:{port}/api/v1/health"

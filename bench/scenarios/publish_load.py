@@ -65,7 +65,7 @@ async def measure(
     publish = load.publish
     span = publish.finished - publish.started
     drained = after.classes.get("h", 0) - before.classes.get("h", 0)
-    row = {
+    row: dict[str, Any] = {
         "name": name,
         "offered": publish.offered,
         "accepted": len(publish.accepted),
@@ -119,9 +119,7 @@ async def run(ctx: Context) -> dict[str, Any]:
                 worker = start_worker(split.data_dir, ctx.log_dir, "pl-worker", 1)
                 await receiver.wait_count(1, ctx.deadline.sub(30), cls="h", watch=worker)
                 log("publish-under-load: API process + a worker process draining")
-                row = await measure(
-                    ctx, "api-plus-worker", api, api_port, app_id, receiver, seconds
-                )
+                row = await measure(ctx, "api-plus-worker", api_port, app_id, receiver, seconds)
                 row["processes"] = api_proc.tree_peaks() + [
                     p for w in worker for p in w.tree_peaks()
                 ]
