@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from bench import report
 from bench.harness import Proc, descendants, percentile, slice_rates
 
