@@ -187,7 +187,7 @@ def targets(scenarios: Result) -> list[Result]:
 
     def memory(res: Result) -> tuple[bool | None, str]:
         peaks = _process_peaks(res)
-        for other in ("end-to-end", "fan-out"):
+        for other in ("end-to-end", "fan-out", "isolation", "publish-under-load"):
             more = scenarios.get(other, {}).get("result")
             if more:
                 peaks += [(f"{other} {w}", v) for w, v in _process_peaks(more)]
