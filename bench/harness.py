@@ -118,10 +118,22 @@ def _stat_fields(pid: int) -> list[str] | None:
 
 
 def process_name(pid: int) -> str:
+    """A short name: a child's ``--name`` or ``--role``, ``hookline <command>``, or the
+    command name."""
     try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
     except OSError:
         return "?"
+    for flag in ("--name", "--role"):
+        if flag in argv[:-1]:
+            return argv[argv.index(flag) + 1]
+    for i, arg in enumerate(argv[:-1]):
+        if arg.endswith("hookline") or (arg == "-m" and argv[i + 1] == "hookline"):
+            rest = [a for a in argv[i + 1 :] if a and not a.startswith("-") and a != "hookline"]
+            words = [a for a in rest if a in ("serve", "worker", "child")]
+            return f"hookline {words[0]}" if words else "hookline"
+    return comm
 
 
 def process_cpu_seconds(pid: int, reaped: bool = False) -> float | None:
