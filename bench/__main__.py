@@ -24,19 +24,9 @@ from types import ModuleType
 from typing import Any
 
 from bench import report
-from bench.harness import (
-    Context,
-    Deadline,
-    ScenarioTimeout,
-    commit_info,
-    cpu_snapshot,
-    foreign_cores,
-    log,
-    machine_info,
-    run_async,
-    stop_all,
-    wait_for_quiet,
-)
+from bench.harness import Context, Deadline, ScenarioTimeout, log, run_async
+from bench.machine import commit_info, cpu_snapshot, foreign_cores, machine_info, wait_for_quiet
+from bench.processes import stop_all
 from bench.scenarios import (
     backlog,
     drain,
@@ -46,6 +36,7 @@ from bench.scenarios import (
     isolation,
     publish_load,
 )
+from bench.targets import targets
 
 SCENARIOS: dict[str, ModuleType] = {
     "drain": drain,
@@ -143,7 +134,7 @@ async def main(names: list[str], quick: bool, command: str, keep_logs: bool) -> 
             data["scenarios"][name] = entry
             failures += "error" in entry
             data["finished_at"] = _now()
-            data["targets"] = report.targets(data["scenarios"])
+            data["targets"] = targets(data["scenarios"])
             report.save(results_path, data)  # after each scenario, so a crash keeps the rest
     finally:
         stop_all()

@@ -18,15 +18,9 @@ from typing import Any
 import aiohttp
 import orjson
 
-from bench.harness import (
-    API_TOKEN,
-    EVENT_TYPE,
-    Deadline,
-    Receipt,
-    latency_summary,
-    payload,
-    start_process,
-)
+from bench.harness import API_TOKEN, EVENT_TYPE, Deadline, latency_summary, payload
+from bench.processes import start_process
+from bench.receiving import Receipt
 
 HEADERS = {"authorization": f"Bearer {API_TOKEN}", "content-type": "application/json"}
 

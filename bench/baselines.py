@@ -26,16 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.harness import (
-    BIN,
-    CEILING_CONCURRENCY,
-    Deadline,
-    Proc,
-    Receiver,
-    free_port,
-    log,
-    start_process,
-)
+from bench.harness import BIN, CEILING_CONCURRENCY, Deadline, free_port, log
+from bench.processes import Proc, start_process
+from bench.receiving import Receiver
 
 
 async def ceiling(

@@ -19,7 +19,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-from bench.harness import Deadline, Proc, latency_summary, log
+from bench.harness import Deadline, latency_summary, log
+from bench.processes import Proc
 
 CONNECTIONS = 32
 POOL = 1024  # distinct pre-signed bodies, reused with fresh delivery ids

@@ -24,8 +24,9 @@ from pathlib import Path
 import aiohttp
 
 from bench.api import HEADERS, Api, message_body
-from bench.harness import Deadline, free_port, percentile, run_async, start_server, stop_all
-from bench.harness import wait_http as wait_until_up
+from bench.harness import Deadline, free_port, percentile, run_async
+from bench.processes import start_server, stop_all
+from bench.processes import wait_http as wait_until_up
 
 ROUND_LIMIT_S = 120.0
 

@@ -10,24 +10,10 @@ from typing import Any
 import aiohttp
 
 from bench.api import Api, PublishLog, join_latency
-from bench.harness import (
-    Context,
-    Deadline,
-    Proc,
-    Receipt,
-    Receiver,
-    ReceiverStats,
-    cpu_snapshot,
-    db_counts,
-    foreign_cores,
-    free_port,
-    latency_summary,
-    log,
-    slice_rates,
-    start_server,
-    start_worker,
-    wait_http,
-)
+from bench.harness import Context, Deadline, db_counts, free_port, latency_summary, log, slice_rates
+from bench.machine import cpu_snapshot, foreign_cores
+from bench.processes import Proc, start_server, start_worker, wait_http
+from bench.receiving import Receipt, Receiver, ReceiverStats
 from bench.seed import Seeded
 
 

@@ -23,18 +23,9 @@ from typing import Any
 import aiohttp
 
 from bench.api import Api, run_loadgen
-from bench.harness import (
-    Context,
-    Deadline,
-    Proc,
-    Receiver,
-    free_port,
-    latency_summary,
-    log,
-    start_server,
-    start_worker,
-    wait_http,
-)
+from bench.harness import Context, Deadline, free_port, latency_summary, log
+from bench.processes import Proc, start_server, start_worker, wait_http
+from bench.receiving import Receiver
 from bench.seed import Seeded, seed
 
 CAP_FULL_S = 240.0

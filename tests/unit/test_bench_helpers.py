@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from bench import report
-from bench.harness import Proc, descendants, percentile, slice_rates
+from bench.harness import percentile, slice_rates
+from bench.processes import Proc, descendants
+from bench.targets import targets
 
 # A parent whose child says "ready" once it runs Python (so it has a resident set).
 GRANDCHILD = "import time; print('ready', flush=True); time.sleep(30)"
@@ -53,7 +54,7 @@ def _backlog(slices: list[float], delivered: int) -> dict[str, object]:
 
 
 def _status(scenarios: dict[str, object], prefix: str) -> str:
-    rows = [t for t in report.targets(scenarios) if t["target"].startswith(prefix)]
+    rows = [t for t in targets(scenarios) if t["target"].startswith(prefix)]
     assert len(rows) == 1
     return str(rows[0]["status"])
 
