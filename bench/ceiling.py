@@ -33,7 +33,7 @@ from bench.harness import payload_bytes
 
 CLIENTS = ("aiohttp", "raw", "pyreqwest")
 
-# send(index, headers, body) -> HTTP status
+# send(headers, body) -> HTTP status
 Send = Callable[[dict[str, str], bytes], Awaitable[int]]
 
 
