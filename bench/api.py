@@ -8,15 +8,19 @@ ones have been answered, so a slow API shows up as latency, not as a lower offer
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 
-from bench.harness import API_TOKEN, EVENT_TYPE, Deadline, Receipt, latency_summary, payload
+from bench.harness import API_TOKEN, EVENT_TYPE, Deadline, latency_summary, payload
+from bench.processes import start_process
+from bench.receiving import Receipt
 
 HEADERS = {"authorization": f"Bearer {API_TOKEN}", "content-type": "application/json"}
 
@@ -173,8 +177,10 @@ async def publish_closed(
     duration: float | None = None,
     count: int | None = None,
     seq0: int = 0,
+    gate: Callable[[PublishLog], bool] | None = None,
 ) -> PublishLog:
-    """Closed loop: ``concurrency`` publishers back to back, for a time or a count."""
+    """Closed loop: ``concurrency`` publishers back to back, for a time or a count;
+    each waits before a publish until ``gate`` allows it."""
     url = f"http://127.0.0.1:{port}/api/v1/app/{app_id}/msg"
     out = PublishLog()
     next_seq = seq0
@@ -188,6 +194,9 @@ async def publish_closed(
             while not deadline.expired and time.monotonic() < stop_at:
                 if limit is not None and next_seq >= limit:
                     return
+                if gate is not None and not gate(out):
+                    await asyncio.sleep(0.001)
+                    continue
                 seq = next_seq
                 next_seq += 1
                 out.offered += 1
@@ -208,3 +217,38 @@ def join_latency(
     latencies = [r.at - sent[r.msg_id] for r in receipts if r.msg_id in sent]
     missing = max(0, len(sent) * per_message - len(latencies))
     return latencies, missing
+
+
+@dataclass
+class LoadResult:
+    publish: PublishLog
+    health_latencies_s: list[float]
+    cpu_seconds: float | None  # the load generator's own CPU time
+
+
+async def run_loadgen(
+    log_dir: Path, name: str, port: int, app_id: str, deadline: Deadline, *args: str | float
+) -> LoadResult:
+    """``python -m bench.loadgen`` in its own process (``args``: its options); waits for
+    it and reads what it wrote."""
+    out_file = log_dir / f"{name}.json"
+    argv = [sys.executable, "-m", "bench.loadgen", "--port", str(port), "--app", app_id]
+    argv += ["--out", str(out_file), *(str(a) for a in args)]
+    proc = start_process(name, argv, log_dir)
+    cpu: float | None = None
+    while proc.alive() and not deadline.expired:
+        cpu = proc.cpu_seconds() or cpu
+        await asyncio.sleep(0.05)
+    await proc.stop(grace=10)
+    if not out_file.exists():
+        raise RuntimeError(f"the load generator wrote nothing:\n{proc.log_tail()}")
+    data = orjson.loads(out_file.read_bytes())
+    publish = PublishLog(
+        offered=data["offered"],
+        skipped=data["skipped"],
+        errors=data["errors"],
+        started=data["started"],
+        finished=data["finished"],
+        publications=[Publication(m, s, a, st) for m, s, a, st in data["publications"]],
+    )
+    return LoadResult(publish, data["health_latencies_s"], cpu)

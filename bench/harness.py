@@ -1,37 +1,28 @@
-"""Benchmark plumbing: processes, free ports, deadlines, RSS, the receiver, progress.
+"""Benchmark plumbing: deadlines, free ports, payloads, percentiles, progress.
 
-Everything a scenario starts goes through :func:`start_process`, which registers it;
-:func:`stop_all` (called on every exit path of ``python -m bench``) ends whatever is
-still running, by process id (or by the process group of a process started in its own
-session, such as Celery's prefork pool).
+Processes live in :mod:`bench.processes`, the receiver's client in
+:mod:`bench.receiving`, and what else runs on the machine in :mod:`bench.machine`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import platform
-import signal
 import socket
 import sqlite3
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import orjson
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 HOOKLINE = BIN / "hookline"
 
-WORKER_CONCURRENCY = 64
-SYNCHRONOUS = "NORMAL"
+CEILING_CONCURRENCY = 64  # the bare senders' requests in flight
 EVENT_TYPE = "invoice.paid"
 API_TOKEN = "hk_bench_" + "x" * 32
 
@@ -95,283 +86,6 @@ def payload_bytes(seq: int) -> bytes:
     return orjson.dumps(payload(seq))
 
 
-# ----- processes ----------------------------------------------------------------------
-
-
-@dataclass(eq=False)
-class Proc:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log_path: Path
-    own_group: bool = False
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def _status_kb(self, key: str) -> int | None:
-        try:
-            text = Path(f"/proc/{self.pid}/status").read_text()
-        except OSError:
-            return None
-        for line in text.splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-        return None
-
-    def peak_rss_mb(self) -> float | None:
-        """VmHWM: the peak resident set size of the process so far."""
-        kb = self._status_kb("VmHWM")
-        return None if kb is None else kb / 1024
-
-    def rss_mb(self) -> float | None:
-        kb = self._status_kb("VmRSS")
-        return None if kb is None else kb / 1024
-
-    def cpu_seconds(self) -> float | None:
-        """User + system CPU time of the process (its threads included) so far."""
-        try:
-            stat = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
-
-    def signal(self, sig: int) -> None:
-        if not self.alive():
-            return
-        with contextlib.suppress(ProcessLookupError):
-            if self.own_group:
-                os.killpg(self.pid, sig)
-            else:
-                self.popen.send_signal(sig)
-
-    async def stop(self, grace: float = 10.0) -> float:
-        """SIGTERM, wait up to ``grace`` seconds, then SIGKILL. Returns seconds to exit.
-
-        SIGTERM goes to the process alone, so a leader such as Celery's main process
-        shuts its pool down and reaps it (its CPU time then counts as ours); SIGKILL
-        goes to the whole group."""
-        started = time.monotonic()
-        if self.alive():
-            with contextlib.suppress(ProcessLookupError):
-                self.popen.send_signal(signal.SIGTERM)
-        while self.alive() and time.monotonic() - started < grace:
-            await asyncio.sleep(0.05)
-        if self.alive():
-            log(f"{self.name} (pid {self.pid}) ignored SIGTERM for {grace:.0f} s; killing it")
-            self.signal(signal.SIGKILL)
-            while self.alive() and time.monotonic() - started < grace + 5:
-                await asyncio.sleep(0.05)
-        if self.own_group:  # children of a process group leader, e.g. Celery's pool
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.pid, signal.SIGKILL)
-        _registry.discard(self)
-        return time.monotonic() - started
-
-    def log_tail(self, lines: int = 15) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-_registry: set[Proc] = set()
-
-
-def start_process(
-    name: str,
-    argv: Sequence[str | Path],
-    log_dir: Path,
-    env: dict[str, str] | None = None,
-    own_group: bool = False,
-) -> Proc:
-    log_path = log_dir / f"{name}.log"
-    with log_path.open("ab") as out:
-        popen = subprocess.Popen(
-            [str(a) for a in argv],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})},
-            cwd=REPO,
-            start_new_session=own_group,
-        )
-    proc = Proc(name, popen, log_path, own_group)
-    _registry.add(proc)
-    return proc
-
-
-def stop_all() -> None:
-    """Synchronous last resort: kill every process the harness started and still runs."""
-    for proc in list(_registry):
-        proc.signal(signal.SIGTERM)
-    deadline = time.monotonic() + 5
-    for proc in list(_registry):
-        while proc.alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        proc.signal(signal.SIGKILL)
-        if proc.own_group:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        with contextlib.suppress(Exception):
-            proc.popen.wait(timeout=5)
-    _registry.clear()
-
-
-def hookline_env(data_dir: Path, synchronous: str = SYNCHRONOUS, **extra: str) -> dict[str, str]:
-    env = {
-        "HOOKLINE_DATA_DIR": str(data_dir),
-        "HOOKLINE_SQLITE_SYNCHRONOUS": synchronous,
-        "HOOKLINE_WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
-        "HOOKLINE_API_TOKEN": API_TOKEN,
-    }
-    env.update(extra)
-    return env
-
-
-def start_worker(data_dir: Path, log_dir: Path, name: str, **env: str) -> Proc:
-    return start_process(
-        name,
-        [HOOKLINE, "--log-level", "warning", "worker", "--dev"],
-        log_dir,
-        hookline_env(data_dir, **env),
-    )
-
-
-def start_server(data_dir: Path, port: int, log_dir: Path, name: str, **env: str) -> Proc:
-    return start_process(
-        name,
-        [
-            HOOKLINE,
-            "--log-level",
-            "warning",
-            "serve",
-            "--dev",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        log_dir,
-        hookline_env(data_dir, **env),
-    )
-
-
-async def wait_http(
-    session: aiohttp.ClientSession, url: str, deadline: Deadline, proc: Proc | None = None
-) -> None:
-    """Until ``url`` answers below 500; raises if the process dies or time runs out."""
-    while not deadline.expired:
-        if proc is not None and not proc.alive():
-            raise RuntimeError(f"{proc.name} exited early:\n{proc.log_tail()}")
-        with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
-            async with session.get(url, timeout=aiohttp.ClientTimeout(total=2)) as resp:
-                if resp.status < 500:
-                    return
-        await asyncio.sleep(0.1)
-    raise ScenarioTimeout(f"{url} did not answer in time")
-
-
-# ----- the receiver -------------------------------------------------------------------
-
-
-@dataclass
-class ReceiverStats:
-    count: int
-    hung: int
-    first: float
-    last: float
-    classes: dict[str, int] = field(default_factory=dict)
-
-    def rate(self) -> float:
-        span = self.last - self.first
-        return (self.count - 1) / span if self.count > 1 and span > 0 else 0.0
-
-
-@dataclass
-class Receipt:
-    cls: str
-    msg_id: str
-    at: float
-
-
-class Receiver:
-    """bench/receiver.py in its own process, with a client for its control paths."""
-
-    def __init__(
-        self, log_dir: Path, name: str = "receiver", record: bool = False, port: int | None = None
-    ) -> None:
-        self.port = port or free_port()
-        self.name = name
-        self.record_file = log_dir / f"{name}.records" if record else None
-        argv: list[str | Path] = [sys.executable, "-m", "bench.receiver", str(self.port)]
-        if self.record_file is not None:
-            argv += ["--record", self.record_file]
-        self.proc = start_process(name, argv, log_dir)
-        self._session: aiohttp.ClientSession | None = None
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    async def __aenter__(self) -> Receiver:
-        self._session = aiohttp.ClientSession()
-        await wait_http(self._session, self.url("/__stats"), Deadline(15), self.proc)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._session is not None:
-            await self._session.close()
-        await self.proc.stop(grace=5)
-
-    async def stats(self) -> ReceiverStats:
-        assert self._session is not None
-        async with self._session.get(self.url("/__stats")) as resp:
-            data = await resp.json(loads=orjson.loads)
-        return ReceiverStats(**data)
-
-    async def receipts(self) -> list[Receipt]:
-        """Every answered request, with its webhook-id and time of arrival."""
-        assert self._session is not None and self.record_file is not None
-        timeout = aiohttp.ClientTimeout(total=60)
-        async with self._session.get(self.url("/__dump"), timeout=timeout) as resp:
-            await resp.read()
-        out: list[Receipt] = []
-        with self.record_file.open() as fh:
-            for line in fh:
-                cls, wid, at = line.split()
-                out.append(Receipt(cls, wid, float(at)))
-        return out
-
-    async def wait_count(
-        self,
-        target: int,
-        deadline: Deadline,
-        cls: str | None = None,
-        watch: Proc | None = None,
-        every: float = 0.1,
-        label: str = "delivered",
-    ) -> ReceiverStats:
-        """Poll until ``target`` requests (of class ``cls``) arrived, or the deadline."""
-        last_print = time.monotonic()
-        stats = await self.stats()
-        while not deadline.expired:
-            stats = await self.stats()
-            got = stats.classes.get(cls, 0) if cls is not None else stats.count
-            if got >= target:
-                return stats
-            if watch is not None and not watch.alive():
-                raise RuntimeError(f"{watch.name} exited early:\n{watch.log_tail()}")
-            if time.monotonic() - last_print >= 10:
-                log(f"  {label} {got:,} / {target:,}")
-                last_print = time.monotonic()
-            await asyncio.sleep(every)
-        return stats
-
-
 # ----- numbers ------------------------------------------------------------------------
 
 
@@ -385,6 +99,18 @@ def percentile(values: Sequence[float], q: float, missing: int = 0) -> float | N
     if rank > len(values):
         return None
     return sorted(values)[rank - 1]
+
+
+def slice_rates(first: float, marks: Sequence[tuple[int, float]]) -> list[float]:
+    """Requests/s in each slice between marks (``[count, time]`` at every N-th arrival),
+    the first slice starting at the first arrival (count 1)."""
+    out: list[float] = []
+    prev_count, prev_at = 1, first
+    for count, at in marks:
+        span = at - prev_at
+        out.append((count - prev_count) / span if span > 0 else 0.0)
+        prev_count, prev_at = count, at
+    return out
 
 
 def latency_summary(values_s: Sequence[float], missing: int = 0) -> dict[str, float | None]:
@@ -426,111 +152,6 @@ def db_counts(data_dir: Path, until: float | None = None) -> dict[str, Any]:
         "deliveries_failed": int(by_status.get(2, 0)),
         "deliveries_sending": int(by_status.get(3, 0)),
         "attempts_by_error_kind": {str(k): int(v) for k, v in kinds.items()},
-    }
-
-
-# ----- other load on the machine ------------------------------------------------------
-
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-@dataclass(frozen=True)
-class CpuSnapshot:
-    """Busy CPU time of the whole machine and of this harness with its reaped children."""
-
-    at: float
-    machine_s: float
-    own_s: float
-
-
-def cpu_snapshot() -> CpuSnapshot:
-    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    user, nice, system = (int(v) for v in fields[:3])
-    own = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
-    # fields 14-17 of /proc/PID/stat (utime, stime, cutime, cstime), counted after ")"
-    own_ticks = sum(int(v) for v in own[11:15])
-    return CpuSnapshot(time.monotonic(), (user + nice + system) / _TICK, own_ticks / _TICK)
-
-
-def foreign_cores(before: CpuSnapshot, after: CpuSnapshot, live: Sequence[Proc] = ()) -> float:
-    """Average cores used by processes the harness did not start, between two snapshots.
-
-    Children still running are not in our reaped-children totals, so their CPU time
-    so far is subtracted separately (``live``)."""
-    wall = after.at - before.at
-    if wall <= 0:
-        return 0.0
-    live_s = 0.0
-    for proc in live:
-        try:
-            stat = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            live_s += sum(int(v) for v in stat[11:15]) / _TICK
-        except (OSError, IndexError, ValueError):
-            pass
-    foreign = (after.machine_s - before.machine_s) - (after.own_s - before.own_s) - live_s
-    return max(0.0, foreign / wall)
-
-
-async def wait_for_quiet(max_wait: float, threshold: float = 0.2, window: float = 2.0) -> float:
-    """Wait (at most ``max_wait`` s) until other processes use under ``threshold`` cores
-    over a ``window``; returns the last measured figure. Nothing of ours runs meanwhile."""
-    deadline = Deadline(max_wait)
-    while True:
-        before = cpu_snapshot()
-        await asyncio.sleep(window)
-        load = foreign_cores(before, cpu_snapshot())
-        if load < threshold or deadline.expired:
-            return load
-        log(f"other processes use {load:.2f} cores; waiting for a quiet machine")
-        await asyncio.sleep(min(3.0, deadline.remaining()))
-
-
-# ----- where and what ------------------------------------------------------------------
-
-
-def _git(*args: str) -> str:
-    try:
-        out = subprocess.run(
-            ["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return out.stdout.strip()
-
-
-def commit_info() -> dict[str, Any]:
-    dirty = [
-        line[3:]
-        for line in _git("status", "--porcelain", "--untracked-files=no").splitlines()
-        if line[3:].startswith("src/")
-    ]
-    return {
-        "commit": _git("rev-parse", "--short", "HEAD") or "unknown",
-        "subject": _git("log", "-1", "--format=%s"),
-        "uncommitted_src_changes": dirty,
-    }
-
-
-def machine_info() -> dict[str, Any]:
-    cpu = platform.processor() or "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem_gib = 0.0
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_gib = int(line.split()[1]) / 1024 / 1024
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gib": round(mem_gib, 1),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "aiohttp": aiohttp.__version__,
     }
 
 

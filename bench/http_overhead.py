@@ -85,7 +85,10 @@ async def batch(cls: type[HttpToolsProtocol], requests: int) -> float:
 
 
 async def main(requests: int, batches: int) -> None:
-    classes = {"uvicorn": HttpToolsProtocol, "limited": protocol_class(HttpLimits())}
+    classes: dict[str, type[HttpToolsProtocol]] = {
+        "uvicorn": HttpToolsProtocol,
+        "limited": protocol_class(HttpLimits()),
+    }
     best = {name: float("inf") for name in classes}
     for _ in range(batches):
         for name, cls in classes.items():

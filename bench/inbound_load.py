@@ -11,17 +11,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 
-from bench.harness import Deadline, Proc, latency_summary, log
+from bench.harness import Deadline, latency_summary, log
+from bench.processes import Proc
 
 CONNECTIONS = 32
 POOL = 1024  # distinct pre-signed bodies, reused with fresh delivery ids
@@ -149,13 +148,9 @@ class Client:
 
 
 def cpu_with_children(proc: Proc) -> float:
-    """User + system CPU of the process and of the children it reaped (the peer's
-    commands), in seconds."""
-    try:
-        stat = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return sum(int(v) for v in stat[11:15]) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU of the process tree (a multi-process server's children too) and
+    of the children it reaped (the peer's commands), in seconds."""
+    return proc.cpu_seconds() or 0.0
 
 
 @dataclass

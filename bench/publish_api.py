@@ -1,6 +1,6 @@
 """Publish throughput through the API, A/B between source trees.
 
-Starts ``hookline serve --dev`` with ``HOOKLINE_RUN_WORKER=false`` (the API alone) from each
+Starts ``hookline serve --dev --no-worker`` (the API alone, default settings) from each
 source tree given with ``--src``, in turn, for ``--rounds`` rounds (A B A B ...), each on a
 fresh data folder with one application and one endpoint; then ``--concurrency`` keep-alive
 aiohttp publishers send ``--requests`` publishes of about 1 KiB in a closed loop. Reports
@@ -24,8 +24,9 @@ from pathlib import Path
 import aiohttp
 
 from bench.api import HEADERS, Api, message_body
-from bench.harness import Deadline, free_port, percentile, run_async, start_server, stop_all
-from bench.harness import wait_http as wait_until_up
+from bench.harness import Deadline, free_port, percentile, run_async
+from bench.processes import start_server, stop_all
+from bench.processes import wait_http as wait_until_up
 
 ROUND_LIMIT_S = 120.0
 
@@ -36,7 +37,7 @@ async def one_round(
     port = free_port()
     deadline = Deadline(ROUND_LIMIT_S)
     proc = start_server(
-        work / "data", port, work, f"api-{port}", PYTHONPATH=str(src), HOOKLINE_RUN_WORKER="false"
+        work / "data", port, work, f"api-{port}", no_worker=True, env={"PYTHONPATH": str(src)}
     )
     connector = aiohttp.TCPConnector(limit=concurrency)
     try:

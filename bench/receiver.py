@@ -11,6 +11,8 @@ Control requests (GET, answered with JSON):
 - ``/__stats``: ``{"count", "hung", "first", "last", "classes"}``: requests answered,
   requests left hanging, wall-clock time of the first and last answered request,
   and answered requests per class.
+  With ``--mark N`` it also has ``"marks"``: ``[count, time]`` at every N-th answered
+  request, for rates per slice of a long run without keeping every timestamp.
 - ``/__dump``: with ``--record FILE``, writes one line per answered request,
   ``class webhook-id unix-time``, to FILE and answers ``{"records": n}``.
 
@@ -40,6 +42,8 @@ class Stats:
     classes: dict[bytes, int] = {}  # noqa: RUF012 - process-wide counters
     records: list[tuple[bytes, bytes, float]] | None = None
     record_file: Path | None = None
+    mark_every = 0
+    marks: list[tuple[int, float]] = []  # noqa: RUF012 - process-wide
 
 
 def control(path: bytes) -> bytes:
@@ -49,15 +53,16 @@ def control(path: bytes) -> bytes:
                 fh.write(f"{cls.decode()} {wid.decode()} {at:.6f}\n")
         body = json.dumps({"records": len(Stats.records)}).encode()
     else:
-        body = json.dumps(
-            {
-                "count": Stats.count,
-                "hung": Stats.hung,
-                "first": Stats.first,
-                "last": Stats.last,
-                "classes": {k.decode(): v for k, v in Stats.classes.items()},
-            }
-        ).encode()
+        stats: dict[str, object] = {
+            "count": Stats.count,
+            "hung": Stats.hung,
+            "first": Stats.first,
+            "last": Stats.last,
+            "classes": {k.decode(): v for k, v in Stats.classes.items()},
+        }
+        if Stats.mark_every:
+            stats["marks"] = Stats.marks
+        body = json.dumps(stats).encode()
     return (
         b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: keep-alive\r\n"
         b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
@@ -112,6 +117,8 @@ class ReceiverProtocol(asyncio.Protocol):
             Stats.first = now
         Stats.last = now
         Stats.count += 1
+        if Stats.mark_every and Stats.count % Stats.mark_every == 0:
+            Stats.marks.append((Stats.count, now))
         Stats.classes[cls] = Stats.classes.get(cls, 0) + 1
         if Stats.records is not None:
             marker = lower.find(b"\r\nwebhook-id:")
@@ -139,7 +146,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="benchmark receiver")
     parser.add_argument("port", type=int)
     parser.add_argument("--record", type=Path, default=None, help="where /__dump writes")
+    parser.add_argument("--mark", type=int, default=0, help="time every N-th request")
     args = parser.parse_args()
+    Stats.mark_every = max(0, args.mark)
     if args.record is not None:
         Stats.records = []
         Stats.record_file = args.record

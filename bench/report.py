@@ -8,20 +8,18 @@ old figures as new. Only the text between the markers in the document is replace
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import orjson
 
-from bench.harness import REPO, SYNCHRONOUS, WORKER_CONCURRENCY
+from bench.formats import Result, table
+from bench.harness import CEILING_CONCURRENCY, REPO
+from bench.sections import SECTIONS
 
 BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
 RESULTS = REPO / "bench" / "results" / "latest.json"
 DOC = REPO / "docs" / "benchmarks.md"
-
-Result = dict[str, Any]
 
 
 def load(path: Path) -> Result:
@@ -40,161 +38,6 @@ def save(path: Path, data: Result) -> None:
     tmp = path.with_suffix(".json.tmp")
     tmp.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
     tmp.replace(path)
-
-
-# ----- formatting -----------------------------------------------------------------------
-
-
-def rate(value: float | None, unit: str = "/s") -> str:
-    return "n/a" if value is None else f"{value:,.0f}{unit}"
-
-
-def ms(value: float | None, missing: int = 0) -> str:
-    if value is None:
-        return f"never ({missing:,} missing)" if missing else "n/a"
-    return f"{value:,.1f} ms" if value < 10_000 else f"{value / 1000:,.1f} s"
-
-
-def mb(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:,.0f} MB"
-
-
-def pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 100:,.0f} %"
-
-
-def table(head: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def latency_cells(lat: Result) -> list[str]:
-    missing = int(lat.get("missing") or 0)
-    return [ms(lat.get(key), missing) for key in ("p50_ms", "p99_ms", "max_ms")]
-
-
-# ----- targets --------------------------------------------------------------------------
-
-
-def _headline_drain(drain: Result) -> Result | None:
-    for row in drain.get("rows", []):
-        if row.get("label") == "1 endpoint" and row.get("synchronous") == SYNCHRONOUS:
-            return dict(row)
-    return None
-
-
-def targets(scenarios: Result) -> list[Result]:
-    out: list[Result] = []
-
-    def add(target: str, scenario: str, check: Callable[[Result], tuple[bool | None, str]]) -> None:
-        entry = scenarios.get(scenario, {})
-        res = entry.get("result")
-        if res is None:
-            figure = entry.get("error", "")
-            out.append({"target": target, "status": "not measured", "figure": figure})
-            return
-        try:
-            ok, figure = check(res)
-        except (KeyError, TypeError, ZeroDivisionError) as exc:
-            ok, figure = None, f"could not compute: {exc!r}"
-        status = "not measured" if ok is None else ("met" if ok else "not met")
-        out.append({"target": target, "status": status, "figure": figure})
-
-    def vs_ceiling(res: Result) -> tuple[bool | None, str]:
-        row, ceiling = _headline_drain(res), res["ceiling"]
-        if row is None or not ceiling.get("rate"):
-            return None, "no drain or ceiling figure"
-        ratio = row["rate"] / ceiling["rate"]
-        figure = f"{rate(row['rate'])} vs ceiling {rate(ceiling['rate'])} = {pct(ratio)}"
-        return ratio >= 0.6, figure
-
-    def vs_peer(res: Result) -> tuple[bool | None, str]:
-        row, peer = _headline_drain(res), res["peer"]
-        if not peer.get("available"):
-            return None, f"peer unavailable: {peer.get('reason', '')[:120]}"
-        if row is None or not peer.get("rate"):
-            return None, "no drain or peer figure"
-        ratio = row["rate"] / peer["rate"]
-        return ratio >= 10, f"{rate(row['rate'])} vs Celery {rate(peer['rate'])} = {ratio:.1f}x"
-
-    def e2e_latency(res: Result) -> tuple[bool | None, str]:
-        rows = [r for r in res["rows"] if r.get("rate") == 500.0]
-        if not rows:
-            return None, "the 500 msg/s phase did not run"
-        lat = rows[0]["latency"]
-        p50, p99 = lat["p50_ms"], lat["p99_ms"]
-        ok = p50 is not None and p99 is not None and p50 <= 10 and p99 <= 50
-        return ok, f"p50 {ms(p50, lat['missing'])}, p99 {ms(p99, lat['missing'])}"
-
-    def isolation(res: Result) -> tuple[bool | None, str]:
-        healthy, stalled = res["rows"]
-        ratio = res.get("ratio")
-        if ratio is None:
-            return None, "no all-healthy figure"
-        figure = (
-            f"{rate(stalled['delivered_rate'])} vs {rate(healthy['delivered_rate'])}"
-            f" = {pct(ratio)};"
-            f" healthy p99 {ms(stalled['latency']['p99_ms'], stalled['latency']['missing'])}"
-            f" vs {ms(healthy['latency']['p99_ms'], healthy['latency']['missing'])}"
-        )
-        return ratio >= 0.9, figure
-
-    def backlog_rate(res: Result) -> tuple[bool | None, str]:
-        shallow, deep = res["rows"]
-        ratio = res.get("ratio")
-        if ratio is None:
-            return None, "no 10,000-backlog figure"
-        return ratio >= 0.8, f"{rate(deep['rate'])} vs {rate(shallow['rate'])} = {pct(ratio)}"
-
-    def backlog_rss(res: Result) -> tuple[bool | None, str]:
-        peak = res["rows"][1].get("worker_peak_rss_mb")
-        return (None, "n/a") if peak is None else (peak <= 250, f"peak {mb(peak)}")
-
-    def worker_rss(res: Result) -> tuple[bool | None, str]:
-        peaks = [r["worker_peak_rss_mb"] for r in res["rows"] if r.get("worker_peak_rss_mb")]
-        if not peaks:
-            return None, "n/a"
-        return max(peaks) <= 150, f"peak {mb(max(peaks))} (largest over the drain rows)"
-
-    def inbound(res: Result) -> tuple[bool | None, str]:
-        peer, row = res.get("peer", {}), _headline_inbound(res)
-        if not peer.get("available"):
-            return None, f"peer unavailable: {peer.get('reason', '')[:120]}"
-        if row is None or row.get("error") or not peer.get("rate"):
-            return None, "no hookline or peer figure" + (
-                f": {row['error'][:120]}" if row and row.get("error") else ""
-            )
-        db = row["db"]
-        kept = f"{db['answered_200'] - db['missing']:,} of {db['answered_200']:,} stored"
-        ratio = row["rate"] / peer["rate"]
-        figure = (
-            f"{rate(row['rate'])} vs webhook {rate(peer['rate'])} ({peer.get('mode')})"
-            f" = {pct(ratio)}; {kept}"
-        )
-        return ratio >= 1 and bool(row["persisted"]), figure
-
-    add("drain >= 60 % of the same-run ceiling", "drain", vs_ceiling)
-    add("drain >= 10x the Celery peer", "drain", vs_peer)
-    add("end-to-end at 500 msg/s: p50 <= 10 ms and p99 <= 50 ms", "end-to-end", e2e_latency)
-    add("isolation: healthy throughput >= 90 % of all-healthy", "isolation", isolation)
-    add("backlog: rate at 1,000,000 queued >= 80 % of the rate at 10,000", "backlog", backlog_rate)
-    add("backlog: worker RSS <= 250 MB", "backlog", backlog_rss)
-    add("memory: a worker at full speed <= 150 MB RSS", "drain", worker_rss)
-    add(
-        "inbound: at least the peer's rate while persisting every request",
-        "inbound",
-        inbound,
-    )
-    return out
-
-
-def _headline_inbound(res: Result) -> Result | None:
-    """hookline with product defaults and a source without endpoints."""
-    for row in res.get("rows", []):
-        if row.get("server") == "hookline" and row.get("name") == "hookline-0ep":
-            return dict(row)
-    return None
 
 
 # ----- sections ---------------------------------------------------------------------------
@@ -226,246 +69,6 @@ def _provenance(entry: Result, run: Result) -> str:
     if commit != run.get("commit") or changed:
         return f"_Measured at commit {describe_commit(commit)}{changed}._"
     return ""
-
-
-def _load(row: Result) -> str:
-    """Cores used by processes outside the harness while the row ran."""
-    load = row.get("other_load_cores")
-    if load is None:
-        return ""
-    return f"**{load:.2f} cores**" if load > 0.1 else f"{load:.2f} cores"
-
-
-def section_drain(res: Result) -> str:
-    ceiling, peer = res["ceiling"], res["peer"]
-    base = ceiling.get("rate") or 0
-    peer_rate = peer.get("rate") if peer.get("available") else None
-    rows = [
-        [
-            "ceiling: bare aiohttp + uvloop sender, HMAC, no persistence"
-            + (
-                " (mean of runs before and after the hookline rows: "
-                + ", ".join(rate(r) for r in ceiling["runs"])
-                + ")"
-                if len(ceiling.get("runs") or []) > 1
-                else ""
-            ),
-            f"{ceiling.get('requests', 0):,}",
-            rate(ceiling.get("rate")),
-            "100 %",
-            f"{ceiling['rate'] / peer_rate:.1f}x" if peer_rate and ceiling.get("rate") else "",
-            "",
-            "",
-            "",
-        ],
-        [
-            "peer: Celery + Redis, 2 prefork workers, requests.post",
-            f"{peer.get('requests', 0):,}" if peer.get("available") else "unavailable",
-            rate(peer_rate) if peer_rate else f"unavailable: {peer.get('reason', '')[:80]}",
-            pct(peer_rate / base) if peer_rate and base else "",
-            "1.0x" if peer_rate else "",
-            "",
-            "",
-            "",
-        ],
-    ]
-    for row in res["rows"]:
-        db = row.get("db", {})
-        persisted = (
-            f"{db.get('attempts', 0):,} attempts, {db.get('deliveries_success', 0):,} succeeded"
-            if db
-            else ""
-        )
-        rows.append(
-            [
-                f"hookline worker: {row['label']}, synchronous={row['synchronous']}",
-                f"{row['delivered']:,} / {row['queued']:,}",
-                rate(row["rate"]),
-                pct(row["rate"] / base) if base else "",
-                f"{row['rate'] / peer_rate:.1f}x" if peer_rate else "",
-                mb(row.get("worker_peak_rss_mb")),
-                persisted,
-                _load(row),
-            ]
-        )
-    head = ["run", "deliveries", "rate", "vs ceiling", "vs peer", "peak RSS", "persisted"]
-    head.append("other load")
-    notes = (
-        f"\nSeeded through `store.publish` at {rate(res.get('seed_rate_1ep'), ' msg/s')}."
-        " Rates run from the first to the last arrival at the receiver."
-    )
-    if not res.get("in_flight_field"):
-        notes += " The endpoint model has no per-endpoint in-flight cap yet, so none was set."
-    return table(head, rows) + "\n" + notes + "\n"
-
-
-def section_phases(rows: list[Result], first_col: str) -> str:
-    out = []
-    for row in rows:
-        lat = row["latency"]
-        api = row["api_latency"]
-        out.append(
-            [
-                row.get("label", ""),
-                f"{row['accepted']:,} / {row['offered']:,}",
-                rate(row["accepted_rate"]),
-                f"{row['delivered']:,} / {row['expected_deliveries']:,}",
-                rate(row["delivered_rate"]),
-                *latency_cells(lat),
-                f"{ms(api['p50_ms'])} / {ms(api['p99_ms'])}",
-            ]
-        )
-        if "server_cpu_cores" in row:
-            out[-1].append(f"{row['server_cpu_cores']:.2f}")
-    head = [first_col, "accepted / offered", "accepted/s", "delivered", "delivered/s"]
-    head += ["latency p50", "p99", "max", "API p50 / p99"]
-    if rows and "server_cpu_cores" in rows[0]:
-        head.append("server CPU (cores)")
-    return table(head, out) + "\n"
-
-
-def section_end_to_end(res: Result) -> str:
-    skipped = sum(r.get("skipped_client_side", 0) for r in res["rows"])
-    note = (
-        f" The open-loop publisher keeps at most 1,000 requests outstanding; {skipped:,}"
-        " offered messages were not sent because that many were already waiting."
-        if skipped
-        else ""
-    )
-    return (
-        section_phases(res["rows"], "publishing")
-        + f"\n`hookline serve` peak RSS: {mb(res.get('server_peak_rss_mb'))}. Latency is"
-        " publish-to-receive: from just before the API request is sent to the receiver's"
-        " arrival timestamp (same clock); API latency is request to 202." + note + "\n"
-    )
-
-
-def section_fanout(res: Result) -> str:
-    return (
-        section_phases(res["rows"], "run")
-        + f"\n`hookline serve` peak RSS: {mb(res.get('server_peak_rss_mb'))}.\n"
-    )
-
-
-def section_isolation(res: Result) -> str:
-    rows = res["rows"]
-    body = section_phases(rows, "endpoints (healthy deliveries only)")
-    kinds = rows[1].get("db", {}).get("attempts_by_error_kind", {})
-    attempts = ", ".join(f"{k} {v:,}" for k, v in sorted(kinds.items()))
-    return (
-        body + f"\nHealthy throughput ratio: {pct(res.get('ratio'))}. Requests left hanging by the"
-        f" stalled endpoints: {rows[1].get('hung_requests', 0):,}."
-        + (
-            f" Attempts of the stalled run finished within the measurement, by error kind:"
-            f" {attempts}."
-            if kinds
-            else ""
-        )
-        + "\n"
-    )
-
-
-def section_backlog(res: Result) -> str:
-    out = []
-    for row in res["rows"]:
-        out.append(
-            [
-                row["label"],
-                f"{row['delivered']:,}",
-                rate(row["rate"]),
-                mb(row.get("worker_peak_rss_mb")),
-                f"{row['shutdown_seconds']:.1f} s",
-                _load(row),
-            ]
-        )
-    head = ["backlog", "delivered", "rate", "worker peak RSS", "SIGTERM to exit", "other load"]
-    deep = res["rows"][1]
-    seeded = ""
-    if deep.get("seed_seconds"):
-        seeded = (
-            f" Seeding {deep['queued']:,} deliveries through `store.publish` took"
-            f" {deep['seed_seconds']:.0f} s; the database file was {mb(deep.get('db_mb'))}."
-        )
-    return table(head, out) + f"\n\nRate ratio: {pct(res.get('ratio'))}.{seeded}\n"
-
-
-def _inbound_label(row: Result) -> str:
-    if row.get("server") == "webhook":
-        if row.get("mode") == "sync":
-            return "peer: webhook, runs `/bin/true`, then answers"
-        return "peer: webhook, answers, then runs `/bin/true` (its default)"
-    if row.get("name") == "hookline-1ep":
-        return "hookline serve, defaults, github source with 1 endpoint (loopback receiver)"
-    return "hookline serve, defaults, github source with no endpoints (headline)"
-
-
-def section_inbound(res: Result) -> str:
-    peer = res.get("peer", {})
-    peer_rate = peer.get("rate") if peer.get("available") else None
-    out = []
-    for row in res.get("rows", []):
-        if row.get("error"):
-            out.append([_inbound_label(row), "", f"failed: {row['error'][:100]}"] + [""] * 7)
-            continue
-        lat = row["latency"]
-        if row.get("server") == "hookline":
-            db = row.get("db", {})
-            persisted = (
-                f"yes, {db.get('answered_200', 0):,} of {db.get('answered_200', 0):,}"
-                if row.get("persisted")
-                else f"**NO: {db.get('missing', 0):,} of {db.get('answered_200', 0):,} lost**"
-            )
-        else:
-            persisted = "no (stores nothing)"
-        out.append(
-            [
-                _inbound_label(row),
-                persisted,
-                rate(row["rate"]),
-                f"{row['rate'] / peer_rate:.2f}x" if peer_rate else "",
-                ms(lat.get("p50_ms")),
-                ms(lat.get("p99_ms")),
-                f"{row['server_cpu_cores']:.2f}",
-                f"{row['server_cpu_us_per_request']:,} µs",
-                f"{row['done_after_s']:.1f} s" if row.get("done_after_s") is not None else "",
-                _load(row),
-            ]
-        )
-    head = ["server", "persisted?", "verified req/s", "vs peer", "p50", "p99"]
-    head += ["server CPU (cores)", "server CPU per request", "done after last answer"]
-    head.append("other load")
-    if not peer.get("available"):
-        notes = f"The peer was unavailable: {peer.get('reason', '')}."
-    else:
-        runs = ", ".join(rate(r) for r in peer.get("runs", []))
-        notes = (
-            f"Peer: adnanh/webhook {peer.get('version', '?')}; its figure is its faster"
-            f" mode ({peer.get('mode')}), mean of {runs}."
-        )
-    notes += (
-        f" Client: {res.get('connections')} keep-alive aiohttp connections in a closed loop"
-        f" in the harness process, {res.get('warmup_s')} s warm-up then"
-        f" {res.get('measure_s')} s measured per row; ~1 KiB GitHub `push` bodies signed"
-        " with `X-Hub-Signature-256`, a distinct `X-GitHub-Delivery` each; only 200s count."
-        " Both servers verify the same HMAC-SHA256. hookline stores each request"
-        " (SQLite, `synchronous=FULL`, its default) before its 200, then routes it into a"
-        " message; the database is checked afterwards for every delivery id answered 200."
-        ' "Done after last answer": until hookline had routed every request (and, with an'
-        " endpoint, delivered it), or the peer's last command had exited. Server CPU (its"
-        " reaped children included) runs from the first measured request until then; per"
-        " request it is the steadier figure on a shared machine."
-    )
-    return table(head, out) + "\n\n" + notes + "\n"
-
-
-SECTIONS: dict[str, tuple[str, Callable[[Result], str]]] = {
-    "drain": ("drain: queued deliveries, then a worker", section_drain),
-    "end-to-end": ("end-to-end: publish through the API to one endpoint", section_end_to_end),
-    "fan-out": ("fan-out: 1 message to 100 endpoints", section_fanout),
-    "isolation": ("isolation: 50 of 100 endpoints never answer", section_isolation),
-    "backlog": ("backlog: 1,000,000 queued deliveries", section_backlog),
-    "inbound": ("inbound: signed GitHub webhooks received, verified and stored", section_inbound),
-}
 
 
 def _other_load(scenarios: Result) -> str:
@@ -514,9 +117,11 @@ def markdown(run: Result) -> str:
                 ["other load", _other_load(run.get("scenarios", {}))],
                 [
                     "settings",
-                    f"worker concurrency {WORKER_CONCURRENCY}, SQLite synchronous={SYNCHRONOUS}"
-                    " unless a row says otherwise, ~1 KiB JSON payloads, one raw-asyncio"
-                    " receiver process on 127.0.0.1",
+                    "hookline with its defaults (nothing set but the data folder and the"
+                    " admin token, `--dev` for loopback endpoints: SQLite synchronous=FULL,"
+                    " worker concurrency 128, maxInFlight 8 per endpoint) unless a row says"
+                    f" otherwise; bare senders {CEILING_CONCURRENCY} requests in flight;"
+                    " ~1 KiB JSON payloads; one raw-asyncio receiver process on 127.0.0.1",
                 ],
             ],
         ),

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.harness import EVENT_TYPE, SYNCHRONOUS, log, payload_bytes
+from bench.harness import EVENT_TYPE, log, payload_bytes
 from hookline import ids
 from hookline.config import Settings
 from hookline.models import Application, Endpoint, Message
@@ -65,7 +65,8 @@ async def seed(
     max_in_flight: int | None = None,
 ) -> Seeded:
     """``url(i)`` gives the URL of the i-th endpoint (0-based, over all applications)."""
-    store = open_store(Settings(data_dir=data_dir, sqlite_synchronous=SYNCHRONOUS))
+    # Seeding is the harness's work, not a measured row: NORMAL makes it quicker.
+    store = open_store(Settings(data_dir=data_dir, sqlite_synchronous="NORMAL"))
     await store.open()
     try:
         now = int(time.time() * 1000)
@@ -94,7 +95,7 @@ async def seed(
         chunk = max(1, min(500, 20_000 // endpoints_per_app))
         started = time.perf_counter()
         last_print = started
-        deliveries = 0
+        made = 0
         for first in range(0, messages, chunk):
             at = int(time.time() * 1000)
             outcomes = await asyncio.gather(
@@ -112,11 +113,16 @@ async def seed(
                     for i in range(first, min(first + chunk, messages))
                 )
             )
-            deliveries += sum(o.deliveries for o in outcomes)
+            made += sum(o.deliveries for o in outcomes)
             if time.perf_counter() - last_print > 15:
-                log(f"  seeded {deliveries:,} deliveries ({first + chunk:,} messages)")
+                log(f"  seeded {first + chunk:,} messages ({made:,} deliveries so far)")
                 last_print = time.perf_counter()
         seconds = time.perf_counter() - started
+        # Every endpoint takes every message. A store that fans out in the background
+        # reports fewer deliveries made at publish; the worker's role makes the rest.
+        deliveries = messages * endpoints_per_app
+        if made not in (0, deliveries):
+            log(f"  note: publish made {made:,} of {deliveries:,} deliveries itself")
     finally:
         await store.close()
     return Seeded(

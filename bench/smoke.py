@@ -15,7 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.harness import Context, Deadline, free_port, run_async, stop_all
+from bench.harness import Context, Deadline, free_port, run_async
+from bench.processes import stop_all
 from bench.scenarios.common import drain
 from bench.seed import seed
 
@@ -47,7 +48,7 @@ async def main(messages: int, concurrency: int) -> bool:
             port,
             "smoke",
             deadline,
-            extra_env={"HOOKLINE_WORKER_CONCURRENCY": str(concurrency)},
+            env={"HOOKLINE_WORKER_CONCURRENCY": str(concurrency)},
         )
     db = row["db"]
     print(

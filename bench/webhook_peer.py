@@ -25,7 +25,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from bench.harness import Deadline, Proc, log, start_process
+from bench.harness import Deadline, log
+from bench.processes import Proc, start_process
 
 HOOK_ID = "github"
 

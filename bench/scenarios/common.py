@@ -10,23 +10,10 @@ from typing import Any
 import aiohttp
 
 from bench.api import Api, PublishLog, join_latency
-from bench.harness import (
-    Context,
-    Deadline,
-    Proc,
-    Receipt,
-    Receiver,
-    ReceiverStats,
-    cpu_snapshot,
-    db_counts,
-    foreign_cores,
-    free_port,
-    latency_summary,
-    log,
-    start_server,
-    start_worker,
-    wait_http,
-)
+from bench.harness import Context, Deadline, db_counts, free_port, latency_summary, log, slice_rates
+from bench.machine import cpu_snapshot, foreign_cores
+from bench.processes import Proc, start_server, start_worker, wait_http
+from bench.receiving import Receipt, Receiver, ReceiverStats
 from bench.seed import Seeded
 
 
@@ -37,27 +24,30 @@ async def drain(
     name: str,
     deadline: Deadline,
     until: int | None = None,
-    synchronous: str | None = None,
     check_db: bool = True,
-    extra_env: dict[str, str] | None = None,
+    processes: int | None = 1,
+    env: dict[str, str] | None = None,
+    mark: int = 0,
 ) -> dict[str, Any]:
-    """Start a worker on an already seeded queue and time it until ``until`` deliveries
-    (default: all of them) reached the receiver on ``port``, then stop it with SIGTERM."""
+    """Start ``processes`` worker processes (default settings plus ``env``) on an already
+    seeded queue and time them until ``until`` deliveries (default: all of them) reached
+    the receiver on ``port``, then stop them with SIGTERM. ``mark``: the receiver times
+    every ``mark``-th arrival, for rates per slice."""
     target = seeded.deliveries if until is None else until
-    env = {"HOOKLINE_SQLITE_SYNCHRONOUS": synchronous} if synchronous else {}
-    env.update(extra_env or {})
     cpu_before = cpu_snapshot()
-    async with Receiver(ctx.log_dir, f"{name}-receiver", port=port) as receiver:
-        worker = start_worker(seeded.data_dir, ctx.log_dir, f"{name}-worker", **env)
+    async with Receiver(ctx.log_dir, f"{name}-receiver", port=port, mark=mark) as receiver:
+        workers = start_worker(seeded.data_dir, ctx.log_dir, f"{name}-worker", processes, env)
         started = time.monotonic()
         every = 0.02 if until is not None else 0.1
-        stats = await receiver.wait_count(target, deadline, watch=worker, every=every)
-        peak = worker.peak_rss_mb()
-        rss_now = worker.rss_mb()
+        stats = await receiver.wait_count(target, deadline, watch=workers, every=every)
+        peaks = [p for w in workers for p in w.tree_peaks()]
+        cpu = sum(w.cpu_seconds() or 0.0 for w in workers)
+        rss_now = sum(w.rss_mb() or 0.0 for w in workers)
         wall = time.monotonic() - started
-        shutdown_s = await worker.stop(grace=60)
+        shutdown_s = max([await w.stop(grace=60) for w in workers])
         final = await receiver.stats()
-    other_load = foreign_cores(cpu_before, cpu_snapshot())  # both processes are reaped now
+    other_load = foreign_cores(cpu_before, cpu_snapshot())  # every process is reaped now
+    peak = max((p["peak_rss_mb"] for p in peaks), default=None)
     row: dict[str, Any] = {
         "queued": seeded.deliveries,
         "target": target,
@@ -66,17 +56,26 @@ async def drain(
         "rate": stats.rate(),
         "drain_seconds": stats.last - stats.first,
         "wall_seconds_from_start": wall,
+        "worker_processes": len(peaks),
+        "processes": peaks,
         "worker_peak_rss_mb": peak,
         "worker_rss_mb_at_end": rss_now,
+        "worker_cpu_cores": cpu / wall if wall > 0 else None,
+        "worker_cpu_us_per_delivery": cpu / stats.count * 1e6 if stats.count else None,
         "shutdown_seconds": shutdown_s,
         "received_total": final.count,
         "other_load_cores": round(other_load, 3),
+        "settings": dict(env or {}),
     }
+    if mark:
+        row["slice"] = mark
+        row["slice_rates"] = slice_rates(stats.first, final.marks)
     if check_db:
         row["db"] = db_counts(seeded.data_dir)
     log(
         f"  {name}: {stats.count:,} / {target:,} in {row['drain_seconds']:.1f} s ="
-        f" {row['rate']:,.0f} deliveries/s; worker peak RSS {peak or 0:.0f} MB;"
+        f" {row['rate']:,.0f} deliveries/s; {len(peaks)} process(es), peak RSS"
+        f" {peak or 0:.0f} MB, CPU {row['worker_cpu_cores'] or 0:.2f} cores;"
         f" SIGTERM to exit {shutdown_s:.1f} s; other load {other_load:.2f} cores"
     )
     return row
@@ -84,7 +83,8 @@ async def drain(
 
 @dataclass
 class Served:
-    """``hookline serve`` (API and worker in one process) with a recording receiver."""
+    """``hookline serve`` (its defaults: API and worker, in one process or a tree) with a
+    recording receiver."""
 
     receiver: Receiver
     server: Proc
@@ -94,21 +94,22 @@ class Served:
 
 
 class ServerSession:
-    def __init__(self, ctx: Context, name: str, **env: str) -> None:
+    def __init__(self, ctx: Context, name: str, env: dict[str, str] | None = None) -> None:
         self.ctx = ctx
         self.name = name
-        self.env = env
+        self.env = env or {}
         self.receiver = Receiver(ctx.log_dir, f"{name}-receiver", record=True)
         self.served: Served | None = None
         self.data_dir = ctx.work_dir / name
         self.server_peak_rss_mb: float | None = None
+        self.server_processes: list[dict[str, Any]] = []
         self.shutdown_seconds: float | None = None
 
     async def __aenter__(self) -> Served:
         await self.receiver.__aenter__()
         port = free_port()
         server = start_server(
-            self.data_dir, port, self.ctx.log_dir, f"{self.name}-server", **self.env
+            self.data_dir, port, self.ctx.log_dir, f"{self.name}-server", env=self.env
         )
         session = aiohttp.ClientSession()
         url = f"http://127.0.0.1:{port}/api/v1/health"
@@ -125,6 +126,7 @@ class ServerSession:
     async def __aexit__(self, *exc: object) -> None:
         served = self.served
         if served is not None:
+            self.server_processes = served.server.tree_peaks()
             self.server_peak_rss_mb = served.server.peak_rss_mb()
             await served.session.close()
             # Stop the receiver first: requests left hanging fail at once instead of

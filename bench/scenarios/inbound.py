@@ -43,21 +43,11 @@ import aiohttp
 
 from bench import webhook_peer
 from bench.api import Api
-from bench.harness import (
-    API_TOKEN,
-    HOOKLINE,
-    Context,
-    Deadline,
-    Proc,
-    Receiver,
-    cpu_snapshot,
-    foreign_cores,
-    free_port,
-    log,
-    start_process,
-    wait_http,
-)
+from bench.harness import API_TOKEN, HOOKLINE, Context, Deadline, free_port, log
 from bench.inbound_load import CONNECTIONS, Setup, log_row, measure, presign, settled
+from bench.machine import cpu_snapshot, foreign_cores
+from bench.processes import Proc, start_process, wait_http
+from bench.receiving import Receiver
 
 CAP_FULL_S = 300.0
 CAP_QUICK_S = 120.0
