@@ -30,7 +30,9 @@ from typing import Any
 
 import aiohttp
 
-from bench.harness import Receiver, payload_bytes, run_async, stop_all
+from bench.harness import payload_bytes, run_async
+from bench.processes import stop_all
+from bench.receiving import Receiver
 from hookline.addresses import AddressPolicy
 from hookline.delivery.sender import Sender, SenderConfig
 from hookline.models import DeliveryTask, TriggerType

@@ -16,7 +16,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.harness import Deadline, Receiver, free_port, run_async, start_worker, stop_all
+from bench.harness import Deadline, free_port, run_async
+from bench.processes import start_worker, stop_all
+from bench.receiving import Receiver
 from bench.seed import seed
 
 TIME_LIMIT_S = 120.0
@@ -36,11 +38,11 @@ async def one_round(messages: int, concurrency: int) -> tuple[float, float] | No
             max_in_flight=concurrency,
         )
         async with Receiver(work, "receiver", port=port) as receiver:
-            worker = start_worker(
+            (worker,) = start_worker(
                 seeded.data_dir,
                 work,
                 "worker",
-                HOOKLINE_WORKER_CONCURRENCY=str(concurrency),
+                env={"HOOKLINE_WORKER_CONCURRENCY": str(concurrency)},
             )
             stats = await receiver.wait_count(seeded.deliveries, Deadline(TIME_LIMIT_S))
             cpu = worker.cpu_seconds()
