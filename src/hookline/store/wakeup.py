@@ -18,14 +18,12 @@ import os
 import secrets
 import socket
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
 log = logging.getLogger("hookline.store")
 
-LISTING_TTL_S = 1.0  # how long the list of peers is reused before the folder is read again
 MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
 SUFFIX = ".sock"
 
@@ -125,7 +123,7 @@ class SocketFolderChannel:
         self._sock: socket.socket | None = None
         self._name = ""
         self._peers: list[str] = []
-        self._listed_at = -LISTING_TTL_S
+        self._listed_version = -1  # the folder's mtime when it was last listed
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def open(self, on_wake: Callable[[], None]) -> None:
@@ -163,14 +161,20 @@ class SocketFolderChannel:
         on_wake()
 
     def _list_peers(self) -> list[str]:
-        now = time.monotonic()
-        if now - self._listed_at >= LISTING_TTL_S:
+        """The folder is listed again only when its mtime moved (a socket came or went):
+        one ``stat`` per notification, and a process that starts is reached by the very
+        next one, not after a cache expires."""
+        try:
+            version = os.stat(self._folder).st_mtime_ns
+        except OSError:
+            return self._peers
+        if version != self._listed_version:
             try:
                 names = os.listdir(self._folder)
             except OSError:
                 names = []
             self._peers = [n for n in names if n.endswith(SUFFIX) and n != self._name]
-            self._listed_at = now
+            self._listed_version = version
         return self._peers
 
     def notify(self) -> None:
