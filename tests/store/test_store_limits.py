@@ -19,7 +19,7 @@ from hookline import ids
 from hookline.config import Settings
 from hookline.models import Application, DeliveryTask, ReadyEndpoint
 from hookline.runtime import open_store
-from hookline.store.base import Store
+from hookline.store.base import ClaimAsk, Store
 
 LEASE_MS = 60_000
 OWNER = "w"  # one owner for every store: leases are fenced by their expiry as well
@@ -184,3 +184,39 @@ async def test_an_open_breaker_lets_one_probe_out_across_stores(stores: list[Sto
     after = stats.paused_until + 1
     assert len(await claim_all(stores, ready, after)) == 1
     assert await claim_all(stores, ready, after + 1) == []
+
+
+async def test_recording_results_and_claiming_share_one_transaction(stores: list[Store]) -> None:
+    """A busy worker records its results and claims the next deliveries in one commit;
+    the claim reads the endpoints after the results are in, so it sees the slots they
+    free (read before them, the endpoint at its cap would not even look due)."""
+    a, b = stores[0], stores[1]
+    app = await make_app(a)
+    await make_endpoint(a, app, max_in_flight=2)
+    await publish(a, app, 5)
+    ready = await a.ready_endpoints(NOW, limit=10)
+    first = await claim_all(stores[:1], ready, NOW)
+    assert len(first) == 2
+    results = [
+        result_for(t.delivery_id, t.msg_id, t.endpoint_id, t.app_id, True, None, t.lease_until)
+        for t in first
+    ]
+    asked: list[int] = []
+
+    def plan(found: Sequence[ReadyEndpoint]) -> list[tuple[ReadyEndpoint, int]]:
+        asked.append(len(found))
+        return [(r, 10) for r in found]
+
+    dropped, tasks = await a.record_and_claim(
+        OWNER, results, NOW + 1, POLICY, ClaimAsk(plan=plan, lease_ms=LEASE_MS)
+    )
+    assert dropped == 0
+    assert asked == [1]
+    assert len(tasks) == 2  # the cap again, from the two slots just freed
+    assert {t.delivery_id for t in tasks}.isdisjoint({t.delivery_id for t in first})
+    # the cap still holds against another process between the two steps
+    assert await claim_all(stores[1:], ready, NOW + 2) == []
+    stale, more = await b.record_and_claim(
+        OWNER, results, NOW + 3, POLICY, ClaimAsk(plan=plan, lease_ms=LEASE_MS)
+    )
+    assert (stale, more) == (2, [])  # already recorded: nothing written, nothing freed

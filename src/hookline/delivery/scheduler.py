@@ -11,7 +11,7 @@ its cap (one for FIFO or a probe) minus what it holds there already.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from hookline import breaker
 from hookline.models import DeliveryTask, ReadyEndpoint
@@ -35,20 +35,20 @@ class Scheduler:
 
     def plan(self, ready: Sequence[ReadyEndpoint], free: int) -> Plan:
         """How many to ask of each endpoint, in the store's order, ``free`` in all."""
-        plan: Plan = []
-        for endpoint in ready:
-            if free <= 0:
-                break
-            ep = endpoint.endpoint_id
-            cap = endpoint.max_in_flight or self.default_max_in_flight
-            if endpoint.fifo or endpoint.breaker_state != breaker.CLOSED:
-                cap = 1  # one in line, or one probe
-            self._caps[ep] = cap
-            room = min(cap - self.in_flight[ep], free)
-            if room > 0:
-                plan.append((endpoint, room))
-                free -= room
-        return plan
+        return _plan(ready, free, self.in_flight, self.default_max_in_flight, self._caps)
+
+    def planner(
+        self, free: int
+    ) -> tuple[Callable[[Sequence[ReadyEndpoint]], Plan], dict[str, int]]:
+        """``plan`` over a copy of this moment's counts, to run on the store's thread
+        while the loop goes on; the caps it meets land in the dict, for ``learn``."""
+        held = dict(self.in_flight)
+        caps: dict[str, int] = {}
+        default = self.default_max_in_flight
+        return (lambda ready: _plan(ready, free, held, default, caps)), caps
+
+    def learn(self, caps: Mapping[str, int]) -> None:
+        self._caps.update((ep, cap) for ep, cap in caps.items() if ep in self.in_flight)
 
     def claimed(self, tasks: Sequence[DeliveryTask]) -> None:
         self.in_flight.update(t.endpoint_id for t in tasks)
@@ -59,3 +59,26 @@ class Scheduler:
         if self.in_flight[endpoint_id] <= 0:
             del self.in_flight[endpoint_id]
             self._caps.pop(endpoint_id, None)
+
+
+def _plan(
+    ready: Sequence[ReadyEndpoint],
+    free: int,
+    held: Mapping[str, int],
+    default_cap: int,
+    caps: dict[str, int],
+) -> Plan:
+    plan: Plan = []
+    for endpoint in ready:
+        if free <= 0:
+            break
+        ep = endpoint.endpoint_id
+        cap = endpoint.max_in_flight or default_cap
+        if endpoint.fifo or endpoint.breaker_state != breaker.CLOSED:
+            cap = 1  # one in line, or one probe
+        caps[ep] = cap
+        room = min(cap - held.get(ep, 0), free)
+        if room > 0:
+            plan.append((endpoint, room))
+            free -= room
+    return plan

@@ -31,7 +31,7 @@ from hookline.models import (
     TriggerType,
 )
 from hookline.retry import RetryPolicy, parse_retry_after
-from hookline.store.base import Store
+from hookline.store.base import ClaimAsk, Store
 
 log = logging.getLogger("hookline.worker")
 
@@ -106,6 +106,7 @@ class Worker:
         self._in_flight = 0  # started and not finished, slow ones included
         self._fast = 0  # of those, the ones still holding one of ``concurrency`` slots
         self._slow = 0
+        self._reserved = 0  # slots a claim under way may fill (the loop's or the flusher's)
         self._slot_freed = asyncio.Event()
         self._results: list[DeliveryResult] = []
         self._results_ready = asyncio.Event()
@@ -161,23 +162,33 @@ class Worker:
         while not self._stopping.is_set():
             # cleared before claiming, so a slot freed while we claim wakes the next wait
             self._slot_freed.clear()
-            free = min(
-                self._config.concurrency - self._fast,
-                max(self._config.max_connections, self._config.concurrency) - self._in_flight,
-            )
+            free = min(self._free(), self._config.batch_size)
             if free <= 0:
                 await self._wait_any(self._slot_freed.wait(), timeout=self._config.poll_interval)
                 continue
+            self._reserved += free
             try:
-                tasks = await self._claim(min(free, self._config.batch_size), lease_ms)
+                tasks = await self._claim(free, lease_ms)
             except Exception:
                 log.exception("claiming deliveries failed; retrying")
                 await self._wait_any(asyncio.sleep(self._config.poll_interval), timeout=None)
                 continue
+            finally:
+                self._reserved -= free
             for task in tasks:
                 self._start(task)
             if not tasks:
                 await self._idle()
+
+    def _free(self) -> int:
+        """Send slots no delivery holds and no claim under way may fill."""
+        return (
+            min(
+                self._config.concurrency - self._fast,
+                max(self._config.max_connections, self._config.concurrency) - self._in_flight,
+            )
+            - self._reserved
+        )
 
     async def _claim(self, free: int, lease_ms: int) -> list[DeliveryTask]:
         now = _now_ms()
@@ -211,6 +222,16 @@ class Worker:
         for fut in waiters:
             if not fut.done():
                 fut.cancel()
+
+    def _ask(self, free: int) -> tuple[ClaimAsk, dict[str, int]]:
+        plan, caps = self._scheduler.planner(free)
+        return ClaimAsk(
+            plan=plan,
+            lease_ms=int(self._config.lease_seconds * 1000),
+            limit=max(64, free),
+            exclude=self._scheduler.saturated(),
+            default_max_in_flight=self._config.max_in_flight_per_endpoint,
+        ), caps
 
     def _start(self, task: DeliveryTask) -> None:
         self._in_flight += 1
@@ -258,20 +279,39 @@ class Worker:
             await self._flush()
 
     async def _flush(self) -> None:
+        """Record the finished results; while the worker runs, the same transaction claims
+        the next deliveries for the slots free now (the store counts a delivery in flight
+        until its result is recorded, so the claim sees the slots these results free)."""
         if not self._results:
             return
         batch, self._results = self._results, []
-        while True:
-            try:
-                dropped = await self._store.record_results(
-                    self.owner, batch, _now_ms(), self._config.health
-                )
-                break
-            except Exception:
-                log.exception("recording %d results failed; retrying", len(batch))
-                await asyncio.sleep(0.5)
-        for r in batch:  # the store counts a delivery in flight until now
+        for r in batch:
             self._scheduler.finished(r.attempt.endpoint_id)
+        free = 0 if self._stopping.is_set() else min(self._free(), self._config.batch_size)
+        self._reserved += max(free, 0)
+        tasks: list[DeliveryTask] = []
+        ask, caps = self._ask(free) if free > 0 else (None, {})
+        try:
+            while True:
+                try:
+                    if ask is not None:
+                        dropped, tasks = await self._store.record_and_claim(
+                            self.owner, batch, _now_ms(), self._config.health, ask
+                        )
+                    else:
+                        dropped = await self._store.record_results(
+                            self.owner, batch, _now_ms(), self._config.health
+                        )
+                    break
+                except Exception:
+                    log.exception("recording %d results failed; retrying", len(batch))
+                    await asyncio.sleep(0.5)
+        finally:
+            self._reserved -= max(free, 0)
+        self._scheduler.claimed(tasks)
+        self._scheduler.learn(caps)
+        for task in tasks:
+            self._start(task)
         self._slot_freed.set()
         if dropped:
             # the send outlived its lease and the delivery was claimed again: the newer

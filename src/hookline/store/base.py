@@ -8,7 +8,6 @@ verb, so each backend can make them one transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 from hookline.breaker import HealthPolicy
@@ -18,7 +17,6 @@ from hookline.models import (
     BackgroundTask,
     Delivery,
     DeliveryResult,
-    DeliveryStatus,
     DeliveryTask,
     Endpoint,
     EndpointStats,
@@ -36,95 +34,38 @@ from hookline.sources import (
     Source,
     Verdict,
 )
+from hookline.store.records import (
+    DEFAULT_MAX_IN_FLIGHT,
+    IDEMPOTENCY_TTL_MS,
+    AttemptFilter,
+    ClaimAsk,
+    FanoutStep,
+    MessageFilter,
+    MessageRef,
+    PageRequest,
+    Plan,
+    PublishKey,
+    PublishOutcome,
+    PurgeBatch,
+    StoredResponse,
+)
 
-
-@dataclass(slots=True, frozen=True)
-class PageRequest:
-    limit: int = 50
-    iterator: str | None = None
-    reverse: bool = False  # walk toward older items (Svix's default for messages)
-
-
-@dataclass(slots=True, frozen=True)
-class MessageFilter:
-    event_types: Sequence[str] | None = None
-    channel: str | None = None
-    before_ms: int | None = None
-    after_ms: int | None = None
-
-
-@dataclass(slots=True, frozen=True)
-class AttemptFilter:
-    status: DeliveryStatus | None = None
-    event_types: Sequence[str] | None = None
-    channel: str | None = None
-    endpoint_id: str | None = None
-    before_ms: int | None = None
-    after_ms: int | None = None
-
-
-@dataclass(slots=True, frozen=True)
-class PublishOutcome:
-    message: Message
-    created: bool  # False: an earlier message (same eventId, or a replayed key) returned
-    deliveries: int  # created in the publish transaction
-    background: bool = False  # a background fan-out creates the deliveries
-    replayed: StoredResponse | None = None  # the Idempotency-Key had answered already
-
-
-@dataclass(slots=True, frozen=True)
-class PublishKey:
-    """A publish's Idempotency-Key (hashed with what scopes it) and how its answer is
-    rendered, kept in the publish transaction itself."""
-
-    key: str
-    with_content: bool = True
-
-
-@dataclass(slots=True, frozen=True)
-class FanoutStep:
-    deliveries: int  # created by this batch
-    done: bool  # the message's fan-out is complete (or the message is gone)
-
-
-# Deliveries one endpoint may have in flight unless it sets its own (as Settings' default).
-DEFAULT_MAX_IN_FLIGHT = 8
-
-IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000  # how long a key replays its response (as Svix)
-
-
-@dataclass(slots=True, frozen=True)
-class MessageRef:
-    """A publish answer kept by reference: the replay renders the message as it is then,
-    so no second copy of the payload outlives the message's own retention."""
-
-    app_id: str
-    msg_id: str
-    with_content: bool
-
-
-@dataclass(slots=True, frozen=True)
-class StoredResponse:
-    """A response kept for an Idempotency-Key, replayed on a repeated request: its body,
-    or for a publish a reference to the message."""
-
-    status: int
-    body: bytes = b""
-    message: MessageRef | None = None
-
-
-@dataclass(slots=True, frozen=True)
-class PurgeBatch:
-    """One retention batch: rows changed, and how far the walk got in each table.
-
-    Rows up to the cursors are purged already, so the next batch (or the next pass,
-    with a later cutoff) starts there instead of rescanning old rows.
-    """
-
-    purged: int = 0
-    message_cursor: str = ""
-    attempt_cursor: str = ""
-    done: bool = False
+__all__ = [
+    "DEFAULT_MAX_IN_FLIGHT",
+    "IDEMPOTENCY_TTL_MS",
+    "AttemptFilter",
+    "ClaimAsk",
+    "FanoutStep",
+    "MessageFilter",
+    "MessageRef",
+    "PageRequest",
+    "Plan",
+    "PublishKey",
+    "PublishOutcome",
+    "PurgeBatch",
+    "Store",
+    "StoredResponse",
+]
 
 
 class Store(Protocol):
@@ -238,6 +179,19 @@ class Store(Protocol):
         open breaker's probe, and no more than its and its application's
         ``throttleRate`` buckets hold (charged for what is leased). An endpoint left
         with due work and no tokens is paused until its next token."""
+        ...
+
+    async def record_and_claim(
+        self,
+        owner: str,
+        results: Sequence[DeliveryResult],
+        now_ms: int,
+        policy: HealthPolicy,
+        ask: ClaimAsk,
+    ) -> tuple[int, list[DeliveryTask]]:
+        """``record_results`` and then ``claim`` (as ``ask`` plans it over the endpoints
+        ready once the results are in) in one transaction: a busy worker's cycle costs
+        one commit, not two. Returns the stale results dropped, and the tasks leased."""
         ...
 
     async def record_results(

@@ -2,38 +2,29 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from hookline import filters, ids
-from hookline.breaker import HealthPolicy
 from hookline.errors import NotFound, StoreError
 from hookline.models import (
     Application,
     Attempt,
     Delivery,
-    DeliveryResult,
     DeliveryStatus,
-    DeliveryTask,
-    EndpointStats,
     Message,
     Page,
-    ReadyEndpoint,
     TriggerType,
     subscription_matches,
 )
 from hookline.signing.at_rest import SecretBox
 from hookline.sources import Verdict
 from hookline.store import rows
-from hookline.store import sqlite_claim as claims
 from hookline.store import sqlite_fanout as fanout
 from hookline.store import sqlite_queue as queue
-from hookline.store import sqlite_results as results_sql
 from hookline.store.base import (
-    DEFAULT_MAX_IN_FLIGHT,
     AttemptFilter,
     MessageFilter,
     PageRequest,
@@ -46,6 +37,7 @@ from hookline.store.sqlite_base import (
     time_and_type_filters,
 )
 from hookline.store.sqlite_catalog import CatalogOps
+from hookline.store.sqlite_engine import EngineOps
 from hookline.store.sqlite_fanout import FanoutOps
 from hookline.store.sqlite_idempotency import IdempotencyOps, keyed_publish
 from hookline.store.sqlite_inbound import InboundOps, mark_routed_op
@@ -62,7 +54,9 @@ def app_by_uid(conn: Conn, uid: str) -> Application | None:
 FILTER_CACHE_APPS = 4096
 
 
-class SqliteStore(FanoutOps, TaskOps, UpkeepOps, IdempotencyOps, SourceOps, InboundOps, CatalogOps):
+class SqliteStore(
+    EngineOps, FanoutOps, TaskOps, UpkeepOps, IdempotencyOps, SourceOps, InboundOps, CatalogOps
+):
     """Implements ``hookline.store.base.Store`` on one SQLite file."""
 
     def __init__(
@@ -289,59 +283,6 @@ class SqliteStore(FanoutOps, TaskOps, UpkeepOps, IdempotencyOps, SourceOps, Inbo
         result = await self._write(op)
         self._work.set()
         return result
-
-    # ----- delivery engine ----------------------------------------------------------
-
-    async def ready_endpoints(
-        self, now_ms: int, limit: int, exclude: Sequence[str] = ()
-    ) -> list[ReadyEndpoint]:
-        return await self._read(lambda conn: queue.ready_endpoints(conn, now_ms, limit, exclude))
-
-    async def claim(
-        self,
-        owner: str,
-        plan: Sequence[tuple[ReadyEndpoint, int]],
-        now_ms: int,
-        lease_ms: int,
-        default_max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
-    ) -> list[DeliveryTask]:
-        return await self._write(
-            lambda conn: claims.claim(
-                conn, owner, plan, now_ms, lease_ms, default_max_in_flight, self._box
-            )
-        )
-
-    async def record_results(
-        self,
-        owner: str,
-        results: Sequence[DeliveryResult],
-        now_ms: int,
-        policy: HealthPolicy,
-    ) -> int:
-        dropped = await self._write(
-            lambda conn: results_sql.record(conn, owner, results, now_ms, policy)
-        )
-        self._work.set()  # operational events, and endpoints whose breaker just closed
-        return dropped
-
-    async def release(self, owner: str, now_ms: int) -> None:
-        await self._write(lambda conn: queue.release(conn, owner, now_ms))
-        self._work.set()
-
-    async def wait_for_work(self, timeout: float) -> None:
-        try:
-            await asyncio.wait_for(self._work.wait(), timeout)
-        except TimeoutError:
-            pass
-        else:  # whatever woke the worker (in this process or another) may be a fan-out
-            self._fanout_work.set()
-        self._work.clear()
-
-    async def next_due_at(self) -> int | None:
-        return await self._read(queue.next_due_at)
-
-    async def endpoint_stats(self, endpoint_id: str, now_ms: int) -> EndpointStats:
-        return await self._read(lambda conn: results_sql.endpoint_stats(conn, endpoint_id, now_ms))
 
     # ----- attempts -----------------------------------------------------------------
 

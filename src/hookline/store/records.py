@@ -1,0 +1,116 @@
+"""The values the store's verbs take and return: pages, filters, publish outcomes and
+keys, claims, idempotent responses, retention batches. Backend-neutral, like the
+``Store`` protocol in ``store.base`` that re-exports them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from hookline.models import DeliveryStatus, Message, ReadyEndpoint
+
+
+@dataclass(slots=True, frozen=True)
+class PageRequest:
+    limit: int = 50
+    iterator: str | None = None
+    reverse: bool = False  # walk toward older items (Svix's default for messages)
+
+
+@dataclass(slots=True, frozen=True)
+class MessageFilter:
+    event_types: Sequence[str] | None = None
+    channel: str | None = None
+    before_ms: int | None = None
+    after_ms: int | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class AttemptFilter:
+    status: DeliveryStatus | None = None
+    event_types: Sequence[str] | None = None
+    channel: str | None = None
+    endpoint_id: str | None = None
+    before_ms: int | None = None
+    after_ms: int | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class PublishOutcome:
+    message: Message
+    created: bool  # False: an earlier message (same eventId, or a replayed key) returned
+    deliveries: int  # created in the publish transaction
+    background: bool = False  # a background fan-out creates the deliveries
+    replayed: StoredResponse | None = None  # the Idempotency-Key had answered already
+
+
+@dataclass(slots=True, frozen=True)
+class PublishKey:
+    """A publish's Idempotency-Key (hashed with what scopes it) and how its answer is
+    rendered, kept in the publish transaction itself."""
+
+    key: str
+    with_content: bool = True
+
+
+@dataclass(slots=True, frozen=True)
+class FanoutStep:
+    deliveries: int  # created by this batch
+    done: bool  # the message's fan-out is complete (or the message is gone)
+
+
+# Deliveries one endpoint may have in flight unless it sets its own (as Settings' default).
+DEFAULT_MAX_IN_FLIGHT = 8
+
+Plan = list[tuple[ReadyEndpoint, int]]
+
+
+@dataclass(slots=True, frozen=True)
+class ClaimAsk:
+    """A claim to run in the transaction that records results: the endpoints are read on
+    the writer, after the results, so the slots those results free are seen at once and
+    one commit does both. ``plan`` is pure (it runs on the store's thread): given the
+    ready endpoints it says how many of each to ask for."""
+
+    plan: Callable[[list[ReadyEndpoint]], Plan]
+    lease_ms: int
+    limit: int = 64  # ready endpoints to look at
+    exclude: Sequence[str] = ()
+    default_max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+
+
+IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000  # how long a key replays its response (as Svix)
+
+
+@dataclass(slots=True, frozen=True)
+class MessageRef:
+    """A publish answer kept by reference: the replay renders the message as it is then,
+    so no second copy of the payload outlives the message's own retention."""
+
+    app_id: str
+    msg_id: str
+    with_content: bool
+
+
+@dataclass(slots=True, frozen=True)
+class StoredResponse:
+    """A response kept for an Idempotency-Key, replayed on a repeated request: its body,
+    or for a publish a reference to the message."""
+
+    status: int
+    body: bytes = b""
+    message: MessageRef | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class PurgeBatch:
+    """One retention batch: rows changed, and how far the walk got in each table.
+
+    Rows up to the cursors are purged already, so the next batch (or the next pass,
+    with a later cutoff) starts there instead of rescanning old rows.
+    """
+
+    purged: int = 0
+    message_cursor: str = ""
+    attempt_cursor: str = ""
+    done: bool = False

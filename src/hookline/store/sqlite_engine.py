@@ -1,0 +1,91 @@
+"""The delivery engine's verbs in SQLite: which endpoints are due, claims under a lease,
+results (with the next claim in the same commit), and the worker's wake-ups."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from hookline.breaker import HealthPolicy
+from hookline.models import DeliveryResult, DeliveryTask, EndpointStats, ReadyEndpoint
+from hookline.store import sqlite_claim as claims
+from hookline.store import sqlite_queue as queue
+from hookline.store import sqlite_results as results_sql
+from hookline.store.base import DEFAULT_MAX_IN_FLIGHT, ClaimAsk
+from hookline.store.sqlite_base import Conn, SqliteBase
+
+
+class EngineOps(SqliteBase):
+    async def ready_endpoints(
+        self, now_ms: int, limit: int, exclude: Sequence[str] = ()
+    ) -> list[ReadyEndpoint]:
+        return await self._read(lambda conn: queue.ready_endpoints(conn, now_ms, limit, exclude))
+
+    async def claim(
+        self,
+        owner: str,
+        plan: Sequence[tuple[ReadyEndpoint, int]],
+        now_ms: int,
+        lease_ms: int,
+        default_max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    ) -> list[DeliveryTask]:
+        return await self._write(
+            lambda conn: claims.claim(
+                conn, owner, plan, now_ms, lease_ms, default_max_in_flight, self._box
+            )
+        )
+
+    async def record_and_claim(
+        self,
+        owner: str,
+        results: Sequence[DeliveryResult],
+        now_ms: int,
+        policy: HealthPolicy,
+        ask: ClaimAsk,
+    ) -> tuple[int, list[DeliveryTask]]:
+        def op(conn: Conn) -> tuple[int, list[DeliveryTask]]:
+            dropped = results_sql.record(conn, owner, results, now_ms, policy)
+            ready = queue.ready_endpoints(conn, now_ms, ask.limit, ask.exclude)
+            plan = ask.plan(ready) if ready else []
+            if not plan:
+                return dropped, []
+            tasks = claims.claim(
+                conn, owner, plan, now_ms, ask.lease_ms, ask.default_max_in_flight, self._box
+            )
+            return dropped, tasks
+
+        found = await self._write(op)
+        self._work.set()  # operational events, and endpoints whose breaker just closed
+        return found
+
+    async def record_results(
+        self,
+        owner: str,
+        results: Sequence[DeliveryResult],
+        now_ms: int,
+        policy: HealthPolicy,
+    ) -> int:
+        dropped = await self._write(
+            lambda conn: results_sql.record(conn, owner, results, now_ms, policy)
+        )
+        self._work.set()  # operational events, and endpoints whose breaker just closed
+        return dropped
+
+    async def release(self, owner: str, now_ms: int) -> None:
+        await self._write(lambda conn: queue.release(conn, owner, now_ms))
+        self._work.set()
+
+    async def wait_for_work(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self._work.wait(), timeout)
+        except TimeoutError:
+            pass
+        else:  # whatever woke the worker (in this process or another) may be a fan-out
+            self._fanout_work.set()
+        self._work.clear()
+
+    async def next_due_at(self) -> int | None:
+        return await self._read(queue.next_due_at)
+
+    async def endpoint_stats(self, endpoint_id: str, now_ms: int) -> EndpointStats:
+        return await self._read(lambda conn: results_sql.endpoint_stats(conn, endpoint_id, now_ms))
