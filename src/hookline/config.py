@@ -66,7 +66,11 @@ class Settings(BaseSettings):
     fanout_batch_size: int = Field(default=200, ge=1, le=10_000)
     send_svix_headers: bool = True
 
-    endpoint_max_in_flight: int = Field(default=8, gt=0)
+    # A delivery counts until its result is recorded, whichever process sent it: 16 keeps
+    # one endpoint's cycle (send, then one commit that records and claims again) from
+    # capping it near 500/s with the API writing beside it, and 50 hanging endpoints at 16
+    # still leave room within worker_max_connections for the healthy ones.
+    endpoint_max_in_flight: int = Field(default=16, gt=0)
     breaker_threshold: int = Field(default=5, gt=0)
     breaker_cooldown: Annotated[float, BeforeValidator(parse_duration)] = Field(default=30.0, gt=0)
     breaker_max_cooldown: Annotated[float, BeforeValidator(parse_duration)] = Field(

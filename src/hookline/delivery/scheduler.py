@@ -20,7 +20,7 @@ Plan = list[tuple[ReadyEndpoint, int]]
 
 
 class Scheduler:
-    def __init__(self, default_max_in_flight: int = 8) -> None:
+    def __init__(self, default_max_in_flight: int = 16) -> None:
         self.default_max_in_flight = default_max_in_flight
         self.in_flight: Counter[str] = Counter()
         self._caps: dict[str, int] = {}

@@ -43,7 +43,7 @@ class WorkerConfig:
     lease_seconds: float = 60.0
     poll_interval: float = 1.0
     drain_timeout: float = 20.0
-    max_in_flight_per_endpoint: int = 8
+    max_in_flight_per_endpoint: int = 16
     health: HealthPolicy = field(default_factory=HealthPolicy)
     # A send still running after ``slow_after`` seconds gives its slot back, so endpoints
     # that hang cannot use up ``concurrency``; up to ``max_connections`` sends in all.

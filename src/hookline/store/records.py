@@ -60,7 +60,7 @@ class FanoutStep:
 
 
 # Deliveries one endpoint may have in flight unless it sets its own (as Settings' default).
-DEFAULT_MAX_IN_FLIGHT = 8
+DEFAULT_MAX_IN_FLIGHT = 16
 
 Plan = list[tuple[ReadyEndpoint, int]]
 
