@@ -22,8 +22,8 @@ from hookline import ids
 from hookline.config import Settings
 from hookline.models import Application, Endpoint, Message
 from hookline.runtime import open_store
-from hookline.store.base import Store
 from hookline.signing import generate_secret
+from hookline.store.base import Store
 
 # The per-endpoint in-flight cap, under whichever name the model gives it (if any).
 _IN_FLIGHT_FIELDS = ("max_in_flight", "max_inflight", "in_flight_limit")
