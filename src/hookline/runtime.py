@@ -75,7 +75,12 @@ def _open_sqlite(settings: Settings, url: str, migrated: bool = False) -> Sqlite
     # processes on one data folder wake each other through sockets in it (else they poll)
     shared = path != ":memory:" and os.name == "posix"  # Unix datagram sockets
     wake_dir = socket_folder(private_data_dir(settings)) if shared else None
-    return SqliteStore(path, settings.sqlite_synchronous, box=box, wake_dir=wake_dir)
+    # a process that serves the API and runs no worker goes first for the write lock,
+    # so a publish waits for at most the one worker transaction under way
+    priority = settings.run_api and not settings.run_worker
+    return SqliteStore(
+        path, settings.sqlite_synchronous, box=box, wake_dir=wake_dir, priority_writes=priority
+    )
 
 
 def migrate_database(settings: Settings) -> None:

@@ -66,8 +66,11 @@ class SqliteStore(
         *,
         box: SecretBox,
         wake_dir: Path | None = None,
+        priority_writes: bool = False,
     ) -> None:
-        super().__init__(path, synchronous, box=box, wake_dir=wake_dir)
+        super().__init__(
+            path, synchronous, box=box, wake_dir=wake_dir, priority_writes=priority_writes
+        )
         # per application (id or uid): its filtered endpoints as the last publish found them
         self._filtered: dict[str, list[fanout.FilterSpec]] = {}
 

@@ -83,8 +83,9 @@ class SqliteBase:
         *,
         box: SecretBox,
         wake_dir: Path | None = None,
+        priority_writes: bool = False,
     ) -> None:
-        self._db = SqliteDatabase(path, synchronous)
+        self._db = SqliteDatabase(path, synchronous, priority=priority_writes)
         self._box = box
         # set() after a commit that made work due: wakes the worker here and, given a
         # folder, the workers of every other process on this database

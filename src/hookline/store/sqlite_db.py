@@ -11,6 +11,11 @@ each transaction: the kernel hands the lock over the moment it is released, wher
 SQLite's busy handler sleeps and retries (up to 100 ms a try) and lets a process
 that writes back to back starve the others. SQLite's own lock and ``busy_timeout``
 still guard against any writer that does not take the file lock.
+
+An API process goes first: it holds ``<db>-first`` shared while it waits for its turn
+and writes, and a worker process about to write waits (up to ``DEFER_MAX_S``) while
+anyone holds it. A publish then waits for at most the worker transaction under way,
+and a stream of publishes can delay a worker's transaction by no more than that bound.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import asyncio
 import os
 import sqlite3
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,7 +39,7 @@ Op = Callable[[sqlite3.Connection], Any]
 
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
-SIDE_FILES = ("-wal", "-shm", "-journal", "-lock")
+SIDE_FILES = ("-wal", "-shm", "-journal", "-lock", "-first")
 
 
 def secure_files(path: str) -> None:
@@ -67,7 +73,8 @@ def connect(path: str, synchronous: str) -> sqlite3.Connection:
 class SqliteDatabase:
     """Owns the connections and the threads they live on."""
 
-    def __init__(self, path: str, synchronous: str = "FULL") -> None:
+    def __init__(self, path: str, synchronous: str = "FULL", *, priority: bool = False) -> None:
+        self._priority = priority
         self._path = path
         self._synchronous = synchronous
         self._write_exec = ThreadPoolExecutor(1, thread_name_prefix="hookline-sqlite-w")
@@ -77,6 +84,7 @@ class SqliteDatabase:
         self._pending: list[tuple[Op, asyncio.Future[Any]]] = []
         self._drainer: asyncio.Task[None] | None = None
         self._turns: int | None = None  # the file whose flock orders writers across processes
+        self._first = -1  # the file an API process holds shared while it waits or writes
 
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
@@ -86,6 +94,7 @@ class SqliteDatabase:
             and not self._path.startswith("file:")
         ):
             self._turns = os.open(self._path + "-lock", os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+            self._first = os.open(self._path + "-first", os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
         self._writer = await loop.run_in_executor(
             self._write_exec, connect, self._path, self._synchronous
         )
@@ -104,7 +113,11 @@ class SqliteDatabase:
         self._writer = self._reader = None
         if self._turns is not None:
             os.close(self._turns)
-            self._turns = None
+            os.close(self._first)
+            self._turns, self._first = None, -1
+
+    def _run_batch(self, conn: sqlite3.Connection, ops: list[Op]) -> list[tuple[bool, Any]]:
+        return _run_batch_with(conn, ops, self._turns, self._first, self._priority)
 
     async def read(self, op: Callable[[sqlite3.Connection], T]) -> T:
         """Run a read-only function on the reader connection (sees committed data)."""
@@ -130,7 +143,7 @@ class SqliteDatabase:
                 conn = self._writer
                 assert conn is not None, "database is not open"
                 outcomes = await loop.run_in_executor(
-                    self._write_exec, _run_batch, conn, [op for op, _ in batch], self._turns
+                    self._write_exec, self._run_batch, conn, [op for op, _ in batch]
                 )
                 for (_, fut), (ok, value) in zip(batch, outcomes, strict=True):
                     if fut.done():
@@ -151,16 +164,42 @@ def _in_read_txn(conn: sqlite3.Connection, op: Callable[[sqlite3.Connection], T]
         conn.execute("COMMIT")
 
 
-def _run_batch(
-    conn: sqlite3.Connection, ops: list[Op], turns: int | None = None
+def _run_batch_with(
+    conn: sqlite3.Connection, ops: list[Op], turns: int | None, first: int, priority: bool
 ) -> list[tuple[bool, Any]]:
     if turns is None or sys.platform == "win32":
         return _run_transaction(conn, ops)
-    fcntl.flock(turns, fcntl.LOCK_EX)  # every transaction is bounded, so is this wait
+    if priority:
+        fcntl.flock(first, fcntl.LOCK_SH)  # held while waiting and writing: others defer
+    else:
+        _defer(first)
     try:
-        return _run_transaction(conn, ops)
+        fcntl.flock(turns, fcntl.LOCK_EX)  # every transaction is bounded, so is this wait
+        try:
+            return _run_transaction(conn, ops)
+        finally:
+            fcntl.flock(turns, fcntl.LOCK_UN)
     finally:
-        fcntl.flock(turns, fcntl.LOCK_UN)
+        if priority:
+            fcntl.flock(first, fcntl.LOCK_UN)
+
+
+DEFER_MAX_S = 0.02  # a worker defers to the API's writes this long at most per transaction
+
+
+def _defer(first: int) -> None:
+    """Wait while a priority writer waits or writes, up to DEFER_MAX_S."""
+    deadline = time.monotonic() + DEFER_MAX_S
+    while True:
+        try:
+            fcntl.flock(first, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.0003)
+            continue
+        fcntl.flock(first, fcntl.LOCK_UN)
+        return
 
 
 def _run_transaction(conn: sqlite3.Connection, ops: list[Op]) -> list[tuple[bool, Any]]:

@@ -213,8 +213,11 @@ class InboundOps(SqliteBase):
         *,
         box: SecretBox,
         wake_dir: Path | None = None,
+        priority_writes: bool = False,
     ) -> None:
-        super().__init__(path, synchronous, box=box, wake_dir=wake_dir)
+        super().__init__(
+            path, synchronous, box=box, wake_dir=wake_dir, priority_writes=priority_writes
+        )
         self._inbound = asyncio.Event()
         self._inbound_purged = ""  # request bodies up to this id are dropped already
 
