@@ -38,6 +38,33 @@ async def test_a_publish_wakes_a_store_of_another_process(tmp_path: Path) -> Non
     assert not list(socket_folder(tmp_path).iterdir()), "sockets are removed at close"
 
 
+async def test_a_background_fan_out_wakes_the_fan_out_of_another_process(
+    tmp_path: Path,
+) -> None:
+    """A publish to more endpoints than fan out inline leaves its deliveries to the
+    fan-out role; in another process, the peer's wake-up reaches that role too, while
+    the worker of that process is busy and not waiting (nothing passes it on)."""
+    settings = Settings(data_dir=tmp_path, sqlite_synchronous="NORMAL")
+    api, worker = open_store(settings), open_store(settings)
+    await api.open()
+    await worker.open()
+    try:
+        app = await make_app(api)
+        for _ in range(20):  # more than publish fans out inline
+            await make_endpoint(api, app)
+        await worker.wait_for_fanout(0)  # forget wake-ups from the set-up
+        waiting = asyncio.create_task(worker.wait_for_fanout(POLL))
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        outcome = await api.publish(message(app), NOW)
+        await waiting
+        assert outcome.background
+        assert time.monotonic() - started < POLL / 10
+    finally:
+        await worker.close()
+        await api.close()
+
+
 def _peer(folder: Path, name: str) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(folder / name))

@@ -80,8 +80,6 @@ class EngineOps(SqliteBase):
             await asyncio.wait_for(self._work.wait(), timeout)
         except TimeoutError:
             pass
-        else:  # whatever woke the worker (in this process or another) may be a fan-out
-            self._fanout_work.set()
         self._work.clear()
 
     async def next_due_at(self) -> int | None:
