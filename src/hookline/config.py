@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     data_dir: Path = Path(".hookline")
     database_url: str | None = None
+    # PostgreSQL: connections per process (each on a thread of its own), and where the
+    # processes LISTEN for wake-ups when database_url goes through a transaction pooler
+    database_pool_size: int = Field(default=8, ge=1, le=256)
+    notify_url: str | None = None
     api_token: SecretStr | None = None
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL"] = "FULL"
 

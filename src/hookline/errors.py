@@ -7,6 +7,7 @@ HooklineError
           Unauthorized (401), PayloadTooLarge (413)
           Conflict +-- VersionConflict: the record changed between read and update
  +-- StoreError              a storage backend failed
+      +-- StoreUnavailable: the database cannot be reached (yet); retry later
 """
 
 from __future__ import annotations
@@ -65,3 +66,11 @@ class PayloadTooLarge(ApiError):
 
 class StoreError(HooklineError):
     """A storage backend failed; driver errors are wrapped into this at the boundary."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached: it is restarting, or the network is down. Nothing
+    was written, or (a commit cut off) it is unknown whether it was; the API answers
+    503 with ``Retry-After``."""
+
+    retry_after_s = 1

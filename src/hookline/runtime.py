@@ -40,6 +40,7 @@ from hookline.signing.at_rest import SecretBox, check_key, generate_key
 from hookline.store.base import Store
 
 if TYPE_CHECKING:
+    from hookline.store.sql_store import SqlStore
     from hookline.store.sqlite import SqliteStore
 
 log = logging.getLogger("hookline")
@@ -59,7 +60,30 @@ def open_store(settings: Settings, *, migrated: bool = False) -> Store:
     url = settings.resolved_database_url
     if url.startswith("sqlite:"):
         return _open_sqlite(settings, url, migrated)
+    if is_postgres(url):
+        return _open_postgres(settings, url, migrated)
     raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]!r}")
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql:", "postgresql+psycopg:", "postgres:"))
+
+
+def _open_postgres(settings: Settings, url: str, migrated: bool = False) -> SqlStore:
+    try:
+        from hookline.store.postgres import PostgresStore
+    except ImportError as exc:  # the driver is an extra
+        raise ValueError(
+            "a postgresql:// database needs the driver: pip install 'hookline[postgres]'"
+        ) from exc
+    if not migrated:
+        _upgrade(url)
+    return PostgresStore(
+        url,
+        box=secret_box(settings),
+        pool_size=settings.database_pool_size,
+        notify_url=settings.notify_url,
+    )
 
 
 def _open_sqlite(settings: Settings, url: str, migrated: bool = False) -> SqliteStore:
@@ -97,6 +121,10 @@ def migrate_database(settings: Settings) -> None:
 def _upgrade(url: str) -> None:
     from hookline.store import migrate  # Alembic: a second of start-up, only when used
 
+    if is_postgres(url):
+        from hookline.store.postgres import sqlalchemy_url
+
+        url = sqlalchemy_url(url)
     migrate.upgrade(url)
 
 
@@ -114,9 +142,12 @@ def prepare(settings: Settings) -> None:
 async def reseal_secrets(settings: Settings, batch_size: int) -> int:
     """``hookline rotate-secret-key``: re-encrypt stored secrets with the current key."""
     url = settings.resolved_database_url
-    if not url.startswith("sqlite:"):
+    if url.startswith("sqlite:"):
+        store: SqlStore = _open_sqlite(settings, url)
+    elif is_postgres(url):
+        store = _open_postgres(settings, url)
+    else:
         raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]!r}")
-    store = _open_sqlite(settings, url)
     await store.open()  # fails first if a stored secret matches none of the keys
     try:
         return await store.reseal_secrets(batch_size)

@@ -10,11 +10,11 @@ from hookline.runtime import open_store
 from hookline.store.base import Store
 
 
-@pytest.fixture(params=["sqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    """Every backend runs the same contract; PostgreSQL joins this list."""
-    settings = Settings(data_dir=tmp_path, sqlite_synchronous="NORMAL")
-    backend = open_store(settings)
+@pytest.fixture
+async def store(database_url: str | None, tmp_path: Path) -> AsyncIterator[Store]:
+    """Every backend runs the same contract: SQLite and PostgreSQL."""
+    settings = Settings(data_dir=tmp_path, sqlite_synchronous="NORMAL", database_url=database_url)
+    backend = open_store(settings, migrated=database_url is not None)
     await backend.open()
     try:
         yield backend

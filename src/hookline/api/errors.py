@@ -53,9 +53,16 @@ def validation_response(errors: Any) -> JSONResponse:
     return error_response(422, "validation", _clean(errors))
 
 
+STORE_RETRY_AFTER_S = 1
+
+
 def store_error_response(exc: StoreError) -> JSONResponse:
+    """503 with ``Retry-After``: the request may be retried as it is (with its
+    idempotency key, if it had one); nothing about it was the client's fault."""
     log.error("store error: %s", exc)
-    return error_response(503, "store_unavailable", "storage is unavailable, retry later")
+    response = error_response(503, "store_unavailable", "storage is unavailable, retry later")
+    response.headers["Retry-After"] = str(STORE_RETRY_AFTER_S)
+    return response
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 
@@ -69,7 +70,7 @@ endpoint = Table(
     Column("metadata", Text, nullable=False),
     Column("version", Integer, nullable=False),
     Column("max_in_flight", Integer, nullable=True),
-    Column("fifo", Boolean, nullable=False, server_default=text("0")),
+    Column("fifo", Boolean, nullable=False, server_default=false()),
     Column("payload_filter", Text, nullable=True),
     # names of a received request's original headers to pass on (JSON list), for sources
     Column("forward_headers", Text, nullable=True),

@@ -34,7 +34,6 @@ if sys.platform != "win32":
     import fcntl
 
 T = TypeVar("T")
-Op = Callable[[sqlite3.Connection], Any]
 
 
 PRIVATE_FILE = 0o600
@@ -58,10 +57,22 @@ def secure_files(path: str) -> None:
             continue
 
 
-def connect(path: str, synchronous: str) -> sqlite3.Connection:
+class SqliteConnection(sqlite3.Connection):
+    """sqlite3's connection, saying which dialect the verbs are talking to."""
+
+    dialect = "sqlite"
+
+
+Op = Callable[[SqliteConnection], Any]
+
+
+def connect(path: str, synchronous: str) -> SqliteConnection:
     """The file exists already, owner-only: the composition root ran ``secure_files``
     before migrating it, and SQLite gives the ``-wal``/``-shm`` files the same mode."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, factory=SqliteConnection
+    )
+    assert isinstance(conn, SqliteConnection)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("PRAGMA busy_timeout=10000")
@@ -73,14 +84,17 @@ def connect(path: str, synchronous: str) -> sqlite3.Connection:
 class SqliteDatabase:
     """Owns the connections and the threads they live on."""
 
+    integrity_errors: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
+    driver_errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+
     def __init__(self, path: str, synchronous: str = "FULL", *, priority: bool = False) -> None:
         self._priority = priority
         self._path = path
         self._synchronous = synchronous
         self._write_exec = ThreadPoolExecutor(1, thread_name_prefix="hookline-sqlite-w")
         self._read_exec = ThreadPoolExecutor(1, thread_name_prefix="hookline-sqlite-r")
-        self._writer: sqlite3.Connection | None = None
-        self._reader: sqlite3.Connection | None = None
+        self._writer: SqliteConnection | None = None
+        self._reader: SqliteConnection | None = None
         self._pending: list[tuple[Op, asyncio.Future[Any]]] = []
         self._drainer: asyncio.Task[None] | None = None
         self._turns: int | None = None  # the file whose flock orders writers across processes
@@ -116,18 +130,19 @@ class SqliteDatabase:
             os.close(self._first)
             self._turns, self._first = None, -1
 
-    def _run_batch(self, conn: sqlite3.Connection, ops: list[Op]) -> list[tuple[bool, Any]]:
+    def _run_batch(self, conn: SqliteConnection, ops: list[Op]) -> list[tuple[bool, Any]]:
         return _run_batch_with(conn, ops, self._turns, self._first, self._priority)
 
-    async def read(self, op: Callable[[sqlite3.Connection], T]) -> T:
+    async def read(self, op: Callable[[SqliteConnection], T]) -> T:
         """Run a read-only function on the reader connection (sees committed data)."""
         conn = self._reader
         assert conn is not None, "database is not open"
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._read_exec, _in_read_txn, conn, op)
 
-    async def write(self, op: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``op`` in the next group commit; returns once it is durable."""
+    async def write(self, op: Callable[[SqliteConnection], T], *, own_locks: bool = False) -> T:
+        """Run ``op`` in the next group commit; returns once it is durable. ``own_locks``
+        changes nothing here: the single writer serialises every transaction."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
         self._pending.append((op, fut))
@@ -156,7 +171,7 @@ class SqliteDatabase:
             self._drainer = None
 
 
-def _in_read_txn(conn: sqlite3.Connection, op: Callable[[sqlite3.Connection], T]) -> T:
+def _in_read_txn(conn: SqliteConnection, op: Callable[[SqliteConnection], T]) -> T:
     conn.execute("BEGIN")
     try:
         return op(conn)
@@ -165,7 +180,7 @@ def _in_read_txn(conn: sqlite3.Connection, op: Callable[[sqlite3.Connection], T]
 
 
 def _run_batch_with(
-    conn: sqlite3.Connection, ops: list[Op], turns: int | None, first: int, priority: bool
+    conn: SqliteConnection, ops: list[Op], turns: int | None, first: int, priority: bool
 ) -> list[tuple[bool, Any]]:
     if turns is None or sys.platform == "win32":
         return _run_transaction(conn, ops)
@@ -202,7 +217,7 @@ def _defer(first: int) -> None:
         return
 
 
-def _run_transaction(conn: sqlite3.Connection, ops: list[Op]) -> list[tuple[bool, Any]]:
+def _run_transaction(conn: SqliteConnection, ops: list[Op]) -> list[tuple[bool, Any]]:
     outcomes: list[tuple[bool, Any]] = []
     try:
         conn.execute("BEGIN IMMEDIATE")

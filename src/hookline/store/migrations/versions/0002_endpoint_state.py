@@ -64,7 +64,7 @@ def upgrade() -> None:
     with op.batch_alter_table("endpoint", schema=None) as batch_op:
         batch_op.add_column(sa.Column("max_in_flight", sa.Integer(), nullable=True))
         batch_op.add_column(
-            sa.Column("fifo", sa.Boolean(), server_default=sa.text("0"), nullable=False)
+            sa.Column("fifo", sa.Boolean(), server_default=sa.false(), nullable=False)
         )
         batch_op.add_column(sa.Column("payload_filter", sa.Text(), nullable=True))
 

@@ -15,21 +15,21 @@ from hookline.models import (
 )
 from hookline.signing.at_rest import SecretBox
 from hookline.store import rows
-from hookline.store import sqlite_queue as queue
+from hookline.store import sql_queue as queue
 from hookline.store.base import (
     PageRequest,
 )
-from hookline.store.sqlite_base import (
-    Conn,
-    SqliteBase,
+from hookline.store.sql_base import (
+    SqlBase,
     find_app,
     find_endpoint,
     page_of,
 )
-from hookline.store.sqlite_fanout import emit_operational
+from hookline.store.sql_conn import Conn
+from hookline.store.sql_fanout import emit_operational
 
 
-class CatalogOps(SqliteBase):
+class CatalogOps(SqlBase):
     # ----- applications -------------------------------------------------------------
 
     async def create_application(self, app: Application) -> Application:

@@ -1,24 +1,22 @@
 """Claims in SQLite: lease due deliveries per endpoint, within the endpoint's limits.
 
 Runs inside the store's group-commit writer, one transaction per batch. The limits are
-read and charged in that transaction (``sqlite_limits``), so they hold across worker
+read and charged in that transaction (``sql_limits``), so they hold across worker
 processes; the tasks are built from the leased rows with two reads (messages and
 endpoints), however many rows were leased.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
 from hookline import breaker
 from hookline.models import DeliveryStatus, DeliveryTask, ReadyEndpoint, TriggerType
 from hookline.signing.at_rest import SecretBox
 from hookline.store import rows
-from hookline.store.sqlite_limits import ClaimLimits, EndpointLimits
-from hookline.store.sqlite_queue import PENDING, SENDING, fifo_head, marks, refresh_due
-
-Conn = sqlite3.Connection
+from hookline.store.sql_conn import Conn
+from hookline.store.sql_limits import ClaimLimits, EndpointLimits
+from hookline.store.sql_queue import PENDING, SENDING, fifo_head, marks, refresh_due
 
 
 def claim(
@@ -33,7 +31,7 @@ def claim(
     """Lease up to ``n`` due deliveries of each planned endpoint, within its limits.
 
     The limits (in-flight cap, FIFO, the breaker's one probe, token buckets) are read
-    and charged here, in the claim's transaction (``sqlite_limits``), so they hold
+    and charged here, in the claim's transaction (``sql_limits``), so they hold
     across every worker process. The lease expiry becomes ``next_attempt_at``, so a
     crashed worker's deliveries fall due again by themselves (at-least-once); each task
     carries it as ``lease_until``, the token its result is fenced by.

@@ -14,11 +14,12 @@ from hookline import ids
 from hookline.signing.at_rest import SecretBox
 from hookline.store import rows
 from hookline.store.base import PurgeBatch
-from hookline.store.sqlite_base import Conn, SqliteBase
-from hookline.store.sqlite_sources import resealed_source
+from hookline.store.sql_base import SqlBase
+from hookline.store.sql_conn import Conn
+from hookline.store.sql_sources import resealed_source
 
 
-class UpkeepOps(SqliteBase):
+class UpkeepOps(SqlBase):
     async def purge_expired(
         self, before_ms: int, limit: int, resume: PurgeBatch | None = None
     ) -> PurgeBatch:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Collection, Mapping, Sequence
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from hookline import ids
@@ -26,7 +25,9 @@ from hookline.signing.at_rest import SecretBox
 from hookline.sources import CREDENTIAL_HEADERS, InboundFilter, InboundRequest, Verdict
 from hookline.store import rows
 from hookline.store.base import PageRequest
-from hookline.store.sqlite_base import Conn, SqliteBase, page_of
+from hookline.store.sql_base import SqlBase, page_of
+from hookline.store.sql_conn import Conn, Database
+from hookline.store.wakeup import PeerChannel
 
 REQUEST_PREFIX = "req"
 _COLS = (
@@ -205,19 +206,9 @@ def _expire_op(conn: Conn, after: str, before: str, now_ms: int, limit: int) -> 
     return changed, after
 
 
-class InboundOps(SqliteBase):
-    def __init__(
-        self,
-        path: str,
-        synchronous: str = "FULL",
-        *,
-        box: SecretBox,
-        wake_dir: Path | None = None,
-        priority_writes: bool = False,
-    ) -> None:
-        super().__init__(
-            path, synchronous, box=box, wake_dir=wake_dir, priority_writes=priority_writes
-        )
+class InboundOps(SqlBase):
+    def __init__(self, db: Database, *, box: SecretBox, peers: PeerChannel | None) -> None:
+        super().__init__(db, box=box, peers=peers)
         self._inbound = asyncio.Event()
         self._inbound_purged = ""  # request bodies up to this id are dropped already
 

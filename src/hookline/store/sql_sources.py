@@ -15,8 +15,9 @@ from hookline.signing.at_rest import SecretBox
 from hookline.sources import Source, token_hash
 from hookline.store import rows
 from hookline.store.base import PageRequest
-from hookline.store.sqlite_base import Conn, SqliteBase, find_app, page_of
-from hookline.store.sqlite_catalog import delete_application_rows
+from hookline.store.sql_base import SqlBase, find_app, page_of
+from hookline.store.sql_catalog import delete_application_rows
+from hookline.store.sql_conn import Conn
 
 SOURCE_COLS = (
     "id, uid, name, provider, config, token, app_id, dedup_window_ms, metadata, version, "
@@ -70,7 +71,7 @@ def _uid_taken(conn: Conn, uid: str | None, source_id: str) -> None:
         raise Conflict(f"a source with uid {uid!r} already exists")
 
 
-class SourceOps(SqliteBase):
+class SourceOps(SqlBase):
     async def create_source(self, source: Source, app: Application) -> Source:
         def op(conn: Conn) -> Source:
             _uid_taken(conn, source.uid, source.id)

@@ -8,14 +8,15 @@ from collections.abc import Sequence
 
 from hookline.breaker import HealthPolicy
 from hookline.models import DeliveryResult, DeliveryTask, EndpointStats, ReadyEndpoint
-from hookline.store import sqlite_claim as claims
-from hookline.store import sqlite_queue as queue
-from hookline.store import sqlite_results as results_sql
+from hookline.store import sql_claim as claims
+from hookline.store import sql_queue as queue
+from hookline.store import sql_results as results_sql
 from hookline.store.base import DEFAULT_MAX_IN_FLIGHT, ClaimAsk
-from hookline.store.sqlite_base import Conn, SqliteBase
+from hookline.store.sql_base import SqlBase
+from hookline.store.sql_conn import Conn
 
 
-class EngineOps(SqliteBase):
+class EngineOps(SqlBase):
     async def ready_endpoints(
         self, now_ms: int, limit: int, exclude: Sequence[str] = ()
     ) -> list[ReadyEndpoint]:

@@ -20,13 +20,12 @@ back at once). Both are hints that save claims; the counts above are the authori
 from __future__ import annotations
 
 import math
-import sqlite3
 from dataclasses import dataclass
 
 from hookline import breaker
 from hookline.models import DeliveryStatus
+from hookline.store.sql_conn import Conn
 
-Conn = sqlite3.Connection
 SENDING = int(DeliveryStatus.SENDING)
 
 

@@ -4,7 +4,6 @@ store's group-commit writer."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -18,17 +17,15 @@ from hookline.models import (
     TriggerType,
 )
 from hookline.store import rows
-from hookline.store.sqlite_fanout import emit_operational
-from hookline.store.sqlite_queue import (
+from hookline.store.sql_conn import Conn
+from hookline.store.sql_fanout import emit_operational
+from hookline.store.sql_queue import (
     PENDING,
     SENDING,
     marks,
     park_endpoint,
     refresh_due,
 )
-
-Conn = sqlite3.Connection
-
 
 # ----- results --------------------------------------------------------------------------
 

@@ -16,12 +16,13 @@ from hookline.store.base import (
     PublishOutcome,
     StoredResponse,
 )
-from hookline.store.sqlite_base import Conn, SqliteBase
+from hookline.store.sql_base import SqlBase
+from hookline.store.sql_conn import Conn
 
 IN_FLIGHT_TTL_MS = 120 * 1000  # a reservation older than this belongs to a dead request
 
 
-class IdempotencyOps(SqliteBase):
+class IdempotencyOps(SqlBase):
     async def begin_idempotent(self, key: str, now_ms: int) -> StoredResponse | None:
         def op(conn: Conn) -> StoredResponse | None:
             r = conn.execute(

@@ -29,9 +29,10 @@ from hookline.models import (
 )
 from hookline.signing.at_rest import SecretBox
 from hookline.store import rows
-from hookline.store import sqlite_queue as queue
+from hookline.store import sql_queue as queue
 from hookline.store.base import PageRequest
-from hookline.store.sqlite_base import Conn, SqliteBase, find_endpoint, page_of
+from hookline.store.sql_base import SqlBase, find_endpoint, page_of
+from hookline.store.sql_conn import Conn
 
 TASK_COLS = (
     "id, kind, status, app_id, endpoint_id, params, cursor, done_count, error, "
@@ -91,7 +92,7 @@ def _find_task(conn: Conn, task_id: str) -> BackgroundTask | None:
     return None if r is None else task_from_row(r)
 
 
-class TaskOps(SqliteBase):
+class TaskOps(SqlBase):
     # ----- background tasks ---------------------------------------------------------
 
     async def create_task(self, task: BackgroundTask) -> BackgroundTask:

@@ -1,5 +1,5 @@
 """The delivery queue in SQLite: per-endpoint claims under a lease (fan-out is in
-``sqlite_fanout``).
+``sql_fanout``).
 
 Plain functions of a connection, run inside the store's group-commit writer. Work is
 scheduled per endpoint: ``endpoint_state.next_due_at`` says when an endpoint next has
@@ -11,15 +11,14 @@ same with ten thousand queued rows as with ten million.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
 
 from hookline.models import (
     DeliveryStatus,
     ReadyEndpoint,
 )
+from hookline.store.sql_conn import Conn
 
-Conn = sqlite3.Connection
 PENDING, SENDING = int(DeliveryStatus.PENDING), int(DeliveryStatus.SENDING)
 
 

@@ -1,12 +1,10 @@
-"""Shared plumbing of the SQLite store: error wrapping, pagination, lookups."""
+"""Shared plumbing of the SQL stores: error wrapping, pagination, lookups."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
@@ -19,14 +17,12 @@ from hookline.models import (
 )
 from hookline.signing.at_rest import KEY_HINT, SecretBox, UndecryptableSecret
 from hookline.store import rows
-from hookline.store import sqlite_queue as queue
+from hookline.store import sql_queue as queue
 from hookline.store.base import (
     PageRequest,
 )
-from hookline.store.sqlite_db import SqliteDatabase
-from hookline.store.wakeup import SocketFolderChannel, WorkSignal
-
-Conn = sqlite3.Connection
+from hookline.store.sql_conn import Conn, Database
+from hookline.store.wakeup import PeerChannel, WorkSignal
 
 T = TypeVar("T")
 
@@ -72,24 +68,16 @@ def unstorable(exc: Exception) -> ValidationFailed:
 FILTER_THREADS = 2
 
 
-class SqliteBase:
-    """Connections, the wake-up event, the threads payload filters run on, and driver
+class SqlBase:
+    """The database, the wake-up event, the threads payload filters run on, and driver
     errors turned into hookline's."""
 
-    def __init__(
-        self,
-        path: str,
-        synchronous: str = "FULL",
-        *,
-        box: SecretBox,
-        wake_dir: Path | None = None,
-        priority_writes: bool = False,
-    ) -> None:
-        self._db = SqliteDatabase(path, synchronous, priority=priority_writes)
+    def __init__(self, db: Database, *, box: SecretBox, peers: PeerChannel | None) -> None:
+        self._db = db
         self._box = box
-        # set() after a commit that made work due: wakes the worker here and, given a
-        # folder, the workers of every other process on this database
-        self._work = WorkSignal(None if wake_dir is None else SocketFolderChannel(wake_dir))
+        # set() after a commit that made work due: wakes the worker here and, given peers,
+        # the workers of every other process on this database
+        self._work = WorkSignal(peers)
         self._fanout_work = asyncio.Event()  # a fanout row was committed, or may have been
         self._work.wakes_too(self._fanout_work)  # a peer's wake-up may be a fan-out
         # Filters run before a write, on threads of their own: never on the loop, never
@@ -121,17 +109,17 @@ class SqliteBase:
             return await self._db.read(op)
         except (UnicodeEncodeError, orjson.JSONEncodeError) as exc:
             raise unstorable(exc) from exc
-        except sqlite3.Error as exc:
+        except self._db.driver_errors as exc:
             raise StoreError(str(exc)) from exc
 
-    async def _write(self, op: Callable[[Conn], T]) -> T:
+    async def _write(self, op: Callable[[Conn], T], *, own_locks: bool = False) -> T:
         try:
-            return await self._db.write(op)
-        except sqlite3.IntegrityError as exc:
+            return await self._db.write(op, own_locks=own_locks)
+        except self._db.integrity_errors as exc:
             raise Conflict(f"conflicts with an existing record: {exc}") from exc
         except (UnicodeEncodeError, orjson.JSONEncodeError) as exc:
             raise unstorable(exc) from exc
-        except sqlite3.Error as exc:
+        except self._db.driver_errors as exc:
             raise StoreError(str(exc)) from exc
 
 

@@ -13,7 +13,6 @@ lost, none created twice, and two processes on one message serialise on the row.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import partial
@@ -25,10 +24,9 @@ from hookline import filters, ids
 from hookline.models import OPERATIONAL_APP_ID, Message, TriggerType, subscription_matches
 from hookline.store import rows
 from hookline.store.base import FanoutStep
-from hookline.store.sqlite_base import SqliteBase
-from hookline.store.sqlite_queue import PENDING, mark_due
-
-Conn = sqlite3.Connection
+from hookline.store.sql_base import SqlBase
+from hookline.store.sql_conn import Conn
+from hookline.store.sql_queue import PENDING, mark_due
 
 INLINE_FANOUT = 16
 """Most endpoints a publish fans out to inside its own transaction. Sixteen keeps the
@@ -234,7 +232,7 @@ def fan_out_batch(
     return FanoutStep(len(targets), done=False)
 
 
-class FanoutOps(SqliteBase):
+class FanoutOps(SqlBase):
     """The background fan-out verbs of ``Store``."""
 
     async def pending_fanouts(self, limit: int) -> list[str]:
