@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from test_store_contract import POLICY, make_app, make_endpoint, message, result_for
+from test_store_contract import NOW, POLICY, make_app, make_endpoint, message, result_for
 
 from hookline.config import Settings
 from hookline.models import DeliveryResult, DeliveryTask
@@ -176,7 +176,7 @@ async def test_the_breaker_probe_stays_single_across_concurrent_claimers(
     a = stores[0]
     app = await make_app(a)
     ep = await make_endpoint(a, app, max_in_flight=100)
-    now = ms()
+    now = NOW  # the failed attempts' time, from which the cool-down runs
     for _ in range(10):
         await a.publish(message(app), now)
     ready = await a.ready_endpoints(now, limit=10)
@@ -193,6 +193,8 @@ async def test_the_breaker_probe_stays_single_across_concurrent_claimers(
     paused = (await a.endpoint_stats(ep.id, now)).paused_until
     assert paused is not None and paused > now  # open, cooling down
     after = paused + 1
+    # every pool thread connected first, so the claims below start together
+    await asyncio.gather(*(s.ready_endpoints(now, 1) for s in stores for _ in range(16)))
     claims = [
         s.claim(f"w{i}-{j}-{r}", [(ready[0], 5)], after + r, LEASE_MS)
         for i, s in enumerate(stores)
@@ -220,12 +222,13 @@ async def test_a_result_under_a_lease_another_store_took_over_writes_nothing(
     now = ms()
     await a.publish(message(app), now)
     ready = await a.ready_endpoints(now, limit=10)
-    (old,) = await a.claim("a", [(ready[0], 1)], now, 1000)
-    (new,) = await b.claim("b", [(ready[0], 1)], now + 1001, LEASE_MS)  # a's lease ran out
+    # one owner name for both: the lease (its expiry) tells the two claims apart
+    (old,) = await a.claim("w", [(ready[0], 1)], now, 1000)
+    (new,) = await b.claim("w", [(ready[0], 1)], now + 1001, LEASE_MS)  # a's lease ran out
     assert new.delivery_id == old.delivery_id
-    assert await a.record_results("a", [ok(old)], now + 1002, POLICY) == 1  # stale
+    assert await a.record_results("w", [ok(old)], now + 1002, POLICY) == 1  # stale
     assert await attempted(postgres_url, [old.delivery_id]) == set()
-    assert await b.record_results("b", [ok(new)], now + 1003, POLICY) == 0
+    assert await b.record_results("w", [ok(new)], now + 1003, POLICY) == 0
     assert await attempted(postgres_url, [old.delivery_id]) == {old.delivery_id}
 
 
