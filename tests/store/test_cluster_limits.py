@@ -33,7 +33,7 @@ DEFAULT_CAP = 3  # two claims of ASK each must meet to reach it
 ASK = 2  # what a claim asks of each endpoint
 MESSAGES = 40
 FIFO_SEEN = 12  # a FIFO line moves one claim and one result at a time: watch its start
-RATE = 40  # the throttled endpoint's tokens a second (and its burst)
+RATE = 5  # the throttled endpoint's tokens a second (and its burst): short of MESSAGES
 
 
 def ms() -> int:
