@@ -10,7 +10,9 @@ before it records the result, so the count never exceeds what the database holds
 from __future__ import annotations
 
 import asyncio
+import json
 import random
+import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
@@ -261,3 +263,62 @@ async def test_a_late_result_racing_a_takeover_never_lands_with_it(
         assert landed | {t.delivery_id for t in taken} == set(ids_)  # none left behind
         await b.record_results("b", [ok(t) for t in taken], later + 1, POLICY)
     assert both == set()
+
+
+def most_at_once(spans: list[tuple[float, float]]) -> int:
+    """The most spans open at one instant (an end sorts before a start at the same time:
+    a slot freed and taken in one instant is not two at once)."""
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    most = held = 0
+    for _, step in edges:
+        held += step
+        most = max(most, held)
+    return most
+
+
+async def test_caps_and_fifo_hold_across_worker_processes(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    settings = Settings(data_dir=tmp_path, database_url=postgres_url)
+    store = open_store(settings, migrated=True)
+    await store.open()
+    try:
+        app = await make_app(store)
+        capped = await make_endpoint(store, app, max_in_flight=2)
+        fifo = await make_endpoint(store, app, fifo=True)
+        plain = await make_endpoint(store, app)
+        published = [(await store.publish(message(app), ms())).message.id for _ in range(8)]
+    finally:
+        await store.close()
+    script = Path(__file__).with_name("cluster_claimer.py")
+    logs = [tmp_path / f"claimer{i}.jsonl" for i in range(3)]
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, str(script), postgres_url, f"p{i}", str(log), str(tmp_path)
+        )
+        for i, log in enumerate(logs)
+    ]
+    try:
+        async with asyncio.timeout(90):  # a hang, not a speed limit
+            codes = [await p.wait() for p in procs]
+    finally:
+        for p in procs:
+            if p.returncode is None:
+                p.kill()
+                await p.wait()
+    assert codes == [0, 0, 0]
+    held: dict[str, list[tuple[str, str, float, float]]] = defaultdict(list)
+    by_process = Counter[int]()
+    for i, log in enumerate(logs):
+        for line in log.read_text().splitlines():
+            ep, msg, _, start, end = json.loads(line)
+            held[ep].append((msg, start, end))
+            by_process[i] += 1
+    assert len([n for n in by_process.values() if n]) >= 2  # the work was shared
+    for ep in (capped, fifo, plain):
+        assert sorted(m for m, _, _ in held[ep.id]) == sorted(published)  # each once
+    spans = {ep: [(s, e) for _, s, e in rows] for ep, rows in held.items()}
+    assert most_at_once(spans[capped.id]) == 2
+    assert most_at_once(spans[fifo.id]) == 1
+    assert most_at_once(spans[plain.id]) <= 3  # the claimers' default cap
+    assert [m for m, _, _ in sorted(held[fifo.id], key=lambda r: r[1])] == published
