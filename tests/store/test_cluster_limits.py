@@ -156,7 +156,6 @@ async def test_caps_fifo_and_rate_hold_across_concurrent_claimers(
     assert tracker.peak[capped.id] == 2  # reached, never passed
     assert tracker.peak[fifo.id] == 1
     assert all(tracker.peak[ep.id] <= DEFAULT_CAP for ep in plain)
-    assert max(tracker.peak[ep.id] for ep in plain) == DEFAULT_CAP  # there was contention
     line = [m for _, m in tracker.leased[fifo.id]]
     assert len(line) >= FIFO_SEEN and line == published[: len(line)]  # in order, each once
     for ep in (capped, *plain):
