@@ -77,10 +77,11 @@ def refuse_insert(raw: RawSql, endpoint_id: str) -> None:
             f" WHEN NEW.endpoint_id = '{endpoint_id}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
         )
         return
-    raw.run(
-        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    raw.run(  # a database may be reused by the next test: replace, never duplicate
+        "CREATE OR REPLACE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
         " RAISE EXCEPTION 'refused' USING ERRCODE = 'check_violation'; END $$"
     )
+    raw.run("DROP TRIGGER IF EXISTS refuse ON delivery")
     raw.run(
         "CREATE TRIGGER refuse BEFORE INSERT ON delivery FOR EACH ROW"
         f" WHEN (NEW.endpoint_id = '{endpoint_id}') EXECUTE FUNCTION refuse()"
