@@ -10,6 +10,7 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,23 +79,47 @@ def test_migrate_says_where_it_migrated_from_and_to(tmp_path: Path, empty_pg: st
 
 
 def test_concurrent_migrates_take_turns(tmp_path: Path, empty_pg: str) -> None:
+    """Three ``hookline migrate`` at once on a database one revision behind. The test
+    holds back every revision bump (reads pass) until all three wait on a lock, so
+    without the advisory lock they would all run the same migration together."""
+    migrate.upgrade(migrate.alembic_url(empty_pg), PREVIOUS)
     env = env_for(tmp_path, empty_pg)
-    procs = [
-        subprocess.Popen(
-            hookline_cmd("migrate"),
-            env=env,
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(3)
-    ]
-    outputs = [p.communicate(timeout=EXIT_TIMEOUT) for p in procs]
+    with psycopg.connect(empty_pg) as gate:
+        gate.execute("LOCK TABLE alembic_version IN EXCLUSIVE MODE")
+        procs = [
+            subprocess.Popen(
+                hookline_cmd("migrate"),
+                env=env,
+                cwd=tmp_path,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(3)
+        ]
+        try:
+            deadline = time.monotonic() + EXIT_TIMEOUT
+            while waiting(empty_pg) < len(procs):
+                assert time.monotonic() < deadline, "the migrations never met at the lock"
+                assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
+                time.sleep(0.1)
+        finally:
+            gate.commit()  # releases the table lock
+        outputs = [p.communicate(timeout=EXIT_TIMEOUT) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], outputs
-    created = [out for out, _ in outputs if "from revision (empty)" in out]
-    assert len(created) == 1, outputs  # the others found it done once they had the lock
+    migrated = [out for out, _ in outputs if f"from revision {PREVIOUS}" in out]
+    assert len(migrated) == 1, outputs  # the others found it done once they had the lock
     assert revision(empty_pg) == migrate.HEAD
+
+
+def waiting(url: str) -> int:
+    """Sessions of the database waiting for a lock (a table's or an advisory one)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def test_an_unreachable_database_is_one_line_and_a_failure(tmp_path: Path) -> None:
