@@ -105,9 +105,11 @@ def _read_postgres(url: str) -> Found:
             if "alembic_version" in names:
                 row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
                 revision = row[0] if row else None
-    except psycopg.Error as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+    except psycopg.OperationalError as exc:
+        reason = _line(exc)
         raise DatabaseUnreachable(f"cannot reach the database {redact(url)}: {reason}") from None
+    except psycopg.Error as exc:
+        raise SchemaError(f"cannot read the schema of {redact(url)}: {_line(exc)}") from None
     return Found(revision, bool(names - {"alembic_version"}))
 
 
@@ -142,6 +144,12 @@ def check(url: str, *, create: bool) -> Found:
     return found
 
 
+def _line(exc: BaseException) -> str:
+    """The last line of a driver's message: the reason, without its context."""
+    lines = str(exc).strip().splitlines()
+    return lines[-1] if lines else type(exc).__name__
+
+
 def alembic_url(url: str) -> str:
     """The URL as SQLAlchemy takes it: PostgreSQL through psycopg 3."""
     if url.startswith("sqlite:"):
@@ -169,7 +177,6 @@ def upgrade(url: str, revision: str = "head") -> tuple[str | None, str | None]:
     cfg = alembic_config(url)
     try:
         command.upgrade(cfg, revision)
-    except OperationalError as exc:
-        reason = str(exc.orig).strip().splitlines()[-1] if exc.orig else str(exc)
-        raise DatabaseUnreachable(f"cannot reach the database {redact(url)}: {reason}") from None
+    except OperationalError as exc:  # unreachable, or (SQLite) a file it cannot open
+        raise SchemaError(f"cannot migrate {redact(url)}: {_line(exc.orig or exc)}") from None
     return cfg.attributes.get("from_revision"), cfg.attributes.get("to_revision")
