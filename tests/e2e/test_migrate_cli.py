@@ -183,7 +183,9 @@ async def test_a_first_serve_creates_the_schema(start_server, empty_pg: str) -> 
         assert (await api._call("GET", f"/app/{app_id}", 200))["name"] == "first"
 
 
-async def test_a_schema_one_revision_ahead_is_served(start_server, postgres_url: str) -> None:
+async def test_a_schema_one_revision_ahead_is_served(
+    start_server, tmp_path: Path, postgres_url: str
+) -> None:
     # what the next release's migration would do: only add (a column, a table)
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute("ALTER TABLE endpoint ADD COLUMN next_release_note TEXT")
@@ -196,6 +198,10 @@ async def test_a_schema_one_revision_ahead_is_served(start_server, postgres_url:
         app_id = await api.create_app("ahead")
         assert (await api._call("GET", f"/app/{app_id}", 200))["name"] == "ahead"
     assert NEXT in server.stderr_path.read_text()  # with a warning
+    # this release's migrate leaves the newer schema alone, and says so
+    done = await asyncio.to_thread(run, tmp_path, postgres_url, "migrate")
+    assert done.returncode == 0, done
+    assert f"at revision {NEXT}, newer than this release" in done.stdout, done
     assert revision(postgres_url) == NEXT  # untouched
 
 
