@@ -184,8 +184,10 @@ async def test_a_first_serve_creates_the_schema(start_server, empty_pg: str) -> 
 
 
 async def test_a_schema_one_revision_ahead_is_served(
-    start_server, tmp_path: Path, postgres_url: str
+    start_server, tmp_path: Path, empty_pg: str
 ) -> None:
+    postgres_url = empty_pg  # a database of its own: its schema is changed for good
+    migrate.upgrade(migrate.alembic_url(postgres_url))
     # what the next release's migration would do: only add (a column, a table)
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute("ALTER TABLE endpoint ADD COLUMN next_release_note TEXT")
