@@ -1,6 +1,6 @@
 """``hookline serve`` on every core: one API process and N worker processes, supervised.
 
-The parent does the one-time set-up (settings, data folder, migration, admin token,
+The parent does the one-time set-up (settings, data folder, schema check, admin token,
 secret key), then starts each child as ``python -m hookline child --role ...``. It
 restarts a child that exits (after a doubling backoff, so a crash loop is reported,
 not spun), and on SIGTERM/SIGINT stops the API first (no new publish is accepted),
