@@ -134,7 +134,10 @@ async def main(names: list[str], quick: bool, command: str, keep_logs: bool) -> 
                 }
             )
             data["scenarios"][name] = entry
-            failures += "error" in entry
+            # a scenario may keep the rows that ran and name the part that failed
+            failures += "error" in entry or any(
+                k.endswith("_error") for k in entry.get("result") or {}
+            )
             data["finished_at"] = _now()
             data["targets"] = targets(data["scenarios"])
             report.save(results_path, data)  # after each scenario, so a crash keeps the rest
