@@ -55,7 +55,7 @@ ROWS: list[Row] = [
 ]
 
 
-def prepare(url: str) -> None:
+def prepare(url: str, backlog: int = BACKLOG) -> None:
     """Migrate, add the publishers' endpoint_state rows, queue the claim backlog."""
     upgrade(sqlalchemy_url(url))
     with psycopg.connect(url, autocommit=True) as conn:
@@ -70,7 +70,7 @@ def prepare(url: str) -> None:
             " next_attempt_at, lease_owner, created_at, updated_at)"
             " SELECT 'dlv_b' || lpad(g::text, 8, '0'), 'msg_b', 'ep_claim_' || (g %% %s),"
             " 'app_bench', 1, 0, 0, g, NULL, g, g FROM generate_series(1, %s) g",
-            (ENDPOINTS, BACKLOG),
+            (ENDPOINTS, backlog),
         )
         conn.execute("VACUUM ANALYZE")
 
