@@ -11,7 +11,7 @@ TITLE = "postgres: drain and end to end on PostgreSQL, several processes"
 def section_postgres(res: Result) -> str:
     ceiling = res.get("ceiling") or {}
     base = ceiling.get("rate") or 0
-    runs = ceiling.get("runs") or []
+    runs = [r for r in ceiling.get("runs") or [] if r]
     parts = [
         f"{res.get('postgres', 'PostgreSQL')} on 127.0.0.1 with fsync and synchronous_commit"
         " on; every process given `HOOKLINE_DATABASE_URL` and one shared"

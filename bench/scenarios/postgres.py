@@ -142,6 +142,8 @@ def _merge(logs: list[PublishLog]) -> PublishLog:
 
 
 async def _end_to_end(ctx: Context, server: PostgresServer, key: str) -> Any:
+    if ctx.deadline.remaining() < 90:
+        raise RuntimeError("not started: the scenario's time cap is nearly spent")
     url = server.create_database("e2e")
     env = _env(url, key)
     # As a deployment does: migrate once, then start the processes of the release.
@@ -154,7 +156,9 @@ async def _end_to_end(ctx: Context, server: PostgresServer, key: str) -> Any:
     limit = ctx.deadline.sub(60)
     while migrate.alive() and not limit.expired:
         await asyncio.sleep(0.1)
-    if migrate.alive() or migrate.popen.returncode:
+    if migrate.alive():
+        raise RuntimeError(f"hookline migrate did not finish in time:\n{migrate.log_tail()}")
+    if migrate.popen.returncode:
         raise RuntimeError(f"hookline migrate failed:\n{migrate.log_tail()}")
     phases: list[tuple[str, float | None, float]] = [
         ("500 msg/s", 500.0, ctx.size(15, 4)),
