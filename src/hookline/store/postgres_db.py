@@ -74,6 +74,7 @@ class _CommitUnknown(Exception):
 class PostgresDatabase:
     """A thread pool whose every thread holds one connection, opened on first use."""
 
+    dialect = "postgresql"
     integrity_errors: tuple[type[Exception], ...] = (errors.IntegrityError,)
     driver_errors: tuple[type[Exception], ...] = (psycopg.Error,)
 

@@ -197,12 +197,18 @@ def time_and_type_filters(
     where: list[str],
     params: list[Any],
     prefix: str,
+    dialect: str,
 ) -> None:
     if event_types:
         where.append(f"{prefix}event_type IN ({queue.marks(len(event_types))})")
         params.extend(event_types)
     if channel:
-        where.append(f"EXISTS (SELECT 1 FROM json_each({prefix}channels) WHERE value = ?)")
+        elements = (
+            f"json_each({prefix}channels)"
+            if dialect == "sqlite"
+            else f"jsonb_array_elements_text(({prefix}channels)::jsonb) AS c(value)"
+        )
+        where.append(f"EXISTS (SELECT 1 FROM {elements} WHERE value = ?)")
         params.append(channel)
     if before_ms is not None:
         where.append(f"{prefix}created_at < ?")

@@ -128,7 +128,7 @@ class CatalogOps(SqlBase):
 
     async def list_event_types(self, page: PageRequest, include_archived: bool) -> Page[EventType]:
         select = f"SELECT {rows.EVENT_TYPE_COLS} FROM event_type"
-        where = [] if include_archived else ["archived = 0"]
+        where = [] if include_archived else ["archived = FALSE"]
         return await self._read(
             lambda c: page_of(c, select, where, [], "name", page, rows.event_type_from_row)
         )

@@ -41,6 +41,7 @@ class Database(Protocol):
     calls, and a verb must not swallow the driver's errors. ``integrity_errors`` become
     ``Conflict``, ``driver_errors`` ``StoreError``."""
 
+    dialect: str
     integrity_errors: tuple[type[Exception], ...]
     driver_errors: tuple[type[Exception], ...]
 

@@ -84,7 +84,7 @@ def enqueue_message(
     """
     candidates: list[EndpointRow] = conn.execute(
         "SELECT id, event_types, channels, payload_filter FROM endpoint"
-        " WHERE app_id = ? AND disabled = 0 LIMIT ?",
+        " WHERE app_id = ? AND disabled = FALSE LIMIT ?",
         (message.app_id, INLINE_FANOUT + 1),
     ).fetchall()
     if len(candidates) > INLINE_FANOUT:

@@ -33,9 +33,10 @@ class IdempotencyOps(SqlBase):
                 if not abandoned:
                     return stored_response(r[0], r[1], self._box)
             conn.execute(
-                "INSERT OR REPLACE INTO idempotency_key (key, status, body, created_at)"
-                " VALUES (?, 0, x'', ?)",
-                (key, now_ms),
+                "INSERT INTO idempotency_key (key, status, body, created_at) VALUES (?, 0, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET status = excluded.status,"
+                " body = excluded.body, created_at = excluded.created_at",
+                (key, b"", now_ms),
             )
             return None
 

@@ -124,8 +124,9 @@ def _intake_op(
             request.verdict = Verdict.DUPLICATE
         else:  # first sight, or seen before the window: this copy counts
             conn.execute(
-                "INSERT OR REPLACE INTO inbound_dedup (source_id, dedup_key, request_id, seen_at)"
-                " VALUES (?, ?, ?, ?)",
+                "INSERT INTO inbound_dedup (source_id, dedup_key, request_id, seen_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (source_id, dedup_key) DO UPDATE"
+                " SET request_id = excluded.request_id, seen_at = excluded.seen_at",
                 (request.source_id, request.dedup_key, request.id, now_ms),
             )
     conn.execute(
@@ -197,8 +198,9 @@ def _expire_op(conn: Conn, after: str, before: str, now_ms: int, limit: int) -> 
         ).rowcount
         after = last
     changed += conn.execute(
-        "DELETE FROM inbound_dedup WHERE rowid IN ("
-        " SELECT d.rowid FROM inbound_dedup d LEFT JOIN source s ON s.id = d.source_id"
+        "DELETE FROM inbound_dedup WHERE (source_id, dedup_key) IN ("
+        " SELECT d.source_id, d.dedup_key FROM inbound_dedup d"
+        " LEFT JOIN source s ON s.id = d.source_id"
         " WHERE s.id IS NULL OR ? - d.seen_at >= s.dedup_window_ms"
         " ORDER BY d.seen_at LIMIT ?)",
         (now_ms, limit),

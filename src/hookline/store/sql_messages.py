@@ -209,7 +209,14 @@ class MessageOps(SqlBase):
         where: list[str] = ["app_id = ?"]
         params: list[Any] = [app_id]
         time_and_type_filters(
-            flt.event_types, flt.channel, flt.before_ms, flt.after_ms, where, params, ""
+            flt.event_types,
+            flt.channel,
+            flt.before_ms,
+            flt.after_ms,
+            where,
+            params,
+            "",
+            self._db.dialect,
         )
         select = f"SELECT {rows.MESSAGE_COLS} FROM message"
         return await self._read(
@@ -273,7 +280,9 @@ class MessageOps(SqlBase):
         select += " FROM attempt a"
         if flt.event_types or flt.channel:
             select += " JOIN message m ON m.id = a.msg_id"
-            time_and_type_filters(flt.event_types, flt.channel, None, None, where, params, "m.")
+            time_and_type_filters(
+                flt.event_types, flt.channel, None, None, where, params, "m.", self._db.dialect
+            )
         if flt.before_ms is not None:
             where.append("a.created_at < ?")
             params.append(flt.before_ms)

@@ -31,18 +31,18 @@ def marks(n: int) -> str:
 
 def add_endpoint_state(conn: Conn, endpoint_id: str, app_id: str) -> None:
     conn.execute(
-        "INSERT OR IGNORE INTO endpoint_state (endpoint_id, app_id, next_due_at, paused_until,"
+        "INSERT INTO endpoint_state (endpoint_id, app_id, next_due_at, paused_until,"
         " breaker_state, failure_streak, cooldown_ms, failing_since, last_success_at)"
-        " VALUES (?, ?, NULL, NULL, 0, 0, 0, NULL, NULL)",
+        " VALUES (?, ?, NULL, NULL, 0, 0, 0, NULL, NULL) ON CONFLICT (endpoint_id) DO NOTHING",
         (endpoint_id, app_id),
     )
 
 
 def mark_due(conn: Conn, endpoint_ids: Iterable[str], at_ms: int) -> None:
     conn.executemany(
-        "UPDATE endpoint_state SET next_due_at = MIN(COALESCE(next_due_at, ?1), ?1)"
-        " WHERE endpoint_id = ?2",
-        [(at_ms, ep) for ep in endpoint_ids],
+        "UPDATE endpoint_state SET next_due_at = ?"
+        " WHERE endpoint_id = ? AND (next_due_at IS NULL OR next_due_at > ?)",
+        [(at_ms, ep, at_ms) for ep in endpoint_ids],
     )
 
 

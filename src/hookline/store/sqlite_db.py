@@ -84,6 +84,7 @@ def connect(path: str, synchronous: str) -> SqliteConnection:
 class SqliteDatabase:
     """Owns the connections and the threads they live on."""
 
+    dialect = "sqlite"
     integrity_errors: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
     driver_errors: tuple[type[Exception], ...] = (sqlite3.Error,)
 
