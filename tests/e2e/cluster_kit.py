@@ -151,6 +151,25 @@ class Cluster:
         return "\n".join(parts)
 
 
+def distinct_errors(server_log: str, limit: int = 15) -> str:
+    """PostgreSQL's ERROR lines, each with its statement, once each (without the time and
+    process id that make every repeat unique)."""
+    seen: dict[str, None] = {}
+    lines = server_log.splitlines()
+    for i, line in enumerate(lines):
+        _, sep, message = line.partition(" ERROR:  ")
+        if not sep:
+            continue
+        statement = ""
+        for following in lines[i + 1 : i + 4]:  # after any DETAIL and HINT
+            _, sep, text = following.partition(" STATEMENT:  ")
+            if sep:
+                statement = f"\n    in: {text[:300]}"
+                break
+        seen.setdefault(message + statement)
+    return "\n".join(list(seen)[:limit])
+
+
 def _ready(proc: Proc) -> bool:
     if not proc.base_url:
         return "SSRF guard" in proc.text()

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import httpx
 import pytest
-from cluster_kit import Cluster, Proc, dedicated_postgres
+from cluster_kit import Cluster, Proc, dedicated_postgres, distinct_errors
 from cluster_receiver import (
     PathRule,
     TimingReceiver,
@@ -129,6 +129,13 @@ class Publishing:
     transport_errors: int = 0
     unexpected: list[tuple[int, str]] = field(default_factory=list)
 
+    def summary(self) -> str:
+        return (
+            f"{len(self.accepted)} published; 503s {self.refused_503}"
+            f" ({self.missing_retry_after} without Retry-After),"
+            f" transport errors {self.transport_errors}, other answers {self.unexpected[:3]}"
+        )
+
 
 async def publish(client: httpx.AsyncClient, app_id: str, job: Job, out: Publishing) -> str:
     """Until accepted, with the same Idempotency-Key, so a 503 whose commit landed is not
@@ -163,6 +170,14 @@ async def until(check: Callable[[], bool], timeout: float, what: str) -> None:
     while not check():
         assert time.monotonic() < deadline, f"{what}: not within {timeout}s"
         await asyncio.sleep(0.05)
+
+
+async def watch(procs: list[Proc]) -> None:
+    """Fails as soon as a process that should be running has exited."""
+    while True:
+        exited = [f"{p.name} ({p.popen.returncode})" for p in procs if not p.alive()]
+        assert not exited, f"exited: {exited}"
+        await asyncio.sleep(0.5)
 
 
 async def set_up(
@@ -204,7 +219,7 @@ async def wait_delivered(
             seen, last_progress = len(hits), time.monotonic()
         if expected <= done:
             break
-        exited = [p.name for p in procs if not p.alive()]
+        exited = [f"{p.name} ({p.popen.returncode})" for p in procs if not p.alive()]
         assert not exited, f"exited: {exited}"
         now = time.monotonic()
         assert now - last_progress < STALL_S, f"stalled at {len(expected & done)}/{len(expected)}"
@@ -224,14 +239,16 @@ async def test_cluster_delivers_everything_through_a_worker_kill_and_a_database_
         url = pg.create_database("cluster")
         migrate.upgrade(sqlalchemy_url(url))
         cluster = Cluster(tmp_path, url, ENV)
+        out, rx = Publishing(), TimingReceiver(rules())
         try:
-            async with TimingReceiver(rules()) as rx:
-                outcome = await run_cluster(cluster, rx, pg)
+            async with rx:
+                outcome = await run_cluster(cluster, rx, pg, out)
             check(outcome, cluster, rx, restarted=True)
         except BaseException:
             # captured output is shown with a failure: what each process said last
+            print(f"{out.summary()}; {len(rx.hits)} requests received")  # noqa: T201
             print(cluster.report())  # noqa: T201
-            print("--- postgresql ---\n" + "\n".join(pg.server_log().splitlines()[-30:]))  # noqa: T201
+            print("--- postgresql errors ---\n" + distinct_errors(pg.server_log()))  # noqa: T201
             raise
         finally:
             await asyncio.to_thread(cluster.stop_all)
@@ -254,7 +271,7 @@ class Outcome:
 
 
 async def run_cluster(
-    cluster: Cluster, rx: TimingReceiver, database: Restartable | None
+    cluster: Cluster, rx: TimingReceiver, database: Restartable | None, out: Publishing
 ) -> Outcome:
     """Start the processes, publish everything while killing a worker and restarting the
     database (if given), and wait until everything is delivered."""
@@ -270,7 +287,6 @@ async def run_cluster(
     ]
     try:
         apps, secrets = await set_up(clients[0], rx)
-        out = Publishing()
         jobs = iter(bulk)
         fifo_order: list[str] = []
         publishing_done = asyncio.Event()
@@ -282,8 +298,8 @@ async def run_cluster(
         async def fifo_publisher() -> None:
             for n, job in enumerate(fifo_jobs):  # one at a time: publish order is known
                 fifo_order.append(await publish(clients[n % APIS], apps["a"], job, out))
-                if not publishing_done.is_set():
-                    await asyncio.sleep(0.1)
+                # spread over the run; and ids from two processes order by the millisecond
+                await asyncio.sleep(0.002 if publishing_done.is_set() else 0.1)
 
         async def faults() -> None:
             await until(lambda: len(out.accepted) >= KILL_AT * TOTAL, 300, "publishing")
@@ -301,12 +317,20 @@ async def run_cluster(
             publishing_done.set()
 
         started = time.monotonic()
-        await asyncio.gather(bulk_publishers(), fifo_publisher(), faults())
+        survivors = [p for p in cluster.procs if p is not workers[0]]
+        work = asyncio.gather(bulk_publishers(), fifo_publisher(), faults())
+        watcher = asyncio.create_task(watch(survivors))
+        await asyncio.wait([work, watcher], return_when=asyncio.FIRST_COMPLETED)
+        if watcher.done():
+            work.cancel()
+            watcher.result()  # raises: a process exited
+        watcher.cancel()
+        await work
         published_s = time.monotonic() - started
         expected = {
             (path, out.accepted[job.key]) for job in [*bulk, *fifo_jobs] for path in job.paths
         }
-        await wait_delivered(rx, expected, [p for p in cluster.procs if p is not workers[0]])
+        await wait_delivered(rx, expected, survivors)
         delivered_s = time.monotonic() - started
     finally:
         for client in clients:
@@ -321,10 +345,9 @@ def check(outcome: Outcome, cluster: Cluster, rx: TimingReceiver, *, restarted: 
     counted = count_deliveries(hits, outcome.expected)
     bound = (WORKERS + 1) * CONCURRENCY
     print(  # noqa: T201 (shown with -s, and with a failure)
-        f"cluster: {len(out.accepted)} published in {outcome.published_s:.0f}s,"
+        f"cluster: {out.summary()}; in {outcome.published_s:.0f}s;"
         f" {len(outcome.expected)} deliveries in {outcome.delivered_s:.0f}s"
-        f" ({len(hits)} requests); 503s {out.refused_503},"
-        f" transport errors {out.transport_errors}, duplicates {counted.duplicates} (<= {bound})"
+        f" ({len(hits)} requests), duplicates {counted.duplicates} (<= {bound})"
     )
 
     # publishing: the outage was seen as 503s with Retry-After, never a 500
