@@ -34,7 +34,7 @@ pytestmark = pytest.mark.e2e
 
 APIS, WORKERS = 2, 3
 TOTAL = 20_000
-FIFO_N = 300
+FIFO_N, FIFO_BURST = 300, 30
 RATE, THROTTLED_N = 20, 400  # 19 s at the rate: long enough to span a fault
 CAP, CAPPED_N = 2, 800
 DEFAULT_CAP = 16  # HOOKLINE_ENDPOINT_MAX_IN_FLIGHT's default
@@ -53,13 +53,13 @@ ENV = {
     "HOOKLINE_REQUEST_TIMEOUT": "3",
     "HOOKLINE_LEASE_SECONDS": str(LEASE_S),
     "HOOKLINE_WORKER_CONCURRENCY": str(CONCURRENCY),
-    # the flaky endpoint fails half its first attempts: that must not open its breaker
+    # the flaky endpoints fail first attempts on purpose: that must not open their breakers
     "HOOKLINE_BREAKER_THRESHOLD": "1000000",
 }
 
 # app "a": the special endpoints and a ring of ordinary ones; app "b": a ring of ten
 SPECIAL = {
-    "fifo": ({"fifo": True}, PathRule(hold=0.005)),
+    "fifo": ({"fifo": True}, PathRule(hold=0.01, flaky=True)),  # a retry keeps its place
     "throttled": ({"throttleRate": RATE}, PathRule(hold=0.002)),
     "capped": ({"maxInFlight": CAP}, PathRule(hold=0.02)),
 }
@@ -99,7 +99,10 @@ def plan(seed: int = 10) -> tuple[list[Job], list[Job]]:
     """The concurrent publishes (throttled and capped first, so they queue up), and the
     FIFO endpoint's, published one after another."""
     rng = random.Random(seed)
-    fifo = [Job(f"fifo-{n}", "a", "fifo", {"n": n}, ("/fifo",)) for n in range(FIFO_N)]
+    fifo = [
+        Job(f"fifo-{n}", "a", "fifo", {"n": n, "fail": n % 5 == 2}, ("/fifo",))
+        for n in range(FIFO_N)
+    ]
     early = [
         Job(f"thr-{n}", "a", "throttled", {"n": n}, ("/throttled",)) for n in range(THROTTLED_N)
     ]
@@ -298,8 +301,10 @@ async def run_cluster(
         async def fifo_publisher() -> None:
             for n, job in enumerate(fifo_jobs):  # one at a time: publish order is known
                 fifo_order.append(await publish(clients[n % APIS], apps["a"], job, out))
-                # spread over the run; and ids from two processes order by the millisecond
-                await asyncio.sleep(0.002 if publishing_done.is_set() else 0.1)
+                # ids from two processes order by the millisecond; bursts spread over the
+                # run queue up at the endpoint, where sending them together would show
+                pause = n % FIFO_BURST == FIFO_BURST - 1 and not publishing_done.is_set()
+                await asyncio.sleep(1.0 if pause else 0.002)
 
         async def faults() -> None:
             await until(lambda: len(out.accepted) >= KILL_AT * TOTAL, 300, "publishing")
@@ -374,5 +379,9 @@ def check(outcome: Outcome, cluster: Cluster, rx: TimingReceiver, *, restarted: 
     starts = [h.start for h in paths["/throttled"]]
     assert rate_excess(starts, RATE, windows=(1, 2, 5, 10), slack_s=0.5) == []
     assert max(starts) - min(starts) >= 0.5 * (THROTTLED_N - RATE) / RATE
+    # FIFO: first attempts in publish order, and each delivered before the next is sent
     wrong = out_of_order(first_arrival_order(paths["/fifo"]), outcome.fifo_order)
     assert wrong == [], f"FIFO order broken at {wrong}"
+    delivered = first_arrival_order(h for h in paths["/fifo"] if h.status < 300)
+    wrong = out_of_order(delivered, outcome.fifo_order)
+    assert wrong == [], f"FIFO delivered out of order at {wrong}"
