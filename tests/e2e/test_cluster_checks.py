@@ -1,16 +1,26 @@
-"""The cluster test's timing checks catch what they are meant to catch: sequences that
-break each rule are fed to them directly, since a healthy run never produces one."""
+"""The cluster test's checks catch what they are meant to catch: sequences that break each
+rule are fed to them directly, since a healthy run never produces one; and its receiver
+scripts and checks what it is sent."""
 
 from __future__ import annotations
 
+import json
+import time
+
+import httpx
 from cluster_receiver import (
     Hit,
+    PathRule,
+    TimingReceiver,
     count_deliveries,
     first_arrival_order,
     max_open,
     out_of_order,
     rate_excess,
 )
+
+from hookline.signing import Webhook
+from hookline.signing.secrets import generate_secret
 
 
 def hit(start: float, end: float, msg: str = "m", path: str = "/p", status: int = 200) -> Hit:
@@ -63,3 +73,39 @@ def test_deliveries_counts_missing_misrouted_and_duplicates() -> None:
     assert counted.missing == [("/x", "m2")]
     assert counted.unexpected == [("/y", "m2")]
     assert counted.duplicates == 1
+
+
+async def test_receiver_checks_signatures_on_arrival_and_fails_a_flaky_message_once() -> None:
+    secret, other = generate_secret(), generate_secret()
+    async with TimingReceiver({"/f": PathRule(flaky=True)}) as rx:
+        rx.secrets["/f"] = secret
+        async with httpx.AsyncClient() as client:
+
+            async def post(msg_id: str, key: str, payload: dict[str, object]) -> int:
+                body = json.dumps(payload).encode()
+                now = int(time.time())
+                headers = {
+                    "webhook-id": msg_id,
+                    "webhook-timestamp": str(now),
+                    "webhook-signature": Webhook(key).sign(msg_id, now, body),
+                }
+                response = await client.post(rx.url("/f"), content=body, headers=headers)
+                return response.status_code
+
+            assert await post("msg_1", secret, {"fail": True}) == 500
+            assert await post("msg_1", secret, {"fail": True}) == 200
+            assert await post("msg_2", secret, {"fail": False}) == 200
+            assert await post("msg_3", other, {}) == 200
+    assert [(s.msg_id, s.error is None) for s in rx.samples] == [
+        ("msg_1", True),
+        ("msg_1", True),
+        ("msg_2", True),
+        ("msg_3", False),
+    ]
+    assert [(h.msg_id, h.status) for h in rx.hits] == [
+        ("msg_1", 500),
+        ("msg_1", 200),
+        ("msg_2", 200),
+        ("msg_3", 200),
+    ]
+    assert all(h.start <= h.end for h in rx.hits)

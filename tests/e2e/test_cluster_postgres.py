@@ -25,7 +25,6 @@ from cluster_receiver import (
     out_of_order,
     rate_excess,
 )
-from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from hookline.store import migrate
 from hookline.store.postgres import sqlalchemy_url
@@ -183,16 +182,14 @@ async def watch(procs: list[Proc]) -> None:
         await asyncio.sleep(0.5)
 
 
-async def set_up(
-    api: httpx.AsyncClient, rx: TimingReceiver
-) -> tuple[dict[str, str], dict[str, str]]:
-    """The two applications and twenty endpoints; app ids and each path's signing secret."""
+async def set_up(api: httpx.AsyncClient, rx: TimingReceiver) -> dict[str, str]:
+    """The two applications and twenty endpoints (their secrets go to the receiver, which
+    checks a few signatures per endpoint); the app ids."""
     apps: dict[str, str] = {}
     for app in ("a", "b"):
         response = await api.post("/api/v1/app", json={"name": f"cluster {app}"})
         assert response.status_code == 201, response.text
         apps[app] = response.json()["id"]
-    secrets: dict[str, str] = {}
     for name, (app, event_types) in subscriptions().items():
         fields = SPECIAL[name][0] if name in SPECIAL else {}
         body = {"url": rx.url(f"/{name}"), "eventTypes": event_types, **fields}
@@ -200,8 +197,8 @@ async def set_up(
         assert response.status_code == 201, response.text
         endpoint_id = response.json()["id"]
         response = await api.get(f"/api/v1/app/{apps[app]}/endpoint/{endpoint_id}/secret")
-        secrets[f"/{name}"] = response.json()["key"]
-    return apps, secrets
+        rx.secrets[f"/{name}"] = response.json()["key"]
+    return apps
 
 
 async def wait_delivered(
@@ -267,7 +264,6 @@ class Outcome:
     out: Publishing
     expected: set[tuple[str, str]]
     fifo_order: list[str]
-    secrets: dict[str, str]
     killed: Proc
     published_s: float
     delivered_s: float
@@ -289,7 +285,7 @@ async def run_cluster(
         for p in apis
     ]
     try:
-        apps, secrets = await set_up(clients[0], rx)
+        apps = await set_up(clients[0], rx)
         jobs = iter(bulk)
         fifo_order: list[str] = []
         publishing_done = asyncio.Event()
@@ -340,7 +336,7 @@ async def run_cluster(
     finally:
         for client in clients:
             await client.aclose()
-    return Outcome(out, expected, fifo_order, secrets, workers[0], published_s, delivered_s)
+    return Outcome(out, expected, fifo_order, workers[0], published_s, delivered_s)
 
 
 def check(outcome: Outcome, cluster: Cluster, rx: TimingReceiver, *, restarted: bool) -> None:
@@ -367,8 +363,7 @@ def check(outcome: Outcome, cluster: Cluster, rx: TimingReceiver, *, restarted: 
     assert counted.missing == [], f"{len(counted.missing)} missing, e.g. {counted.missing[:3]}"
     assert counted.unexpected == [], f"misrouted: {counted.unexpected[:3]}"
     assert counted.duplicates <= bound
-    for sample in rx.samples:
-        StandardWebhook(outcome.secrets[sample.path]).verify(sample.body, sample.headers)
+    assert [s for s in rx.samples if s.error is not None] == []
     assert {s.path for s in rx.samples} == set(rules())
 
     # limits, from the receiver's timing, across every worker
