@@ -2,9 +2,13 @@
 backends.
 
 One server per test session, started from the distribution's binaries in a temporary
-folder (``hookline.testing.postgres``); each test gets a database of its own, copied
-from a migrated template. Where no binaries are found the PostgreSQL tests skip with
-one message; with ``CI=true`` they fail instead, so CI never passes without them.
+folder (``hookline.testing.postgres``); each test gets a migrated database that no other
+test is using (emptied after use and handed to the next test: far cheaper than a new
+one). Where no binaries are found the PostgreSQL tests skip with one message; with
+``CI=true`` they fail instead, so CI never passes without them.
+
+A test that reads SQLite's file itself is marked ``sqlite_only``: its PostgreSQL case is
+deselected, not skipped.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import itertools
 import os
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 
 from hookline.testing.postgres import PostgresMissing, PostgresServer
@@ -43,15 +48,63 @@ def postgres_server() -> Iterator[PostgresServer]:
         server.destroy()
 
 
+_free: list[str] = []  # databases emptied by the test that used them
+
+
 @pytest.fixture
 def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
-    """A migrated database of this test's own."""
-    name = f"t{os.getpid()}_{next(_ids)}"
-    url = postgres_server.create_database(name, template=TEMPLATE)
-    try:
-        yield url
-    finally:
+    """A migrated, empty database of this test's own."""
+    name = _free.pop() if _free else f"t{os.getpid()}_{next(_ids)}"
+    if name not in _made:
+        postgres_server.create_database(name, template=TEMPLATE)
+        _made.add(name)
+    url = postgres_server.url(name)
+    yield url
+    if _emptied(url):
+        _free.append(name)
+    else:  # something still holds it: drop it, connections and all
         postgres_server.drop_database(name)
+        _made.discard(name)
+
+
+_made: set[str] = set()
+
+
+def _emptied(url: str) -> bool:
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("SET lock_timeout = '3s'")
+            tables = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                    " AND tablename <> 'alembic_version'"
+                )
+            ]
+            conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables))
+            (version,) = conn.execute("SELECT count(*) FROM alembic_version").fetchone() or (0,)
+            return bool(version)
+    except psycopg.Error:
+        return False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only: reads SQLite's file directly; not run on PostgreSQL"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    dropped = [
+        item
+        for item in items
+        if item.get_closest_marker("sqlite_only") is not None
+        and getattr(item, "callspec", None) is not None
+        and item.callspec.params.get("database_url") == "postgres"  # type: ignore[attr-defined]
+    ]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item not in dropped]
 
 
 @pytest.fixture(params=BACKENDS)

@@ -19,8 +19,10 @@ from hookline.store.base import Store
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = runtime.open_store(make_settings(tmp_path))
+async def store(tmp_path: Path, database_url: str | None) -> AsyncIterator[Store]:
+    """The suite runs on SQLite and on PostgreSQL."""
+    settings = make_settings(tmp_path).model_copy(update={"database_url": database_url})
+    opened = runtime.open_store(settings, migrated=database_url is not None)
     await opened.open()
     try:
         yield opened

@@ -89,6 +89,7 @@ def all_rows(data_dir: Path) -> int:
         "/ingest/api/v1/source",
     ],
 )
+@pytest.mark.sqlite_only  # reads the SQLite file to see what was written
 async def test_unauthenticated_post_with_a_key_and_a_bad_body_writes_nothing(
     live: str, tmp_path: Path, auth: str | None, path: str
 ) -> None:
@@ -106,6 +107,7 @@ async def test_unauthenticated_post_with_a_key_and_a_bad_body_writes_nothing(
     assert all_rows(tmp_path) == before
 
 
+@pytest.mark.sqlite_only  # reads the SQLite file to see what was written
 async def test_a_flood_of_unauthenticated_keyed_requests_stores_no_row(
     live: str, tmp_path: Path
 ) -> None:
@@ -167,6 +169,7 @@ async def test_docs_stay_public(anon: httpx.AsyncClient) -> None:
     assert (await anon.get("/api/v1/health")).status_code == 204
 
 
+@pytest.mark.sqlite_only  # reads the SQLite file to see what was written
 async def test_the_right_token_passes(live: str, tmp_path: Path) -> None:
     headers = {"Authorization": f"Bearer {TOKEN}", "Idempotency-Key": "ok-1"}
     async with httpx.AsyncClient(base_url=live, headers=headers) as client:

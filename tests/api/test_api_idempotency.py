@@ -109,6 +109,7 @@ async def test_both_publish_paths_answer_alike(
 
 
 @pytest.mark.parametrize("path", list(PATHS))
+@pytest.mark.sqlite_only  # reads the SQLite file to see what was written
 async def test_the_stored_key_holds_no_payload(
     client: httpx.AsyncClient, app: dict[str, Any], tmp_path: Path, path: str
 ) -> None:
@@ -144,6 +145,7 @@ async def test_replay_of_a_deleted_message_is_not_found(
     assert_error(await publish(client, app["id"], "", "k1"), 404)
 
 
+@pytest.mark.sqlite_only  # reads the SQLite file to see what was written
 async def test_app_create_replay_is_identical(client: httpx.AsyncClient, tmp_path: Path) -> None:
     headers = {"Idempotency-Key": "app-1"}
     body = {"name": "Acme ☃", "uid": "acme", "metadata": {"x": "y"}}
@@ -182,6 +184,7 @@ async def test_a_key_is_scoped_to_its_path(client: httpx.AsyncClient, app: dict[
 
 
 @pytest.mark.parametrize("path", ["fast", "route"])
+@pytest.mark.sqlite_only  # reads the SQLite file to see what was written
 async def test_a_keyed_publish_is_one_write_and_its_repeat_writes_nothing(
     client: httpx.AsyncClient,
     store: Store,

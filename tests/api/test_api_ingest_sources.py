@@ -222,6 +222,7 @@ BAD_BODIES: list[tuple[str, dict[str, Any], str]] = [
 
 
 @pytest.mark.parametrize(("case", "fields", "loc"), BAD_BODIES, ids=[c[0] for c in BAD_BODIES])
+@pytest.mark.sqlite_only  # reads the SQLite file to see what was written
 async def test_bad_input_is_a_422_that_writes_nothing(
     server: httpx.AsyncClient, tmp_path: Path, case: str, fields: dict[str, Any], loc: str
 ) -> None:
@@ -251,6 +252,7 @@ async def test_bad_patches_are_refused_and_change_nothing(
     assert (await server.get(path)).json() == out
 
 
+@pytest.mark.sqlite_only  # reads the SQLite file to see what was written
 async def test_a_taken_uid_is_409_and_unknown_sources_are_404(
     server: httpx.AsyncClient, tmp_path: Path
 ) -> None:
@@ -276,6 +278,7 @@ async def test_a_taken_uid_is_409_and_unknown_sources_are_404(
     assert rows(tmp_path, "source") == 2
 
 
+@pytest.mark.sqlite_only  # reads the SQLite file to see what was written
 async def test_an_idempotency_key_creates_one_source_and_keeps_no_token_in_clear(
     client: httpx.AsyncClient, tmp_path: Path
 ) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -106,6 +107,7 @@ def _intake_op(
     now_ms: int,
     source_version: int | None,
 ) -> InboundRequest:
+    request = replace(request)  # a re-run (a serialization failure) starts from the original
     found = conn.execute(
         "SELECT version, dedup_window_ms FROM source WHERE id = ?", (request.source_id,)
     ).fetchone()
