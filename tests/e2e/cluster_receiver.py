@@ -18,7 +18,6 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook as StandardWebhook
@@ -193,12 +192,28 @@ def count_deliveries(hits: Iterable[Hit], expected: Iterable[tuple[str, str]]) -
     return DeliveryCount(missing, unexpected, duplicates)
 
 
+def duplicated(hits: Iterable[Hit]) -> list[Hit]:
+    """The first 2xx request of every (path, message) answered 2xx more than once."""
+    first: dict[tuple[str, str], Hit] = {}
+    repeated: set[tuple[str, str]] = set()
+    for hit in sorted(hits, key=lambda h: h.start):
+        if hit.status < 300:
+            key = (hit.path, hit.msg_id)
+            if key in first:
+                repeated.add(key)
+            else:
+                first[key] = hit
+    return [first[key] for key in sorted(repeated)]
+
+
+def outside(hits: Iterable[Hit], spans: Iterable[tuple[float, float]]) -> list[Hit]:
+    """The hits that started in none of ``spans`` (inclusive)."""
+    spans = list(spans)
+    return [h for h in hits if not any(lo <= h.start <= hi for lo, hi in spans)]
+
+
 def by_path(hits: Iterable[Hit]) -> dict[str, list[Hit]]:
     out: defaultdict[str, list[Hit]] = defaultdict(list)
     for hit in hits:
         out[hit.path].append(hit)
     return dict(out)
-
-
-def summarise(values: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in values.items())

@@ -13,9 +13,11 @@ from cluster_receiver import (
     PathRule,
     TimingReceiver,
     count_deliveries,
+    duplicated,
     first_arrival_order,
     max_open,
     out_of_order,
+    outside,
     rate_excess,
 )
 
@@ -73,6 +75,13 @@ def test_deliveries_counts_missing_misrouted_and_duplicates() -> None:
     assert counted.missing == [("/x", "m2")]
     assert counted.unexpected == [("/y", "m2")]
     assert counted.duplicates == 1
+    assert duplicated(hits) == [hits[1]]  # the first of the two 2xx answers
+
+
+def test_outside_finds_the_requests_no_fault_explains() -> None:
+    hits = [hit(1, 2, "a"), hit(5, 6, "b"), hit(10, 11, "c")]
+    assert outside(hits, [(0, 1), (9, 12)]) == [hits[1]]
+    assert outside(hits, []) == hits
 
 
 async def test_receiver_checks_signatures_on_arrival_and_fails_a_flaky_message_once() -> None:

@@ -19,9 +19,11 @@ from cluster_receiver import (
     TimingReceiver,
     by_path,
     count_deliveries,
+    duplicated,
     first_arrival_order,
     max_open,
     out_of_order,
+    outside,
     rate_excess,
 )
 
@@ -267,6 +269,9 @@ class Outcome:
     expected: set[tuple[str, str]]
     fifo_order: list[str]
     killed: Proc
+    # when a lease could be lost (monotonic): sends under way at the kill, or from a
+    # lease before the database stopped until a lease after it is back
+    lease_loss: list[tuple[float, float]]
     published_s: float
     delivered_s: float
 
@@ -290,6 +295,7 @@ async def run_cluster(
         apps = await set_up(clients[0], rx)
         jobs = iter(bulk)
         fifo_order: list[str] = []
+        lease_loss: list[tuple[float, float]] = []
         publishing_done = asyncio.Event()
 
         async def publisher(client: httpx.AsyncClient) -> None:
@@ -307,11 +313,14 @@ async def run_cluster(
         async def faults() -> None:
             await accepted(out, KILL_AT * TOTAL)
             workers[0].popen.kill()
+            lease_loss.append((time.monotonic() - LEASE_S, time.monotonic() + 1))
             await accepted(out, RESTART_AT * TOTAL)
             if database is not None:
+                down = time.monotonic()
                 await asyncio.to_thread(database.stop)
                 await asyncio.sleep(DOWN_S)
                 await asyncio.to_thread(database.start)
+                lease_loss.append((down - LEASE_S, time.monotonic() + LEASE_S))
 
         async def bulk_publishers() -> None:
             await asyncio.gather(
@@ -338,7 +347,7 @@ async def run_cluster(
     finally:
         for client in clients:
             await client.aclose()
-    return Outcome(out, expected, fifo_order, workers[0], published_s, delivered_s)
+    return Outcome(out, expected, fifo_order, workers[0], lease_loss, published_s, delivered_s)
 
 
 def check(outcome: Outcome, cluster: Cluster, rx: TimingReceiver, *, restarted: bool) -> None:
@@ -364,7 +373,11 @@ def check(outcome: Outcome, cluster: Cluster, rx: TimingReceiver, *, restarted: 
     # deliveries: every accepted message reached every matching endpoint, and only those
     assert counted.missing == [], f"{len(counted.missing)} missing, e.g. {counted.missing[:3]}"
     assert counted.unexpected == [], f"misrouted: {counted.unexpected[:3]}"
+    # duplicates: only of sends whose lease a fault could have taken, and no more of them
+    # than could have been in flight
     assert counted.duplicates <= bound
+    unexplained = outside(duplicated(hits), outcome.lease_loss)
+    assert unexplained == [], f"{len(unexplained)} duplicates no fault explains: {unexplained[:3]}"
     assert [s for s in rx.samples if s.error is not None] == []
     assert {s.path for s in rx.samples} == set(rules())
 
