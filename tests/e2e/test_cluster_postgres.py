@@ -57,7 +57,9 @@ ENV = {
     "HOOKLINE_BREAKER_THRESHOLD": "1000000",
 }
 
-# app "a": the special endpoints and a ring of ordinary ones; app "b": a ring of ten
+# app "a": the special endpoints and a ring of ordinary ones; app "b": a ring of ten. Ten
+# endpoints an application keeps its publishes on the inline fan-out (16 at most), so a
+# FIFO endpoint's line is in publish order from the publish itself.
 SPECIAL = {
     "fifo": ({"fifo": True}, PathRule(hold=0.01, flaky=True)),  # a retry keeps its place
     "throttled": ({"throttleRate": RATE}, PathRule(hold=0.002)),
