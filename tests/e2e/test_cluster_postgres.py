@@ -6,6 +6,7 @@ receiver's timing shows the in-flight caps, the throttle and FIFO held cluster-w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from dataclasses import dataclass, field
@@ -337,6 +338,8 @@ async def run_cluster(
         await asyncio.wait([work, watcher], return_when=asyncio.FIRST_COMPLETED)
         if watcher.done():
             work.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await work
             watcher.result()  # raises: a process exited
         watcher.cancel()
         await work
