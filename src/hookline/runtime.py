@@ -394,6 +394,10 @@ def build_roles(settings: Settings, dev: bool = False, *, migrated: bool = False
     return Roles(store, worker, sender, api, maintenance, router, fanout)
 
 
+class RoleStopped(Exception):
+    """A role's loop ended while the process was not stopping."""
+
+
 async def run(roles: Roles, started: asyncio.Event | None = None) -> None:
     """Run every role until SIGTERM/SIGINT, then stop them in order: API, worker,
     maintenance, fan-out and router, store."""
@@ -419,8 +423,12 @@ async def run(roles: Roles, started: asyncio.Event | None = None) -> None:
         if started is not None:
             started.set()
         waiter = asyncio.create_task(stop.wait())
-        await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
+        ended = [task for task in done if task is not waiter]
+        for task in ended:  # a role's loop never ends on its own: say which, and why
+            exc = None if task.cancelled() else task.exception()
+            log.error("the %s role stopped unexpectedly: %r", task.get_name(), exc)
         log.info("shutting down")
         if roles.api is not None:
             roles.api.should_exit = True
@@ -433,6 +441,8 @@ async def run(roles: Roles, started: asyncio.Event | None = None) -> None:
         if roles.router is not None:
             roles.router.stop()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if ended:  # exit non-zero, so a supervisor (ours, systemd) starts the process again
+            raise RoleStopped(", ".join(task.get_name() for task in ended) + " stopped")
     finally:
         if roles.sender is not None:
             await roles.sender.close()

@@ -269,7 +269,10 @@ def run_child(settings: Settings, name: str, link_fd: int, dev: bool) -> None:
         )
     link = socket.socket(fileno=link_fd)
     roles = runtime.build_roles(settings, dev=dev, migrated=True)
-    asyncio.run(_child_main(roles, link))
+    try:
+        asyncio.run(_child_main(roles, link))
+    except runtime.RoleStopped:  # logged already; the parent starts this child again
+        sys.exit(1)
 
 
 async def _child_main(roles: runtime.Roles, link: socket.socket) -> None:

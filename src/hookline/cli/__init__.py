@@ -57,7 +57,7 @@ def _run(settings: Settings, dev: bool) -> None:
     _event_loop_policy()
     try:
         asyncio.run(runtime.run(roles))
-    except UndecryptableSecret as exc:
+    except (UndecryptableSecret, runtime.RoleStopped) as exc:
         raise click.ClickException(str(exc)) from None
 
 
