@@ -425,10 +425,15 @@ async def run(roles: Roles, started: asyncio.Event | None = None) -> None:
         waiter = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
-        ended = [task for task in done if task is not waiter]
-        for task in ended:  # a role's loop never ends on its own: say which, and why
-            exc = None if task.cancelled() else task.exception()
-            log.error("the %s role stopped unexpectedly: %r", task.get_name(), exc)
+        # a role that failed (its loop raised) stops the process; one that returned was
+        # asked to (say, the API's should_exit set by whoever embeds it)
+        ended = [
+            task
+            for task in done
+            if task is not waiter and not task.cancelled() and task.exception() is not None
+        ]
+        for task in ended:
+            log.error("the %s role failed: %r", task.get_name(), task.exception())
         log.info("shutting down")
         if roles.api is not None:
             roles.api.should_exit = True
