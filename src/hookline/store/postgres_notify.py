@@ -91,17 +91,28 @@ class PgNotifyChannel:
         self._again = True
         while self._again:
             self._again = False
-            try:
-                if self._sender is None or self._sender.closed:
-                    self._sender = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
-                await self._sender.execute("SELECT pg_notify(%s, %s)", (CHANNEL, self._me))
-            except psycopg.Error as exc:  # peers poll; the next wake-up reconnects
-                log.debug("wake-up not sent: %s", exc)
-                if self._sender is not None:
-                    with contextlib.suppress(psycopg.Error):
-                        await self._sender.close()
-                    self._sender = None
-                return
+            # a connection the server dropped (a restart) shows only when used: the
+            # wake-up goes again on a new one, or the first publish after it is not announced
+            for fresh in (False, True):
+                try:
+                    if fresh or self._sender is None or self._sender.closed:
+                        await self._close_sender()
+                        self._sender = await psycopg.AsyncConnection.connect(
+                            self._url, autocommit=True
+                        )
+                    await self._sender.execute("SELECT pg_notify(%s, %s)", (CHANNEL, self._me))
+                    break
+                except psycopg.Error as exc:  # peers poll; the next wake-up reconnects
+                    log.debug("wake-up not sent: %s", exc)
+                    await self._close_sender()
+                    if fresh:
+                        return
+
+    async def _close_sender(self) -> None:
+        if self._sender is not None:
+            with contextlib.suppress(psycopg.Error):
+                await self._sender.close()
+            self._sender = None
 
     async def close(self) -> None:
         for task in (self._listener, self._sending):
