@@ -71,15 +71,19 @@ async def test_a_worker_that_lost_its_lease_mid_send_records_nothing(
             await receiver.wait_for(2, "/slow", timeout=LEASE_S * 5)
             receiver.release("/slow")  # both answered; A only reads its answer later
 
-            async def recorded() -> bool:
-                attempts = await api.attempts_by_msg(app_id, msg_id)
-                return any(x["status"] == SUCCESS for x in attempts)
-
             async with b.api() as api_b:
+
+                async def recorded() -> bool:
+                    attempts = await api_b.attempts_by_msg(app_id, msg_id)
+                    return any(x["status"] == SUCCESS for x in attempts)
+
                 await api_b.eventually(recorded, timeout=20)
 
         # A wakes up with a dead connection and a result under a lease it lost
-        await receiver.wait_until(lambda: "dropped 1 of 1 results" in a.output(), timeout=20)
+        async def fenced() -> bool:
+            return "dropped 1 of 1 results" in a.output()
+
+        await api.eventually(fenced, timeout=20)
         await asyncio.sleep(1)  # room for a wrongly recorded failure to schedule a retry
 
         attempts = await api.attempts_by_msg(app_id, msg_id)

@@ -174,7 +174,10 @@ class Worker:
                 tasks = await self._claim(free, lease_ms)
             except Exception as exc:
                 self._claim_outage.failed(exc)
-                await self._wait_any(asyncio.sleep(self._config.poll_interval), timeout=None)
+                # a wake-up ends the pause early: the store's listener sends one when the
+                # database is back, so claiming resumes then, not a poll interval later
+                timeout = self._config.poll_interval
+                await self._wait_any(self._store.wait_for_work(timeout), timeout=timeout)
                 continue
             finally:
                 self._reserved -= free

@@ -60,6 +60,8 @@ class PgNotifyChannel:
             try:
                 if conn is None:
                     await self._connect()
+                    if failures:
+                        log.warning("wake-ups resumed after %d tries", failures)
                     failures = 0
                     self._on_wake()  # wake-ups may have been missed while away
                     conn = self._conn
@@ -77,7 +79,9 @@ class PgNotifyChannel:
                     self._conn = None
                 delay = BACKOFF_S[min(failures, len(BACKOFF_S) - 1)]
                 failures += 1
-                log.warning("wake-ups paused (polling instead), retrying in %ss: %s", delay, exc)
+                # the first failure, then one line per longest backoff: no flood while down
+                report = log.warning if failures == 1 or delay == BACKOFF_S[-1] else log.debug
+                report("wake-ups paused (polling instead), retrying in %ss: %s", delay, exc)
                 await asyncio.sleep(delay)
 
     def notify(self) -> None:
