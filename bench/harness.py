@@ -155,6 +155,33 @@ def db_counts(data_dir: Path, until: float | None = None) -> dict[str, Any]:
     }
 
 
+def pg_counts(database_url: str) -> dict[str, Any]:
+    """:func:`db_counts` for a PostgreSQL database (every attempt counted by kind)."""
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        attempts, ok_attempts = conn.execute(
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE status = 0) FROM attempt"
+        ).fetchone() or (0, 0)
+        by_status: dict[int, int] = dict(
+            conn.execute("SELECT status, COUNT(*) FROM delivery GROUP BY status").fetchall()
+        )
+        kinds: dict[str, int] = dict(
+            conn.execute(
+                "SELECT COALESCE(error_kind, 'none'), COUNT(*) FROM attempt GROUP BY 1"
+            ).fetchall()
+        )
+    return {
+        "attempts": int(attempts),
+        "successful_attempts": int(ok_attempts),
+        "deliveries_success": int(by_status.get(0, 0)),
+        "deliveries_pending": int(by_status.get(1, 0)),
+        "deliveries_failed": int(by_status.get(2, 0)),
+        "deliveries_sending": int(by_status.get(3, 0)),
+        "attempts_by_error_kind": {str(k): int(v) for k, v in kinds.items()},
+    }
+
+
 def run_async(coro: Any) -> Any:
     try:
         import uvloop

@@ -14,7 +14,11 @@ import orjson
 
 from bench.formats import Result, table
 from bench.harness import CEILING_CONCURRENCY, REPO
-from bench.sections import SECTIONS
+from bench.sections import SECTIONS as SQLITE_SECTIONS
+from bench.sections_pg import TITLE as PG_TITLE
+from bench.sections_pg import section_postgres
+
+SECTIONS = {**SQLITE_SECTIONS, "postgres": (PG_TITLE, section_postgres)}
 
 BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"

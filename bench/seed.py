@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from bench.harness import EVENT_TYPE, log, payload_bytes
 from hookline import ids
 from hookline.config import Settings
@@ -45,6 +47,10 @@ class Seeded:
     deliveries: int
     seconds: float
     in_flight_field: bool
+    # PostgreSQL: the database, and what every process on it must be given (its URL and
+    # the shared secret key); None and {} on SQLite, where the folder holds both.
+    database_url: str | None = None
+    env: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -64,10 +70,21 @@ async def seed(
     messages: int,
     url: Callable[[int], str],
     max_in_flight: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> Seeded:
-    """``url(i)`` gives the URL of the i-th endpoint (0-based, over all applications)."""
+    """``url(i)`` gives the URL of the i-th endpoint (0-based, over all applications).
+    ``env``: ``HOOKLINE_DATABASE_URL`` and ``HOOKLINE_SECRET_KEY`` for PostgreSQL."""
+    env = env or {}
+    database_url = env.get("HOOKLINE_DATABASE_URL")
     # Seeding is the harness's work, not a measured row: NORMAL makes it quicker.
-    store = open_store(Settings(data_dir=data_dir, sqlite_synchronous="NORMAL"))
+    store = open_store(
+        Settings(
+            data_dir=data_dir,
+            sqlite_synchronous="NORMAL",
+            database_url=database_url,
+            secret_key=SecretStr(env.get("HOOKLINE_SECRET_KEY", "")),
+        )
+    )
     await store.open()
     try:
         now = int(time.time() * 1000)
@@ -129,7 +146,15 @@ async def seed(
     finally:
         await store.close()
     return Seeded(
-        data_dir, app_ids, endpoint_ids, messages, deliveries, seconds, in_flight_field=bool(extra)
+        data_dir,
+        app_ids,
+        endpoint_ids,
+        messages,
+        deliveries,
+        seconds,
+        in_flight_field=bool(extra),
+        database_url=database_url,
+        env=dict(env),
     )
 
 

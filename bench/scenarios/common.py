@@ -10,7 +10,16 @@ from typing import Any
 import aiohttp
 
 from bench.api import Api, PublishLog, join_latency
-from bench.harness import Context, Deadline, db_counts, free_port, latency_summary, log, slice_rates
+from bench.harness import (
+    Context,
+    Deadline,
+    db_counts,
+    free_port,
+    latency_summary,
+    log,
+    pg_counts,
+    slice_rates,
+)
 from bench.machine import cpu_snapshot, foreign_cores
 from bench.processes import Proc, start_server, start_worker, wait_http
 from bench.receiving import Receipt, Receiver, ReceiverStats
@@ -36,7 +45,9 @@ async def drain(
     target = seeded.deliveries if until is None else until
     cpu_before = cpu_snapshot()
     async with Receiver(ctx.log_dir, f"{name}-receiver", port=port, mark=mark) as receiver:
-        workers = start_worker(seeded.data_dir, ctx.log_dir, f"{name}-worker", processes, env)
+        workers = start_worker(
+            seeded.data_dir, ctx.log_dir, f"{name}-worker", processes, {**seeded.env, **(env or {})}
+        )
         started = time.monotonic()
         every = 0.02 if until is not None else 0.1
         stats = await receiver.wait_count(target, deadline, watch=workers, every=every)
@@ -71,7 +82,8 @@ async def drain(
         row["slice"] = mark
         row["slice_rates"] = slice_rates(stats.first, final.marks)
     if check_db:
-        row["db"] = db_counts(seeded.data_dir)
+        url = seeded.database_url
+        row["db"] = db_counts(seeded.data_dir) if url is None else pg_counts(url)
     log(
         f"  {name}: {stats.count:,} / {target:,} in {row['drain_seconds']:.1f} s ="
         f" {row['rate']:,.0f} deliveries/s; {len(peaks)} process(es), peak RSS"

@@ -37,7 +37,10 @@ from hookline.inbound.intake import IntakeApp, IntakeConfig
 from hookline.inbound.router import Router, RouterConfig
 from hookline.retry import RetryPolicy
 from hookline.signing.at_rest import SecretBox, check_key, generate_key
+from hookline.store import migrate
 from hookline.store.base import Store
+from hookline.store.migrate import SchemaError as SchemaError  # the CLI reports it in a line
+from hookline.store.migrate import redact as redact  # a URL without its password, to print
 
 if TYPE_CHECKING:
     from hookline.store.sql_store import SqlStore
@@ -55,8 +58,9 @@ def sqlite_path(url: str) -> str:
 
 def open_store(settings: Settings, *, migrated: bool = False) -> Store:
     """Pick the backend from the URL scheme; drivers are imported only when chosen.
-    ``migrated``: the schema is known current (a supervising parent migrated it), so
-    Alembic is neither imported nor run."""
+    The schema's revision is checked first (``SchemaBehind`` if it is older than this
+    release's); an empty database gets the schema unless ``migrated`` (a supervising
+    parent made sure of it, so a child never creates it nor imports Alembic)."""
     url = settings.resolved_database_url
     if url.startswith("sqlite:"):
         return _open_sqlite(settings, url, migrated)
@@ -69,15 +73,20 @@ def is_postgres(url: str) -> bool:
     return url.startswith(("postgresql:", "postgresql+psycopg:", "postgres:"))
 
 
-def _open_postgres(settings: Settings, url: str, migrated: bool = False) -> SqlStore:
+def _require_driver() -> None:
     try:
-        from hookline.store.postgres import PostgresStore
-    except ImportError as exc:  # the driver is an extra
+        import psycopg  # noqa: F401
+    except ImportError:  # the driver is an extra
         raise ValueError(
             "a postgresql:// database needs the driver: pip install 'hookline[postgres]'"
-        ) from exc
-    if not migrated:
-        _upgrade(url)
+        ) from None
+
+
+def _open_postgres(settings: Settings, url: str, migrated: bool = False) -> SqlStore:
+    _require_driver()
+    from hookline.store.postgres import PostgresStore
+
+    migrate.check(url, create=not migrated)
     return PostgresStore(
         url,
         box=secret_box(settings),
@@ -94,8 +103,7 @@ def _open_sqlite(settings: Settings, url: str, migrated: bool = False) -> Sqlite
     box = secret_box(settings)
     path = sqlite_path(url)
     secure_files(path)  # before the migration opens it: SQLite would make it 0644
-    if not migrated:
-        _upgrade(url)
+    migrate.check(url, create=not migrated)
     # processes on one data folder wake each other through sockets in it (else they poll)
     shared = path != ":memory:" and os.name == "posix"  # Unix datagram sockets
     wake_dir = socket_folder(private_data_dir(settings)) if shared else None
@@ -107,25 +115,42 @@ def _open_sqlite(settings: Settings, url: str, migrated: bool = False) -> Sqlite
     )
 
 
-def migrate_database(settings: Settings) -> None:
-    """``hookline migrate``: the schema, on a database file only its owner can read."""
+def migrate_database(settings: Settings) -> str:
+    """``hookline migrate``: the schema brought to this release's head, on a database file
+    only its owner can read. Returns what it did, in a line."""
+    url = _schema_url(settings)
+    found = migrate.read_revision(url)
+    if found.revision is None and found.tables:
+        raise SchemaError(f"the database {migrate.redact(url)} has tables but no revision")
+    if found.revision is not None and found.revision not in migrate.REVISIONS:
+        return (
+            f"the database is at revision {found.revision}, newer than this release"
+            f" ({migrate.HEAD}): nothing to do"
+        )
+    before, after = migrate.upgrade(migrate.alembic_url(url))
+    if before == after:
+        return f"the database is up to date (revision {after})"
+    return f"migrated the database from revision {before or '(empty)'} to {after}"
+
+
+def check_schema(settings: Settings) -> None:
+    """Before a supervised ``serve`` starts its children: a first start creates the
+    schema; a schema behind this release is refused (``SchemaBehind``)."""
+    migrate.check(_schema_url(settings), create=True)
+
+
+def _schema_url(settings: Settings) -> str:
     url = settings.resolved_database_url
     if url.startswith("sqlite:"):
         from hookline.store.sqlite_db import secure_files
 
         private_data_dir(settings)
         secure_files(sqlite_path(url))
-    _upgrade(url)
-
-
-def _upgrade(url: str) -> None:
-    from hookline.store import migrate  # Alembic: a second of start-up, only when used
-
-    if is_postgres(url):
-        from hookline.store.postgres import sqlalchemy_url
-
-        url = sqlalchemy_url(url)
-    migrate.upgrade(url)
+    elif is_postgres(url):
+        _require_driver()
+    else:
+        raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]!r}")
+    return url
 
 
 def prepare(settings: Settings) -> None:
@@ -133,7 +158,7 @@ def prepare(settings: Settings) -> None:
     the data folder, the schema, the admin token and the secret key, each made once
     rather than raced for by every process."""
     actions(settings)
-    migrate_database(settings)
+    check_schema(settings)
     secret_box(settings)
     if settings.run_api:
         admin_token(settings)
@@ -369,6 +394,10 @@ def build_roles(settings: Settings, dev: bool = False, *, migrated: bool = False
     return Roles(store, worker, sender, api, maintenance, router, fanout)
 
 
+class RoleStopped(Exception):
+    """A role's loop ended while the process was not stopping."""
+
+
 async def run(roles: Roles, started: asyncio.Event | None = None) -> None:
     """Run every role until SIGTERM/SIGINT, then stop them in order: API, worker,
     maintenance, fan-out and router, store."""
@@ -394,8 +423,12 @@ async def run(roles: Roles, started: asyncio.Event | None = None) -> None:
         if started is not None:
             started.set()
         waiter = asyncio.create_task(stop.wait())
-        await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
+        ended = [task for task in done if task is not waiter]
+        for task in ended:  # a role's loop never ends on its own: say which, and why
+            exc = None if task.cancelled() else task.exception()
+            log.error("the %s role stopped unexpectedly: %r", task.get_name(), exc)
         log.info("shutting down")
         if roles.api is not None:
             roles.api.should_exit = True
@@ -408,6 +441,8 @@ async def run(roles: Roles, started: asyncio.Event | None = None) -> None:
         if roles.router is not None:
             roles.router.stop()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if ended:  # exit non-zero, so a supervisor (ours, systemd) starts the process again
+            raise RoleStopped(", ".join(task.get_name() for task in ended) + " stopped")
     finally:
         if roles.sender is not None:
             await roles.sender.close()

@@ -1,6 +1,6 @@
 """``hookline serve`` on every core: one API process and N worker processes, supervised.
 
-The parent does the one-time set-up (settings, data folder, migration, admin token,
+The parent does the one-time set-up (settings, data folder, schema check, admin token,
 secret key), then starts each child as ``python -m hookline child --role ...``. It
 restarts a child that exits (after a doubling backoff, so a crash loop is reported,
 not spun), and on SIGTERM/SIGINT stops the API first (no new publish is accepted),
@@ -269,7 +269,10 @@ def run_child(settings: Settings, name: str, link_fd: int, dev: bool) -> None:
         )
     link = socket.socket(fileno=link_fd)
     roles = runtime.build_roles(settings, dev=dev, migrated=True)
-    asyncio.run(_child_main(roles, link))
+    try:
+        asyncio.run(_child_main(roles, link))
+    except runtime.RoleStopped:  # logged already; the parent starts this child again
+        sys.exit(1)
 
 
 async def _child_main(roles: runtime.Roles, link: socket.socket) -> None:

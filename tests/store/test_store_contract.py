@@ -245,8 +245,14 @@ async def test_concurrent_claimers_never_share_a_delivery(store: Store) -> None:
     await make_endpoint(store, app)
     for _ in range(50):
         await store.publish(message(app), NOW)
-    batches = await asyncio.gather(*(claim_due(store, f"w{i}", 7, NOW, 60_000) for i in range(10)))
-    claimed = [t.delivery_id for batch in batches for t in batch]
+    claimed: list[str] = []
+    for _ in range(20):  # PostgreSQL passes over an endpoint another claim holds right now
+        batches = await asyncio.gather(
+            *(claim_due(store, f"w{i}", 7, NOW, 60_000) for i in range(10))
+        )
+        claimed += [t.delivery_id for batch in batches for t in batch]
+        if len(claimed) >= 50:
+            break
     assert len(claimed) == 50 and len(set(claimed)) == 50
 
 

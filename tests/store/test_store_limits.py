@@ -1,6 +1,7 @@
-"""Per-endpoint limits held by the store: several store instances on one database file
-(separate connections, as separate worker processes have) claim for the same endpoints,
-and the limits hold between them because the claim itself enforces them.
+"""Per-endpoint limits held by the store: several store instances on one database (one
+SQLite file, or one PostgreSQL database: separate connections, as separate worker
+processes have) claim for the same endpoints, and the limits hold between them because
+the claim itself enforces them.
 
 Each test plans from one ``ready_endpoints`` read taken before any claim, as racing
 workers do, so what is checked is the claim's authority, not the readers' hint.
@@ -26,12 +27,12 @@ OWNER = "w"  # one owner for every store: leases are fenced by their expiry as w
 
 
 @pytest.fixture
-async def stores(tmp_path: Path) -> AsyncIterator[list[Store]]:
-    settings = Settings(data_dir=tmp_path, sqlite_synchronous="NORMAL")
+async def stores(tmp_path: Path, database_url: str | None) -> AsyncIterator[list[Store]]:
+    settings = Settings(data_dir=tmp_path, sqlite_synchronous="NORMAL", database_url=database_url)
     opened: list[Store] = []
     try:
         for _ in range(3):
-            store = open_store(settings)
+            store = open_store(settings, migrated=database_url is not None)
             await store.open()
             opened.append(store)
         yield opened

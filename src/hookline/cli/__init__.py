@@ -39,7 +39,7 @@ def _banner(settings: Settings, dev: bool) -> None:
         if settings.environment == "production":
             token = "(set by HOOKLINE_API_TOKEN; not printed in production)"
         click.echo(f"admin token:  {token}")
-    click.echo(f"database:     {settings.resolved_database_url}")
+    click.echo(f"database:     {runtime.redact(settings.resolved_database_url)}")
     if settings.run_worker:
         guard = "loopback targets allowed (--dev)" if dev else "on"
         if settings.allow_private_targets:
@@ -50,14 +50,14 @@ def _banner(settings: Settings, dev: bool) -> None:
 def _run(settings: Settings, dev: bool) -> None:
     try:
         roles = runtime.build_roles(settings, dev=dev)
-    except ValueError as exc:  # a malformed secret key, an unsupported database URL
+    except (ValueError, runtime.SchemaError) as exc:  # a bad key or URL, a schema behind
         raise click.ClickException(str(exc)) from None
     _banner(settings, dev)
     sys.stdout.flush()
     _event_loop_policy()
     try:
         asyncio.run(runtime.run(roles))
-    except UndecryptableSecret as exc:
+    except (UndecryptableSecret, runtime.RoleStopped) as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -107,7 +107,7 @@ def serve(
         return
     try:
         runtime.prepare(settings)
-    except ValueError as exc:  # a malformed secret key, an unsupported database URL
+    except (ValueError, runtime.SchemaError) as exc:  # a bad key or URL, a schema behind
         raise click.ClickException(str(exc)) from None
     _banner(settings, dev)
     click.echo(f"processes:    1 API + {count} worker(s), supervised")
@@ -143,7 +143,7 @@ def child(
     _event_loop_policy()
     try:
         supervisor.run_child(settings, name, link_fd, dev)
-    except (UndecryptableSecret, ValueError) as exc:
+    except (UndecryptableSecret, ValueError, runtime.SchemaError) as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -156,10 +156,12 @@ def worker(dev: bool) -> None:
 
 @main.command()
 def migrate() -> None:
-    """Bring the database schema up to date."""
+    """Bring the database schema up to date (safe to run from several processes at once)."""
     settings = _settings()
-    runtime.migrate_database(settings)
-    click.echo("database is up to date")
+    try:
+        click.echo(runtime.migrate_database(settings))
+    except (ValueError, runtime.SchemaError) as exc:  # no driver, no database, no schema
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command("generate-secret-key")
@@ -179,7 +181,7 @@ def rotate_secret_key(batch_size: int) -> None:
     settings = _settings()
     try:
         count = asyncio.run(runtime.reseal_secrets(settings, batch_size))
-    except (UndecryptableSecret, ValueError) as exc:
+    except (UndecryptableSecret, ValueError, runtime.SchemaError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(
         f"re-encrypted the secrets of {count} endpoint(s), source(s) and received request(s)"

@@ -41,3 +41,10 @@ class PostgresStore(SqlStore):
         db = PostgresDatabase(libpq_url(url), pool_size)
         peers = PgNotifyChannel(libpq_url(notify_url or url))
         super().__init__(db, box=box, peers=peers)
+        self._pg = db
+
+    @property
+    def reruns(self) -> int:
+        """Transactions PostgreSQL aborted (serialization failures, deadlocks) and this
+        process ran again: a health figure, and what tests of contention count."""
+        return self._pg.reruns

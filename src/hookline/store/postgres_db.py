@@ -85,6 +85,7 @@ class PostgresDatabase:
         self._all: set[psycopg.Connection[Any]] = set()
         self._all_lock = threading.Lock()
         self._closed = False
+        self.reruns = 0  # transactions run again after a serialization failure or deadlock
 
     async def open(self) -> None:
         """Fail now, not at the first request, if the server cannot be reached."""
@@ -137,6 +138,7 @@ class PostgresDatabase:
                 return self._transaction(conn, op, read_only, own_locks)
             except (errors.SerializationFailure, errors.DeadlockDetected):
                 conflicts += 1
+                self.reruns += 1
                 if conflicts > RETRIES:
                     raise
                 time.sleep(random.uniform(0, RETRY_BASE_S * 2 ** min(conflicts, 6)))

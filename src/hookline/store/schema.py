@@ -264,6 +264,7 @@ inbound_request = Table(
         "ix_inbound_request_sealed",
         "id",
         sqlite_where=text("sealed_headers IS NOT NULL"),
+        postgresql_where=text("sealed_headers IS NOT NULL"),
     ),
 )
 

@@ -1,9 +1,11 @@
-"""Claims in SQLite: lease due deliveries per endpoint, within the endpoint's limits.
+"""Claims: lease due deliveries per endpoint, within the endpoint's limits.
 
-Runs inside the store's group-commit writer, one transaction per batch. The limits are
-read and charged in that transaction (``sql_limits``), so they hold across worker
-processes; the tasks are built from the leased rows with two reads (messages and
-endpoints), however many rows were leased.
+One transaction per batch: in SQLite's group-commit writer, or on PostgreSQL at READ
+COMMITTED under row locks (the endpoints' state rows, then the leased deliveries, both
+``SKIP LOCKED``: what another worker is claiming now is left to it). The limits are read
+and charged in that transaction (``sql_limits``), so they hold across worker processes;
+the tasks are built from the leased rows with two reads (messages and endpoints),
+however many rows were leased.
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ from hookline.signing.at_rest import SecretBox
 from hookline.store import rows
 from hookline.store.sql_conn import Conn
 from hookline.store.sql_limits import ClaimLimits, EndpointLimits
-from hookline.store.sql_queue import PENDING, SENDING, fifo_head, marks, refresh_due
+from hookline.store.sql_queue import (
+    PENDING,
+    SENDING,
+    fifo_head,
+    marks,
+    refresh_due,
+    skip_locked,
+)
 
 
 def claim(
@@ -38,9 +47,10 @@ def claim(
     """
     lease_until = now_ms + lease_ms
     limits = ClaimLimits(conn, now_ms, default_max_in_flight)
+    mine = limits.lock([ready.endpoint_id for ready, wanted in plan if wanted > 0])
     claimed: list[Claimed] = []
     for ready, wanted in plan:
-        ep = limits.read(ready.endpoint_id) if wanted > 0 else None
+        ep = limits.read(ready.endpoint_id) if ready.endpoint_id in mine else None
         if ep is None:
             continue
         taken = _lease(conn, owner, ep, min(wanted, ep.room()), now_ms, lease_until)
@@ -72,11 +82,15 @@ def _lease(
         head = fifo_head(conn, ep.endpoint_id)
         if head is None or head[1] is None or head[1] > now_ms:  # in flight, or not due
             return []
-        picked, params = "SELECT ?", [head[0]]
+        if conn.dialect == "postgresql":  # a stale result may hold it: leave it then
+            picked = "SELECT id FROM delivery WHERE id = ? AND next_attempt_at <= ?"
+            picked, params = picked + skip_locked(conn), [head[0], now_ms]
+        else:
+            picked, params = "SELECT ?", [head[0]]
     else:
         picked = (
             "SELECT id FROM delivery WHERE endpoint_id = ? AND next_attempt_at <= ?"
-            " ORDER BY next_attempt_at LIMIT ?"
+            " ORDER BY next_attempt_at LIMIT ?" + skip_locked(conn)
         )
         params = [ep.endpoint_id, now_ms, n]
     return conn.execute(

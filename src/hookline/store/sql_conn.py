@@ -52,3 +52,18 @@ class Database(Protocol):
         """``own_locks``: the verb takes the row locks it needs (``FOR UPDATE``), so a
         backend with concurrent writers may run it below SERIALIZABLE."""
         ...
+
+
+def serialize_on(conn: Conn, *keys: str) -> None:
+    """Make transactions that name one of ``keys`` wait for each other until commit.
+
+    For verbs that run below SERIALIZABLE (``own_locks``) and check before they insert
+    (an application's uid, a message's eventId, an idempotency key, a dedup key): once
+    the lock is held, the check sees what the previous holder committed. A PostgreSQL
+    transaction-scoped advisory lock on the key's hash (a collision only makes two
+    unrelated keys wait for each other); SQLite's single writer needs none. Callers
+    take their keys in one fixed order, so no two transactions wait on each other."""
+    if conn.dialect != "postgresql":
+        return
+    for key in keys:
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (key,))

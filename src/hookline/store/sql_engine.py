@@ -1,5 +1,9 @@
-"""The delivery engine's verbs in SQLite: which endpoints are due, claims under a lease,
-results (with the next claim in the same commit), and the worker's wake-ups."""
+"""The delivery engine's verbs: which endpoints are due, claims under a lease, results
+(with the next claim in the same commit), and the worker's wake-ups.
+
+Claims, results and releases take their own row locks (``own_locks``): on PostgreSQL
+they run at READ COMMITTED, concurrently with other workers' (``sql_claim``,
+``sql_results``). ``ready_endpoints`` and ``next_due_at`` are hints read outside them."""
 
 from __future__ import annotations
 
@@ -33,7 +37,8 @@ class EngineOps(SqlBase):
         return await self._write(
             lambda conn: claims.claim(
                 conn, owner, plan, now_ms, lease_ms, default_max_in_flight, self._box
-            )
+            ),
+            own_locks=True,
         )
 
     async def record_and_claim(
@@ -55,7 +60,7 @@ class EngineOps(SqlBase):
             )
             return dropped, tasks
 
-        found = await self._write(op)
+        found = await self._write(op, own_locks=True)
         self._work.set()  # operational events, and endpoints whose breaker just closed
         return found
 
@@ -67,13 +72,14 @@ class EngineOps(SqlBase):
         policy: HealthPolicy,
     ) -> int:
         dropped = await self._write(
-            lambda conn: results_sql.record(conn, owner, results, now_ms, policy)
+            lambda conn: results_sql.record(conn, owner, results, now_ms, policy),
+            own_locks=True,
         )
         self._work.set()  # operational events, and endpoints whose breaker just closed
         return dropped
 
     async def release(self, owner: str, now_ms: int) -> None:
-        await self._write(lambda conn: queue.release(conn, owner, now_ms))
+        await self._write(lambda conn: queue.release(conn, owner, now_ms), own_locks=True)
         self._work.set()
 
     async def wait_for_work(self, timeout: float) -> None:

@@ -26,7 +26,7 @@ from hookline.store import rows
 from hookline.store.base import FanoutStep
 from hookline.store.sql_base import SqlBase
 from hookline.store.sql_conn import Conn
-from hookline.store.sql_queue import PENDING, mark_due
+from hookline.store.sql_queue import PENDING, mark_due, skip_locked
 
 INLINE_FANOUT = 16
 """Most endpoints a publish fans out to inside its own transaction. Sixteen keeps the
@@ -186,12 +186,18 @@ class Batch:
 
     message: Message
     endpoints: list[EndpointRow]
+    bounded: bool = False  # stopped short at an older message's cursor, not at the end
 
 
 def next_batch(conn: Conn, msg_id: str, size: int) -> Batch | None:
     """The message and the next ``size`` endpoints its fan-out walks: the enabled ones of
     its application, in id order after the cursor, created no later than the message (an
-    endpoint made after a publish does not get it). None when there is nothing to do."""
+    endpoint made after a publish does not get it). None when there is nothing to do.
+
+    On PostgreSQL, where batches of one application's messages run concurrently, a batch
+    goes no further than the cursor of the application's next older pending fan-out, so
+    an endpoint gets an older message's delivery (and its lower id) first: a FIFO
+    endpoint's line stays in publish order. SQLite's writer runs them in that order."""
     state = conn.execute("SELECT cursor FROM fanout WHERE msg_id = ?", (msg_id,)).fetchone()
     if state is None:
         return None
@@ -200,13 +206,25 @@ def next_batch(conn: Conn, msg_id: str, size: int) -> Batch | None:
         return None
     if message.payload is None:  # past retention: nothing left to send
         return Batch(message, [])
+    bound = _older_cursor(conn, message) if conn.dialect == "postgresql" else None
+    upto, limits = ("", []) if bound is None else (" AND id <= ?", [bound])
     endpoints = conn.execute(
         "SELECT id, event_types, channels, payload_filter FROM endpoint"
-        " WHERE app_id = ? AND id > ? AND disabled = 0 AND created_at <= ?"
+        f" WHERE app_id = ? AND id > ?{upto} AND disabled = FALSE AND created_at <= ?"
         " ORDER BY id LIMIT ?",
-        (message.app_id, state[0] or "", message.created_at, size),
+        (message.app_id, state[0] or "", *limits, message.created_at, size),
     ).fetchall()
-    return Batch(message, endpoints)
+    return Batch(message, endpoints, bounded=bound is not None and len(endpoints) < size)
+
+
+def _older_cursor(conn: Conn, message: Message) -> str | None:
+    """The cursor of the application's next older pending fan-out ('' if it has not
+    started), or None if there is none."""
+    older = conn.execute(
+        "SELECT cursor FROM fanout WHERE app_id = ? AND msg_id < ? ORDER BY msg_id DESC LIMIT 1",
+        (message.app_id, message.id),
+    ).fetchone()
+    return None if older is None else str(older[0] or "")
 
 
 def _message_of(conn: Conn, msg_id: str) -> Message | None:
@@ -217,19 +235,35 @@ def _message_of(conn: Conn, msg_id: str) -> Message | None:
 def fan_out_batch(
     conn: Conn, msg_id: str, now_ms: int, size: int, prejudged: Prejudged
 ) -> FanoutStep:
-    """One batch in the writer: the cursor is read here, under the write lock, and moves
-    in the same transaction as the deliveries it covers; the row goes after the last."""
+    """One batch in one transaction: the cursor is read here, under the write lock (the
+    row's lock on PostgreSQL), and moves in the same transaction as the deliveries it
+    covers; the row goes after the last. A row another worker holds is that worker's
+    batch: this one returns at once without work."""
+    if not _lock_fanout(conn, msg_id):
+        return FanoutStep(0, done=False)
     batch = next_batch(conn, msg_id, size)
     if batch is None:
         conn.execute("DELETE FROM fanout WHERE msg_id = ?", (msg_id,))
         return FanoutStep(0, done=True)
+    if batch.bounded and not batch.endpoints:
+        return FanoutStep(0, done=False)  # waiting on an older message's fan-out
     targets = _targets(batch.endpoints, batch.message, prejudged) if batch.endpoints else []
     _insert_deliveries(conn, batch.message, targets, now_ms)
-    if len(batch.endpoints) < size:
+    if len(batch.endpoints) < size and not batch.bounded:
         conn.execute("DELETE FROM fanout WHERE msg_id = ?", (msg_id,))
         return FanoutStep(len(targets), done=True)
     conn.execute("UPDATE fanout SET cursor = ? WHERE msg_id = ?", (batch.endpoints[-1][0], msg_id))
     return FanoutStep(len(targets), done=False)
+
+
+def _lock_fanout(conn: Conn, msg_id: str) -> bool:
+    """False when another transaction holds the message's fanout row (PostgreSQL)."""
+    if conn.dialect != "postgresql":
+        return True  # the single writer serialises batches
+    sql = "SELECT 1 FROM fanout WHERE msg_id = ?"
+    if conn.execute(sql + skip_locked(conn), (msg_id,)).fetchone() is not None:
+        return True
+    return conn.execute(sql, (msg_id,)).fetchone() is None  # gone: nothing to wait for
 
 
 class FanoutOps(SqlBase):
@@ -254,7 +288,8 @@ class FanoutOps(SqlBase):
                         now_ms=now_ms,
                         size=batch_size,
                         prejudged=prejudged,
-                    )
+                    ),
+                    own_locks=True,
                 )
             except MissingVerdicts as exc:
                 verdicts = verdicts | await self._judge(msg_id, exc.filtered)

@@ -17,7 +17,7 @@ from hookline.store.base import (
     StoredResponse,
 )
 from hookline.store.sql_base import SqlBase
-from hookline.store.sql_conn import Conn
+from hookline.store.sql_conn import Conn, serialize_on
 
 IN_FLIGHT_TTL_MS = 120 * 1000  # a reservation older than this belongs to a dead request
 
@@ -129,7 +129,8 @@ def keyed_publish(
     box: SecretBox,
 ) -> PublishOutcome:
     """The key is looked up first and stored with the message, in one transaction:
-    concurrent repeats serialise in the writer, and a crash cannot split them."""
+    concurrent repeats serialise on the key, and a crash cannot split them."""
+    serialize_on(conn, "publish-key:" + key.key)
     stored = answered(conn, key.key, now_ms, box)
     if stored is not None:
         return _replayed(conn, message, stored)

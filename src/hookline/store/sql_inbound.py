@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -26,7 +27,7 @@ from hookline.sources import CREDENTIAL_HEADERS, InboundFilter, InboundRequest, 
 from hookline.store import rows
 from hookline.store.base import PageRequest
 from hookline.store.sql_base import SqlBase, page_of
-from hookline.store.sql_conn import Conn, Database
+from hookline.store.sql_conn import Conn, Database, serialize_on
 from hookline.store.wakeup import PeerChannel
 
 REQUEST_PREFIX = "req"
@@ -106,8 +107,12 @@ def _intake_op(
     now_ms: int,
     source_version: int | None,
 ) -> InboundRequest:
+    request = replace(request)  # a re-run (a serialization failure) starts from the original
+    # PostgreSQL: a change to the source under way finishes first, and none starts until
+    # this request is stored
+    share = " FOR SHARE" if conn.dialect == "postgresql" else ""
     found = conn.execute(
-        "SELECT version, dedup_window_ms FROM source WHERE id = ?", (request.source_id,)
+        "SELECT version, dedup_window_ms FROM source WHERE id = ?" + share, (request.source_id,)
     ).fetchone()
     if found is None:
         raise NotFound(f"source {request.source_id!r} not found")
@@ -116,6 +121,7 @@ def _intake_op(
         # read under the writer: a token rotated or a secret removed a moment ago counts
         raise VersionConflict(f"source {request.source_id!r} changed")
     if request.verdict is Verdict.ACCEPTED and request.dedup_key is not None:
+        serialize_on(conn, f"dedup:{request.source_id}:{request.dedup_key}")
         seen = conn.execute(
             "SELECT seen_at FROM inbound_dedup WHERE source_id = ? AND dedup_key = ?",
             (request.source_id, request.dedup_key),
@@ -230,7 +236,8 @@ class InboundOps(SqlBase):
                 sealed=sealed,
                 now_ms=now_ms,
                 source_version=source_version,
-            )
+            ),
+            own_locks=True,  # many requests a second: they serialise on their dedup key only
         )
         if stored.verdict is Verdict.ACCEPTED:
             self._inbound.set()

@@ -15,16 +15,25 @@ An endpoint that still has due work but no room is taken out of ``ready_endpoint
 until room can come back: out of tokens, it is paused until its next token; at its
 cap, its ``next_due_at`` moves to its earliest lease end (a recorded result moves it
 back at once). Both are hints that save claims; the counts above are the authority.
+
+On PostgreSQL, where claims run concurrently (READ COMMITTED), a claim first locks the
+planned endpoints' ``endpoint_state`` rows, in endpoint id order and passing over those
+another transaction holds (``SKIP LOCKED``: that endpoint waits for the next round), then
+the ``app_state`` rows of their throttled applications, in application id order. Every
+count and bucket above is read after those locks, so claims of one endpoint take turns
+and each sees what the previous one leased. SQLite's single writer needs none of it.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hookline import breaker
 from hookline.models import DeliveryStatus
 from hookline.store.sql_conn import Conn
+from hookline.store.sql_queue import marks
 
 SENDING = int(DeliveryStatus.SENDING)
 
@@ -98,6 +107,7 @@ _READ = (
     " LEFT JOIN delivery d ON d.endpoint_id = s.endpoint_id AND d.status = ?"
     " AND +d.next_attempt_at > ?"
     " WHERE s.endpoint_id = ?"
+    " GROUP BY s.endpoint_id, e.id, a.id"
 )
 
 
@@ -114,6 +124,37 @@ class ClaimLimits:
         self._default_cap = default_cap
         self._endpoint_buckets: dict[str, Bucket] = {}
         self._app_buckets: dict[str, Bucket] = {}
+
+    def lock(self, endpoint_ids: Sequence[str]) -> set[str]:
+        """The planned endpoints this claim may serve. On PostgreSQL: their state rows,
+        locked in endpoint id order, less those another claim or result holds now; then
+        their applications' bucket rows (created if missing), locked in id order. One
+        global order in every verb that locks several endpoints keeps them deadlock-free."""
+        if self._conn.dialect != "postgresql":
+            return set(endpoint_ids)
+        wanted = sorted(set(endpoint_ids))
+        if not wanted:
+            return set()
+        locked = self._conn.execute(
+            "SELECT s.endpoint_id, s.app_id, a.rate_limit FROM endpoint_state s"
+            " LEFT JOIN application a ON a.id = s.app_id"
+            f" WHERE s.endpoint_id IN ({marks(len(wanted))})"
+            " ORDER BY s.endpoint_id FOR UPDATE OF s SKIP LOCKED",
+            wanted,
+        ).fetchall()
+        apps = sorted({app for _, app, rate in locked if rate})
+        if apps:
+            self._conn.executemany(
+                "INSERT INTO app_state (app_id, tokens, tokens_at) VALUES (?, NULL, NULL)"
+                " ON CONFLICT (app_id) DO NOTHING",
+                [(app,) for app in apps],
+            )
+            self._conn.execute(
+                f"SELECT app_id FROM app_state WHERE app_id IN ({marks(len(apps))})"
+                " ORDER BY app_id FOR UPDATE",
+                apps,
+            ).fetchall()
+        return {r[0] for r in locked}
 
     def read(self, endpoint_id: str) -> EndpointLimits | None:
         """The endpoint's limits now; None if it is gone or paused (an open breaker's
@@ -157,10 +198,11 @@ class ClaimLimits:
             return
         empty = [b for b in limits.buckets if b.available() < 1]
         if empty:
+            until = max(b.next_token_at() for b in empty)
             self._conn.execute(
-                "UPDATE endpoint_state SET paused_until = MAX(COALESCE(paused_until, 0), ?)"
-                " WHERE endpoint_id = ?",
-                (max(b.next_token_at() for b in empty), limits.endpoint_id),
+                "UPDATE endpoint_state SET paused_until = ?"
+                " WHERE endpoint_id = ? AND (paused_until IS NULL OR paused_until < ?)",
+                (until, limits.endpoint_id, until),
             )
 
     def write_back(self) -> None:

@@ -35,7 +35,7 @@ from hookline.store.sql_base import (
     page_of,
     time_and_type_filters,
 )
-from hookline.store.sql_conn import Conn, Database
+from hookline.store.sql_conn import Conn, Database, serialize_on
 from hookline.store.sql_idempotency import keyed_publish
 from hookline.store.sql_inbound import mark_routed_op
 from hookline.store.wakeup import PeerChannel
@@ -114,7 +114,9 @@ class MessageOps(SqlBase):
                         now_ms=now_ms,
                         box=self._box,
                     )
-                outcome = await self._write(op)
+                # below SERIALIZABLE: publishes to one endpoint must not abort each other
+                # for touching its due time; the checks before inserts serialise on keys
+                outcome = await self._write(op, own_locks=True)
             except fanout.MissingVerdicts as exc:
                 specs = exc.filtered
                 self._remember_filters(key, specs)
@@ -152,6 +154,8 @@ class MessageOps(SqlBase):
     ) -> PublishOutcome:
         if new_app is not None:
             # By uid only: an application that a concurrent first publish created.
+            if new_app.uid:
+                serialize_on(conn, "app-uid:" + new_app.uid)
             existing = app_by_uid(conn, new_app.uid) if new_app.uid else None
             if existing is None:
                 conn.execute(
@@ -161,6 +165,7 @@ class MessageOps(SqlBase):
                 )
             message.app_id = new_app.id if existing is None else existing.id
         if message.event_id is not None:
+            serialize_on(conn, f"event-id:{message.app_id}:{message.event_id}")
             r = conn.execute(
                 f"SELECT {rows.MESSAGE_COLS} FROM message WHERE app_id=? AND event_id=?",
                 (message.app_id, message.event_id),
@@ -256,7 +261,7 @@ class MessageOps(SqlBase):
             queue.mark_due(conn, [endpoint_id], now_ms)
             return delivery
 
-        result = await self._write(op)
+        result = await self._write(op, own_locks=True)
         self._work.set()
         return result
 

@@ -1,4 +1,4 @@
-"""The delivery queue in SQLite: per-endpoint claims under a lease (fan-out is in
+"""The delivery queue: per-endpoint claims under a lease (fan-out is in
 ``sql_fanout``).
 
 Plain functions of a connection, run inside the store's group-commit writer. Work is
@@ -26,6 +26,12 @@ def marks(n: int) -> str:
     return ",".join("?" * n)
 
 
+def skip_locked(conn: Conn) -> str:
+    """The row-lock clause of a claim: on PostgreSQL, rows another transaction holds are
+    passed over rather than waited for. SQLite's single writer already serialises."""
+    return " FOR UPDATE SKIP LOCKED" if conn.dialect == "postgresql" else ""
+
+
 # ----- scheduling rows ------------------------------------------------------------------
 
 
@@ -42,7 +48,8 @@ def mark_due(conn: Conn, endpoint_ids: Iterable[str], at_ms: int) -> None:
     conn.executemany(
         "UPDATE endpoint_state SET next_due_at = ?"
         " WHERE endpoint_id = ? AND (next_due_at IS NULL OR next_due_at > ?)",
-        [(at_ms, ep, at_ms) for ep in endpoint_ids],
+        # in id order, as every verb that locks several endpoints' rows: no deadlocks
+        [(at_ms, ep, at_ms) for ep in sorted(set(endpoint_ids))],
     )
 
 
@@ -145,12 +152,12 @@ def release(conn: Conn, owner: str, now_ms: int) -> None:
         " WHERE lease_owner = ? RETURNING endpoint_id",
         (PENDING, now_ms, owner),
     ).fetchall()
-    mark_due(conn, {r[0] for r in released}, now_ms)
+    mark_due(conn, sorted({r[0] for r in released}), now_ms)  # lock order: endpoint id
 
 
 def next_due_at(conn: Conn) -> int | None:
     value = conn.execute(
-        "SELECT MIN(MAX(next_due_at, COALESCE(paused_until, 0))) FROM endpoint_state"
-        " WHERE next_due_at IS NOT NULL"
+        "SELECT MIN(CASE WHEN paused_until > next_due_at THEN paused_until"
+        " ELSE next_due_at END) FROM endpoint_state WHERE next_due_at IS NOT NULL"
     ).fetchone()[0]
     return None if value is None else int(value)

@@ -1,6 +1,8 @@
-"""Results in SQLite: attempts, delivery updates and endpoint health, fenced by the lease
-each delivery was claimed under, and the operational events they raise. Runs inside the
-store's group-commit writer."""
+"""Results: attempts, delivery updates and endpoint health, fenced by the lease each
+delivery was claimed under, and the operational events they raise. One transaction: in
+SQLite's group-commit writer, or on PostgreSQL at READ COMMITTED under row locks, taken
+in one order (the deliveries by id, then the endpoints' state rows by endpoint id) so
+concurrent recorders and claims cannot deadlock."""
 
 from __future__ import annotations
 
@@ -63,8 +65,8 @@ def record(
     by_endpoint: dict[str, list[DeliveryResult]] = defaultdict(list)
     for r in live:
         by_endpoint[r.attempt.endpoint_id].append(r)
-    for endpoint_id, outcomes in by_endpoint.items():
-        _endpoint_health(conn, endpoint_id, outcomes, now_ms, policy)
+    for endpoint_id in sorted(by_endpoint):  # lock order: endpoint id
+        _endpoint_health(conn, endpoint_id, by_endpoint[endpoint_id], now_ms, policy)
     for r in live:
         if r.attempt.app_id != OPERATIONAL_APP_ID:
             _message_events(conn, r, policy, now_ms)
@@ -75,15 +77,18 @@ def _still_leased(
     conn: Conn, owner: str, results: Sequence[DeliveryResult]
 ) -> list[DeliveryResult]:
     """The results whose delivery is still sending under (owner, lease_until): the claim
-    wrote the lease expiry into ``next_attempt_at``, and every later claim moves it."""
+    wrote the lease expiry into ``next_attempt_at``, and every later claim moves it.
+    On PostgreSQL the rows are locked as they are read (in id order), so no claim can
+    take one over between this check and the update that follows it."""
     held: set[tuple[str, int]] = set()
-    wanted = [r.attempt.delivery_id for r in results]
+    wanted = sorted({r.attempt.delivery_id for r in results})
+    lock = " ORDER BY id FOR UPDATE" if conn.dialect == "postgresql" else ""
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
         held.update(
             conn.execute(
                 f"SELECT id, next_attempt_at FROM delivery WHERE id IN ({marks(len(chunk))})"
-                " AND status = ? AND lease_owner = ?",
+                f" AND status = ? AND lease_owner = ?{lock}",
                 (*chunk, SENDING, owner),
             ).fetchall()
         )
@@ -103,7 +108,8 @@ def _endpoint_health(
     row = conn.execute(
         "SELECT s.breaker_state, s.failure_streak, s.cooldown_ms, s.paused_until,"
         " s.failing_since, s.last_success_at, e.fifo, e.disabled FROM endpoint_state s"
-        " JOIN endpoint e ON e.id = s.endpoint_id WHERE s.endpoint_id = ?",
+        " JOIN endpoint e ON e.id = s.endpoint_id WHERE s.endpoint_id = ?"
+        + (" FOR UPDATE OF s" if conn.dialect == "postgresql" else ""),
         (endpoint_id,),
     ).fetchone()
     if row is None:  # the endpoint was deleted meanwhile
@@ -143,8 +149,8 @@ def disable_endpoint(conn: Conn, endpoint_id: str, now_ms: int, fail_since: int 
     """Disable and park; the version moves, so an update read before this one cannot
     re-enable the endpoint by writing its stale ``disabled``."""
     found = conn.execute(
-        "UPDATE endpoint SET disabled = 1, updated_at = ?, version = version + 1"
-        " WHERE id = ? AND disabled = 0"
+        "UPDATE endpoint SET disabled = TRUE, updated_at = ?, version = version + 1"
+        " WHERE id = ? AND disabled = FALSE"
         " RETURNING app_id, uid",
         (now_ms, endpoint_id),
     ).fetchone()
@@ -226,7 +232,7 @@ def endpoint_stats(conn: Conn, endpoint_id: str, now_ms: int) -> EndpointStats:
 
     def window(since_ms: int) -> tuple[int, int]:
         total, ok = conn.execute(
-            "SELECT COUNT(*), COALESCE(SUM(status = 0), 0) FROM attempt"
+            "SELECT COUNT(*), COUNT(CASE WHEN status = 0 THEN 1 END) FROM attempt"
             " WHERE endpoint_id = ? AND id >= ?",
             (endpoint_id, ids.boundary_id("atmpt", since_ms)),
         ).fetchone()

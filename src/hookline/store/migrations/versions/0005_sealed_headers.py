@@ -25,6 +25,7 @@ def upgrade() -> None:
             ["id"],
             unique=False,
             sqlite_where=_LIVE,
+            postgresql_where=_LIVE,
         )
 
 
