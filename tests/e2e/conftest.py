@@ -1,8 +1,10 @@
 """End-to-end fixtures: real ``hookline serve`` processes on 127.0.0.1 and a real receiver.
 
 ``start_server`` is a factory so a test can kill a server and start another on the same data
-directory. Every process it starts is stopped at teardown (SIGTERM, then SIGKILL), and its
-output is attached to the report of a failing test.
+directory. A test that also asks for ``database_url`` runs on both backends: on PostgreSQL
+every process it starts shares that database, the admin token and the at-rest key.
+Every process it starts is stopped at teardown (SIGTERM, then SIGKILL), and its output is
+attached to the report of a failing test.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ import httpx
 import pytest
 
 import hookline
+from hookline.signing.at_rest import generate_key
 from hookline.testing import Receiver
 
-STARTUP_TIMEOUT = 40.0  # a parent and its children start on a shared, busy machine
+STARTUP_TIMEOUT = 60.0  # a parent and its children start on a shared, busy machine
 STOP_TIMEOUT = 10.0
 SRC_DIR = Path(hookline.__file__).resolve().parents[1]
 
@@ -160,7 +163,9 @@ class Api:
 @dataclass
 class _Servers:
     tmp_path: Path
+    database_url: str | None = None  # None: SQLite in the data folder
     token: str = field(default_factory=lambda: secrets.token_hex(16))
+    secret_key: str = field(default_factory=generate_key)
     handles: list[ServerHandle] = field(default_factory=list)
 
     def start(
@@ -178,6 +183,9 @@ class _Servers:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC_DIR), env.get("PYTHONPATH")]))
         env |= BASE_ENV
         env |= {"HOOKLINE_DATA_DIR": str(data_dir), "HOOKLINE_API_TOKEN": self.token}
+        if self.database_url is not None:  # processes with data folders of their own agree
+            env |= {"HOOKLINE_DATABASE_URL": self.database_url}
+            env |= {"HOOKLINE_SECRET_KEY": self.secret_key}
         env |= dict(env_overrides or {})
         stdout_path = self.tmp_path / f"server{n}.stdout"
         stderr_path = self.tmp_path / f"server{n}.stderr"
@@ -245,8 +253,12 @@ def start_server(
     """``start_server(data_dir=None, env_overrides=None, port=None, args=()) -> ServerHandle``.
 
     Blocking: async tests call it through ``asyncio.to_thread`` so their receiver keeps serving.
+    On the test's ``database_url`` when it asks for one (both backends), else SQLite.
     """
-    servers = _Servers(tmp_path)
+    url = (
+        request.getfixturevalue("database_url") if "database_url" in request.fixturenames else None
+    )
+    servers = _Servers(tmp_path, database_url=url)
     request.node.stash[_SERVERS] = servers
     try:
         yield servers.start

@@ -24,7 +24,9 @@ ENV = {
 }
 
 
-async def test_sigkill_then_restart_delivers_every_accepted_message(start_server, receiver):
+async def test_sigkill_then_restart_delivers_every_accepted_message(
+    start_server, receiver, database_url
+):
     receiver.script("/crash", delay=DELAY)
     server = await asyncio.to_thread(start_server, None, ENV)
     accepted: dict[int, str] = {}  # payload n -> msg id, for every publish answered 202

@@ -20,7 +20,9 @@ FILTERS: dict[str, list[str] | None] = {
 }
 
 
-async def test_fan_out_respects_filters_and_every_delivery_verifies(start_server, receiver):
+async def test_fan_out_respects_filters_and_every_delivery_verifies(
+    start_server, receiver, database_url
+):
     server = await asyncio.to_thread(start_server)
     async with server.api() as api:
         app_id = await api.create_app("fan-out", uid="fan-out")

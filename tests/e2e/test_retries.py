@@ -16,7 +16,9 @@ JITTER = 0.2
 SUCCESS, FAIL = 0, 2
 
 
-async def test_retries_follow_schedule_and_attempts_are_recorded(start_server, receiver):
+async def test_retries_follow_schedule_and_attempts_are_recorded(
+    start_server, receiver, database_url
+):
     env = {"HOOKLINE_RETRY_SCHEDULE": ",".join(map(str, SCHEDULE))}
     server = await asyncio.to_thread(start_server, None, env)
     receiver.script("/flaky", [500, 500, 200], body="not yet")

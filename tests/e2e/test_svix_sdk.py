@@ -31,7 +31,7 @@ def eventually(check, timeout: float = 30.0, interval: float = 0.2):
 
 
 @pytest.fixture
-def svix(start_server):
+def svix(start_server, database_url):
     server = start_server()
     client = Svix(server.token, SvixOptions(server_url=server.base_url))
     yield client

@@ -20,6 +20,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from hookline.errors import OutageLog
 from hookline.store.base import FanoutStep, Store
 
 log = logging.getLogger("hookline.fanout")
@@ -45,11 +46,13 @@ class Fanout:
         self._stopping.set()
 
     async def run(self) -> None:
+        outage = OutageLog(log, "fan-out")
         while not self._stopping.is_set():
             try:
                 busy = await self.step()
-            except Exception:
-                log.exception("fan-out failed; retrying")
+                outage.ok()
+            except Exception as exc:
+                outage.failed(exc)
                 busy = False
             if not busy:
                 await self._idle()

@@ -15,6 +15,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from hookline.errors import OutageLog
 from hookline.models import TaskStatus
 from hookline.store.base import PurgeBatch, Store
 
@@ -50,14 +51,16 @@ class Maintenance:
         self._stopping.set()
 
     async def run(self) -> None:
+        outage = OutageLog(log, "maintenance")
         while not self._stopping.is_set():
             try:
                 busy = await self.advance_tasks()
                 if time.monotonic() >= self._next_purge:
                     await self.purge()
                     self._next_purge = time.monotonic() + self._config.retention_interval
-            except Exception:
-                log.exception("maintenance failed; retrying")
+                outage.ok()
+            except Exception as exc:
+                outage.failed(exc)
                 busy = False
             await self._pause(self._config.chunk_pause if busy else self._config.poll_interval)
 

@@ -21,6 +21,7 @@ from hookline.breaker import HealthPolicy
 from hookline.delivery.actions import ActionRunner
 from hookline.delivery.scheduler import Scheduler
 from hookline.delivery.sender import Outcome, Sender
+from hookline.errors import OutageLog
 from hookline.models import (
     ACTION_SCHEME,
     Attempt,
@@ -116,6 +117,8 @@ class Worker:
         self._scheduler = Scheduler(config.max_in_flight_per_endpoint)
         self.delivered = 0
         self.stale_results = 0  # results dropped because their lease had run out
+        self._claim_outage = OutageLog(log, "claiming deliveries")
+        self._record_outage = OutageLog(log, "recording results")
 
     def stop(self) -> None:
         """Stop claiming; ``run`` returns after in-flight sends finish and are recorded."""
@@ -169,12 +172,16 @@ class Worker:
             self._reserved += free
             try:
                 tasks = await self._claim(free, lease_ms)
-            except Exception:
-                log.exception("claiming deliveries failed; retrying")
-                await self._wait_any(asyncio.sleep(self._config.poll_interval), timeout=None)
+            except Exception as exc:
+                self._claim_outage.failed(exc)
+                # a wake-up ends the pause early: the store's listener sends one when the
+                # database is back, so claiming resumes then, not a poll interval later
+                timeout = self._config.poll_interval
+                await self._wait_any(self._store.wait_for_work(timeout), timeout=timeout)
                 continue
             finally:
                 self._reserved -= free
+            self._claim_outage.ok()
             for task in tasks:
                 self._start(task)
             if not tasks:
@@ -208,7 +215,11 @@ class Worker:
         """Sleep until new work is published, the next retry falls due, or a busy
         endpoint frees a slot; the poll interval bounds the sleep in every case."""
         timeout = self._config.poll_interval
-        due = await self._store.next_due_at()
+        try:
+            due = await self._store.next_due_at()
+        except Exception as exc:  # the claim that follows finds out, and reports it
+            log.debug("next_due_at failed: %r", exc)
+            due = None
         if due is not None and due > _now_ms():
             timeout = min(timeout, (due - _now_ms()) / 1000)
         await self._wait_any(
@@ -303,9 +314,10 @@ class Worker:
                             self.owner, batch, _now_ms(), self._config.health
                         )
                     break
-                except Exception:
-                    log.exception("recording %d results failed; retrying", len(batch))
+                except Exception as exc:
+                    self._record_outage.failed(exc)
                     await asyncio.sleep(0.5)
+            self._record_outage.ok()
         finally:
             self._reserved -= max(free, 0)
         self._scheduler.claimed(tasks)

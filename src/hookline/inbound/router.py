@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 
 from hookline import ids
-from hookline.errors import NotFound
+from hookline.errors import NotFound, OutageLog
 from hookline.inbound.common import (
     TOKEN_PLACEHOLDER,
     ConfigCache,
@@ -53,11 +53,13 @@ class Router:
         self._stopping.set()
 
     async def run(self) -> None:
+        outage = OutageLog(log, "routing received requests")
         while not self._stopping.is_set():
             try:
                 busy = await self.route_pending()
-            except Exception:  # the store is down, say: the whole pass waits and tries again
-                log.exception("routing received requests failed; retrying")
+                outage.ok()
+            except Exception as exc:  # the store is down, say: the pass waits and tries again
+                outage.failed(exc)
                 busy = False
             if not busy:
                 await self._wait(self._config.poll_interval)

@@ -60,6 +60,8 @@ class PgNotifyChannel:
             try:
                 if conn is None:
                     await self._connect()
+                    if failures:
+                        log.warning("wake-ups resumed after %d tries", failures)
                     failures = 0
                     self._on_wake()  # wake-ups may have been missed while away
                     conn = self._conn
@@ -77,7 +79,9 @@ class PgNotifyChannel:
                     self._conn = None
                 delay = BACKOFF_S[min(failures, len(BACKOFF_S) - 1)]
                 failures += 1
-                log.warning("wake-ups paused (polling instead), retrying in %ss: %s", delay, exc)
+                # the first failure, then one line per longest backoff: no flood while down
+                report = log.warning if failures == 1 or delay == BACKOFF_S[-1] else log.debug
+                report("wake-ups paused (polling instead), retrying in %ss: %s", delay, exc)
                 await asyncio.sleep(delay)
 
     def notify(self) -> None:
@@ -91,17 +95,28 @@ class PgNotifyChannel:
         self._again = True
         while self._again:
             self._again = False
-            try:
-                if self._sender is None or self._sender.closed:
-                    self._sender = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
-                await self._sender.execute("SELECT pg_notify(%s, %s)", (CHANNEL, self._me))
-            except psycopg.Error as exc:  # peers poll; the next wake-up reconnects
-                log.debug("wake-up not sent: %s", exc)
-                if self._sender is not None:
-                    with contextlib.suppress(psycopg.Error):
-                        await self._sender.close()
-                    self._sender = None
-                return
+            # a connection the server dropped (a restart) shows only when used: the
+            # wake-up goes again on a new one, or the first publish after it is not announced
+            for fresh in (False, True):
+                try:
+                    if fresh or self._sender is None or self._sender.closed:
+                        await self._close_sender()
+                        self._sender = await psycopg.AsyncConnection.connect(
+                            self._url, autocommit=True
+                        )
+                    await self._sender.execute("SELECT pg_notify(%s, %s)", (CHANNEL, self._me))
+                    break
+                except psycopg.Error as exc:  # peers poll; the next wake-up reconnects
+                    log.debug("wake-up not sent: %s", exc)
+                    await self._close_sender()
+                    if fresh:
+                        return
+
+    async def _close_sender(self) -> None:
+        if self._sender is not None:
+            with contextlib.suppress(psycopg.Error):
+                await self._sender.close()
+            self._sender = None
 
     async def close(self) -> None:
         for task in (self._listener, self._sending):
