@@ -33,4 +33,3 @@ async def test_a_role_that_stops_stops_the_process_with_an_error(tmp_path: Path)
     roles.fanout = BrokenRole()  # type: ignore[assignment]
     with pytest.raises(runtime.RoleStopped, match="hookline-fanout"):
         await asyncio.wait_for(runtime.run(roles), timeout=60)
-
