@@ -28,14 +28,30 @@ BACKENDS = ["sqlite", "postgres"]
 _ids = itertools.count()
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
+def new_postgres_server() -> PostgresServer:
+    """A server (not started yet); the one skip, or under CI a failure, without binaries."""
     try:
-        server = PostgresServer()
+        return PostgresServer()
     except PostgresMissing as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI must run the PostgreSQL tests: {exc}")
         pytest.skip(f"PostgreSQL tests skipped: {exc}")
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server this test alone may stop and start again."""
+    server = new_postgres_server()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = new_postgres_server()
     try:
         server.start()
         template = server.create_database(TEMPLATE)

@@ -11,8 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,29 +20,11 @@ import pytest
 
 import hookline
 from hookline.signing.at_rest import generate_key
-from hookline.testing.postgres import PostgresMissing, PostgresServer
 
 SRC_DIR = Path(hookline.__file__).resolve().parents[1]
 STARTUP_TIMEOUT = 60.0  # five interpreters importing at once on a shared 2-core machine
 STOP_TIMEOUT = 15.0
 LOG_TAIL_LINES = 60
-
-
-@contextmanager
-def dedicated_postgres() -> Iterator[PostgresServer]:
-    """A PostgreSQL server of the test's own, since the test restarts it. Skips where no
-    binaries are found, except under ``CI=true``, where that is a failure."""
-    try:
-        server = PostgresServer()
-    except PostgresMissing as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run the PostgreSQL tests: {exc}")
-        pytest.skip(f"PostgreSQL tests skipped: {exc}")
-    try:
-        server.start()
-        yield server
-    finally:
-        server.destroy()
 
 
 def free_port() -> int:

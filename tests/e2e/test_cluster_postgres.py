@@ -10,11 +10,12 @@ import contextlib
 import random
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
 import pytest
-from cluster_kit import Cluster, Proc, dedicated_postgres, distinct_errors
+from cluster_kit import Cluster, Proc, distinct_errors
 from cluster_receiver import (
     PathRule,
     TimingReceiver,
@@ -30,6 +31,7 @@ from cluster_receiver import (
 
 from hookline.store import migrate
 from hookline.store.postgres import sqlalchemy_url
+from hookline.testing.postgres import PostgresServer
 
 pytestmark = pytest.mark.e2e
 
@@ -240,25 +242,25 @@ async def wait_delivered(
 
 
 async def test_cluster_delivers_everything_through_a_worker_kill_and_a_database_restart(
-    tmp_path,
+    tmp_path: Path, own_postgres: PostgresServer
 ):
-    with dedicated_postgres() as pg:
-        url = pg.create_database("cluster")
-        migrate.upgrade(sqlalchemy_url(url))
-        cluster = Cluster(tmp_path, url, ENV)
-        out, rx = Publishing(), TimingReceiver(rules())
-        try:
-            async with rx:
-                outcome = await run_cluster(cluster, rx, pg, out)
-            check(outcome, cluster, rx, restarted=True)
-        except BaseException:
-            # captured output is shown with a failure: what each process said last
-            print(f"{out.summary()}; {len(rx.hits)} requests received")  # noqa: T201
-            print(cluster.report())  # noqa: T201
-            print("--- postgresql errors ---\n" + distinct_errors(pg.server_log()))  # noqa: T201
-            raise
-        finally:
-            await asyncio.to_thread(cluster.stop_all)
+    pg = own_postgres  # a server of the test's own, since the test restarts it
+    url = pg.create_database("cluster")
+    migrate.upgrade(sqlalchemy_url(url))
+    cluster = Cluster(tmp_path, url, ENV)
+    out, rx = Publishing(), TimingReceiver(rules())
+    try:
+        async with rx:
+            outcome = await run_cluster(cluster, rx, pg, out)
+        check(outcome, cluster, rx, restarted=True)
+    except BaseException:
+        # captured output is shown with a failure: what each process said last
+        print(f"{out.summary()}; {len(rx.hits)} requests received")  # noqa: T201
+        print(cluster.report())  # noqa: T201
+        print("--- postgresql errors ---\n" + distinct_errors(pg.server_log()))  # noqa: T201
+        raise
+    finally:
+        await asyncio.to_thread(cluster.stop_all)
 
 
 class Restartable(Protocol):

@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import statistics
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from hookline.signing.at_rest import generate_key
-from hookline.testing.postgres import PostgresMissing, PostgresServer
 
 pytestmark = pytest.mark.e2e
 
@@ -27,22 +24,6 @@ DOWN_FOR_S = 4.0  # how long the database stays down
 REQUEST_BOUND_S = 20.0  # generous: no request may hang past it while the database is down
 BEFORE, AFTER = 10, 8
 SECRET = "restart-secret"
-
-
-@pytest.fixture
-def own_postgres() -> Iterator[PostgresServer]:
-    """A PostgreSQL server this test alone may stop."""
-    try:
-        server = PostgresServer()
-    except PostgresMissing as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run the PostgreSQL tests: {exc}")
-        pytest.skip(f"PostgreSQL tests skipped: {exc}")
-    try:
-        server.start()
-        yield server
-    finally:
-        server.destroy()
 
 
 async def _publish_all(api: Any, app_id: str, ns: range) -> dict[int, str]:

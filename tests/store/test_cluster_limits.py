@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from several_stores import several_stores
 from test_store_contract import NOW, POLICY, make_app, make_endpoint, message, result_for
 
 from hookline.config import Settings
@@ -44,17 +45,8 @@ def ms() -> int:
 
 @pytest.fixture
 async def stores(tmp_path: Path, postgres_url: str) -> AsyncIterator[list[Store]]:
-    settings = Settings(data_dir=tmp_path, database_url=postgres_url, database_pool_size=4)
-    opened: list[Store] = []
-    try:
-        for _ in range(STORES):
-            store = open_store(settings, migrated=True)
-            await store.open()
-            opened.append(store)
+    async with several_stores(tmp_path, postgres_url, STORES, pool_size=4) as opened:
         yield opened
-    finally:
-        for store in opened:
-            await store.close()
 
 
 class Tracker:

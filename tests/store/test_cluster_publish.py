@@ -14,12 +14,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from several_stores import several_stores
 from test_store_contract import NOW, POLICY, claim_due, make_app, make_endpoint, message, result_for
 
 from hookline import ids
-from hookline.config import Settings
 from hookline.models import Application
-from hookline.runtime import open_store
 from hookline.store.base import MessageFilter, PageRequest, PublishKey, Store
 
 STORES = 3
@@ -29,17 +28,8 @@ EACH = 15  # publishes per task
 
 @pytest.fixture
 async def stores(tmp_path: Path, postgres_url: str) -> AsyncIterator[list[Store]]:
-    settings = Settings(data_dir=tmp_path, database_url=postgres_url, database_pool_size=TASKS)
-    opened: list[Store] = []
-    try:
-        for _ in range(STORES):
-            store = open_store(settings, migrated=True)
-            await store.open()
-            opened.append(store)
+    async with several_stores(tmp_path, postgres_url, STORES, pool_size=TASKS) as opened:
         yield opened
-    finally:
-        for store in opened:
-            await store.close()
 
 
 async def everywhere(stores: list[Store], job: object) -> list[object]:
