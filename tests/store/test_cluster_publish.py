@@ -1,4 +1,5 @@
-"""Publishes from many processes at once on PostgreSQL: none refused, none doubled.
+"""Publishes and fan-outs from many processes at once on PostgreSQL: none refused,
+none doubled, none spinning.
 
 Three stores on one database stand for three API processes, each publishing from many
 tasks at once. Publishes to one endpoint all touch its due time, so run SERIALIZABLE
@@ -13,13 +14,17 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from several_stores import several_stores
 from test_store_contract import NOW, POLICY, claim_due, make_app, make_endpoint, message, result_for
 
 from hookline import ids
+from hookline.delivery.fanout import Fanout, FanoutConfig
 from hookline.models import Application
-from hookline.store.base import MessageFilter, PageRequest, PublishKey, Store
+from hookline.store.base import FanoutStep, MessageFilter, PageRequest, PublishKey, Store
+from hookline.store.postgres import libpq_url
+from hookline.store.sql_fanout import INLINE_FANOUT
 
 STORES = 3
 TASKS = 8  # per store
@@ -115,3 +120,45 @@ async def test_concurrent_repeats_of_a_key_an_event_id_or_a_new_uid_publish_once
     assert len(await all_messages(stores[0], app.id)) == 2  # the keyed one, the evented one
     under_uid = await stores[0].get_application(uid)
     assert under_uid.id == app_ids[0]
+
+
+class CountingStore:
+    """The real store, counting the fan-out role's calls to it."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.batches = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    async def fan_out(self, msg_id: str, now_ms: int, batch_size: int) -> FanoutStep:
+        self.batches += 1
+        return await self._store.fan_out(msg_id, now_ms, batch_size)
+
+
+async def test_a_fanout_another_process_holds_is_waited_for_not_polled_hard(
+    stores: list[Store], postgres_url: str
+) -> None:
+    """While another process holds a message's fan-out row (its batch under way), the
+    role here waits for a wake-up or its poll, not round after round of empty batches."""
+    app = await make_app(stores[0])
+    for _ in range(INLINE_FANOUT + 4):
+        await make_endpoint(stores[0], app)
+    outcome = await stores[0].publish(message(app), NOW)
+    assert outcome.background
+    counting = CountingStore(stores[1])
+    role = Fanout(counting, FanoutConfig(batch_size=5, poll_interval=0.25))  # type: ignore[arg-type]
+    with psycopg.connect(libpq_url(postgres_url)) as holder:  # another process's batch
+        holder.execute("SELECT 1 FROM fanout WHERE msg_id = %s FOR UPDATE", (outcome.message.id,))
+        running = asyncio.create_task(role.run())
+        await asyncio.sleep(1.5)
+        blocked_batches = counting.batches
+        holder.rollback()  # the other process is done (here: gave up), the row is free
+        async with asyncio.timeout(20):
+            while role.finished < 1:
+                await asyncio.sleep(0.05)
+    role.stop()
+    await running
+    assert role.deliveries == INLINE_FANOUT + 4
+    assert 1 <= blocked_batches <= 10, blocked_batches  # about one a poll, not hundreds

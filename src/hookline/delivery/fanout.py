@@ -59,7 +59,8 @@ class Fanout:
 
     async def step(self) -> bool:
         """One batch of each of the oldest pending fan-outs; True if any is left to do
-        (the caller goes straight on), False when there was nothing or a batch failed."""
+        (the caller goes straight on), False when there was nothing, a batch failed, or
+        every batch was blocked (other processes hold them: their commits wake us)."""
         pending = await self._store.pending_fanouts(self._config.parallel)
         if not pending:
             return False
@@ -69,15 +70,16 @@ class Fanout:
             *(self._store.fan_out(m, now, size) for m in pending),
             return_exceptions=True,
         )
-        failed = False
+        failed, moved = False, False
         for msg_id, step in zip(pending, steps, strict=True):
             if isinstance(step, FanoutStep):
                 self.deliveries += step.deliveries
                 self.finished += step.done
+                moved = moved or not step.blocked
             else:
                 failed = True
                 log.error("fan-out of %s failed: %r; its cursor is unchanged", msg_id, step)
-        return not failed
+        return moved and not failed
 
     async def _idle(self) -> None:
         waiter = asyncio.ensure_future(self._store.wait_for_fanout(self._config.poll_interval))

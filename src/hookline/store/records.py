@@ -57,6 +57,9 @@ class PublishKey:
 class FanoutStep:
     deliveries: int  # created by this batch
     done: bool  # the message's fan-out is complete (or the message is gone)
+    # nothing could be done now: another process holds the batch, or an older message's
+    # fan-out must pass this one's endpoints first
+    blocked: bool = False
 
 
 # Deliveries one endpoint may have in flight unless it sets its own (as Settings' default).

@@ -240,13 +240,13 @@ def fan_out_batch(
     covers; the row goes after the last. A row another worker holds is that worker's
     batch: this one returns at once without work."""
     if not _lock_fanout(conn, msg_id):
-        return FanoutStep(0, done=False)
+        return FanoutStep(0, done=False, blocked=True)
     batch = next_batch(conn, msg_id, size)
     if batch is None:
         conn.execute("DELETE FROM fanout WHERE msg_id = ?", (msg_id,))
         return FanoutStep(0, done=True)
     if batch.bounded and not batch.endpoints:
-        return FanoutStep(0, done=False)  # waiting on an older message's fan-out
+        return FanoutStep(0, done=False, blocked=True)  # an older message's goes first
     targets = _targets(batch.endpoints, batch.message, prejudged) if batch.endpoints else []
     _insert_deliveries(conn, batch.message, targets, now_ms)
     if len(batch.endpoints) < size and not batch.bounded:
