@@ -198,9 +198,9 @@ async def test_a_keyed_publish_is_one_write_and_its_repeat_writes_nothing(
     database = store._db  # type: ignore[attr-defined]
     write, writes = database.write, []
 
-    async def counted(op: Any) -> Any:
+    async def counted(op: Any, **options: Any) -> Any:
         writes.append(op)
-        return await write(op)
+        return await write(op, **options)
 
     monkeypatch.setattr(database, "write", counted)
     changes = await write(lambda conn: conn.total_changes)

@@ -24,6 +24,7 @@ import psycopg
 log = logging.getLogger("hookline.store")
 
 CHANNEL = "hookline_work"
+CLOSE_WAIT_S = 2.0
 BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 
@@ -39,6 +40,7 @@ class PgNotifyChannel:
         self._on_wake: Callable[[], None] = lambda: None
         self._sending: asyncio.Task[None] | None = None
         self._again = False
+        self._closing = False
 
     async def open(self, on_wake: Callable[[], None]) -> None:
         self._on_wake = on_wake
@@ -86,6 +88,8 @@ class PgNotifyChannel:
 
     def notify(self) -> None:
         """Never blocks: one NOTIFY at a time, and one more if asked meanwhile."""
+        if self._closing:
+            return
         if self._sending is not None and not self._sending.done():
             self._again = True
             return
@@ -119,6 +123,12 @@ class PgNotifyChannel:
             self._sender = None
 
     async def close(self) -> None:
+        # a send under way finishes (cancelled mid-connect, it would leave a connection
+        # to the garbage collector); none starts after this
+        self._closing = True
+        if self._sending is not None:
+            with contextlib.suppress(asyncio.CancelledError, psycopg.Error, TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._sending), CLOSE_WAIT_S)
         for task in (self._listener, self._sending):
             if task is not None:
                 task.cancel()
