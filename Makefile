@@ -6,6 +6,8 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
+# two test processes: much of the suite waits on servers, sockets and PostgreSQL
+PYTEST_WORKERS ?= 2
 
 .PHONY: run test lint typecheck contracts pytest bench bench-smoke clean
 
@@ -33,7 +35,7 @@ contracts: $(STAMP)
 	$(BIN)/lint-imports
 
 pytest: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 ## Every benchmark scenario with same-run baselines (SCENARIO=drain for one); writes
 ## docs/benchmarks.md and bench/results/latest.json.

@@ -110,7 +110,18 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+# The longest files start first: with the suite spread over processes (``make test`` runs
+# two), one of them runs these while the other works through the rest.
+LONGEST_FIRST = (
+    "tests/e2e/test_cluster_postgres.py",
+    "tests/api/test_api_property.py",
+    "tests/e2e/test_postgres_restart.py",
+)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {path: n for n, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
     dropped = [
         item
         for item in items

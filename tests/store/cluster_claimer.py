@@ -22,6 +22,8 @@ from hookline.models import Attempt, DeliveryResult, DeliveryStatus, DeliveryTas
 from hookline.runtime import open_store
 
 ASK, CAP, LEASE_MS, IDLE_S = 2, 3, 60_000, 0.5
+PEERS = 3  # the claimers start together: a slow start must not leave one all the work
+START_WAIT_S = 60
 
 
 def outcome(t: DeliveryTask, now_ms: int) -> DeliveryResult:
@@ -46,6 +48,10 @@ def outcome(t: DeliveryTask, now_ms: int) -> DeliveryResult:
 async def main(url: str, owner: str, out: Path, data_dir: Path) -> None:
     store = open_store(Settings(data_dir=data_dir, database_url=url), migrated=True)
     await store.open()
+    (data_dir / f"ready-{owner}").touch()
+    deadline = time.monotonic() + START_WAIT_S
+    while len(list(data_dir.glob("ready-*"))) < PEERS and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
     policy = HealthPolicy()
     idle_since = time.monotonic()
     try:
