@@ -20,12 +20,22 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from hookline import ids
 from hookline.testing.postgres import PostgresMissing, PostgresServer
 
 TEMPLATE = "hookline_template"
 BACKENDS = ["sqlite", "postgres"]
 
 _ids = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _id_clock_back_to_now() -> Iterator[None]:
+    """Ids are ordered within a process, so one made for a test's future ``now`` (a lease
+    run out, a day later) would date every later id in the process after it; and which
+    tests share a process depends on how the suite is spread over processes."""
+    yield
+    ids._clock._last = 0
 
 
 def new_postgres_server() -> PostgresServer:
