@@ -219,6 +219,10 @@ class Attempt:
     error_kind: ErrorKind | None
     trigger: TriggerType
     created_at: int
+    # what was sent and what came back, for the attempt page; None on attempts recorded
+    # before the columns existed (and response headers when there was no response)
+    request_headers: dict[str, str] | None = None
+    response_headers: dict[str, str] | None = None
 
 
 @dataclass(slots=True)  # not frozen: built per delivery, and frozen init costs
@@ -354,3 +358,34 @@ class BackgroundTask:
     error: str | None = None
     created_at: int = 0
     updated_at: int = 0
+
+
+class AccessKind(enum.StrEnum):
+    """What an ``AccessToken`` row is: a browser session, a portal magic link (used
+    once), or a portal API token (a bearer token scoped to one application)."""
+
+    SESSION = "session"
+    PORTAL_LINK = "portal_link"
+    PORTAL_TOKEN = "portal_token"
+
+
+@dataclass(slots=True)
+class AccessToken:
+    """A credential other than the admin token, stored only as a SHA-256 hash.
+
+    ``app_id`` None means the whole server (an operator's dashboard session); otherwise
+    the holder sees that one application, as ``capabilities`` and ``read_only`` allow.
+    Rows of one portal grant (its link, its API token and the sessions the link
+    started) share ``grant_id``, so revoking the grant reaches all of them."""
+
+    id: str
+    kind: AccessKind
+    token_hash: str
+    app_id: str | None
+    capabilities: list[str]
+    read_only: bool
+    created_at: int
+    expires_at: int
+    grant_id: str | None = None
+    label: str | None = None  # Svix's sessionId: expire-all can name the ones to end
+    used_at: int | None = None

@@ -12,6 +12,8 @@ from typing import Protocol
 
 from hookline.breaker import HealthPolicy
 from hookline.models import (
+    AccessKind,
+    AccessToken,
     Application,
     Attempt,
     BackgroundTask,
@@ -258,6 +260,33 @@ class Store(Protocol):
     ) -> PurgeBatch:
         """Drop payloads of messages and response bodies of attempts created before
         ``before_ms``, at most ``limit`` rows of each per call (one transaction)."""
+        ...
+
+    # dashboard sessions and consumer-portal credentials (``AccessToken``), by hash
+    async def create_access_tokens(self, tokens: Sequence[AccessToken]) -> None: ...
+    async def find_access_token(
+        self, token_hash: str, kind: AccessKind, now_ms: int
+    ) -> AccessToken | None:
+        """The unexpired token of that kind with that hash, if any."""
+        ...
+
+    async def redeem_access_token(
+        self, token_hash: str, kind: AccessKind, now_ms: int
+    ) -> AccessToken | None:
+        """Mark a one-time token used and return it; None if it is unknown, expired or
+        already used (of two concurrent redemptions exactly one succeeds)."""
+        ...
+
+    async def delete_access_token(self, token_hash: str) -> None: ...
+    async def expire_access_tokens(
+        self, app_id: str, at_ms: int, labels: Sequence[str] | None = None
+    ) -> int:
+        """Every credential of the application (only those with a ``label`` in
+        ``labels``, when given) expires at ``at_ms`` at the latest."""
+        ...
+
+    async def purge_access_tokens(self, now_ms: int, limit: int) -> int:
+        """Delete up to ``limit`` expired rows."""
         ...
 
     # inbound sources: each owns an application, created and deleted with it

@@ -194,6 +194,8 @@ attempt = Table(
     Column("error_kind", String(32), nullable=True),
     Column("trigger", Integer, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    Column("request_headers", Text, nullable=True),  # JSON object, secrets masked
+    Column("response_headers", Text, nullable=True),  # JSON object
     Index("ix_attempt_msg", "msg_id", "id"),
     Index("ix_attempt_endpoint", "endpoint_id", "id"),
 )
@@ -277,4 +279,23 @@ inbound_dedup = Table(
     Column("request_id", String(40), nullable=False),
     Column("seen_at", BigInteger, nullable=False),
     Index("ix_inbound_dedup_seen", "seen_at"),
+)
+
+# Browser sessions and consumer-portal credentials, as SHA-256 hashes only.
+access_token = Table(
+    "access_token",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("grant_id", String(40), nullable=True),
+    Column("app_id", String(40), nullable=True),
+    Column("capabilities", Text, nullable=False),  # JSON list
+    Column("read_only", Boolean, nullable=False),
+    Column("label", String(64), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("used_at", BigInteger, nullable=True),
+    Index("ix_access_token_app", "app_id", "expires_at"),
+    Index("ix_access_token_expires", "expires_at"),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hookline.errors import StoreError
+from hookline.store.sql_access import AccessOps
 from hookline.store.sql_catalog import CatalogOps
 from hookline.store.sql_conn import Conn
 from hookline.store.sql_engine import EngineOps
@@ -16,6 +17,7 @@ from hookline.store.sql_upkeep import UpkeepOps
 
 
 class SqlStore(
+    AccessOps,
     MessageOps,
     EngineOps,
     FanoutOps,
