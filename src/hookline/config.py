@@ -6,6 +6,7 @@ Nothing reads the environment anywhere else: every layer gets what it needs pass
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -105,12 +106,38 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
     actions_file: Path | None = None
 
+    # The dashboard (/ui) and the consumer portal (/portal): see hookline.ui.
+    ui_enabled: bool = True
+    ui_session_ttl: Annotated[float, BeforeValidator(parse_duration)] = Field(
+        default=12 * 3600.0, gt=0
+    )
+    # origins that may show the portal in an iframe (CSP frame-ancestors); none by default
+    portal_frame_ancestors: Annotated[tuple[str, ...], NoDecode] = ()
+    portal_logo_url: str | None = None
+    portal_primary_color: str = Field(default="#4f46e5", pattern=r"^#[0-9a-fA-F]{6}$")
+    portal_name: str = Field(default="hookline", min_length=1, max_length=60)
+
     @field_validator("retry_schedule", mode="before")
     @classmethod
     def _parse_schedule(cls, value: object) -> object:
         if isinstance(value, str):
             parts = [p.strip() for p in value.split(",") if p.strip()]
             return tuple(float(p) for p in parts)
+        return value
+
+    @field_validator("portal_frame_ancestors", mode="before")
+    @classmethod
+    def _parse_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(p.strip() for p in value.replace(" ", ",").split(",") if p.strip())
+        return value
+
+    @field_validator("portal_frame_ancestors")
+    @classmethod
+    def _check_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:*]+", origin):
+                raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
         return value
 
     @field_validator("allowed_subnets", "trusted_proxies", mode="before")

@@ -41,6 +41,7 @@ from hookline.store import migrate
 from hookline.store.base import Store
 from hookline.store.migrate import SchemaError as SchemaError  # the CLI reports it in a line
 from hookline.store.migrate import redact as redact  # a URL without its password, to print
+from hookline.ui import Branding, UiConfig, mount_ui
 
 if TYPE_CHECKING:
     from hookline.store.sql_store import SqlStore
@@ -375,8 +376,11 @@ def build_roles(settings: Settings, dev: bool = False, *, migrated: bool = False
             trusted_proxies=TrustedProxies.parse(settings.trusted_proxies),
         )
         router = Router(store, RouterConfig(poll_interval=settings.poll_interval))
+        api_app = create_app(context)
+        if settings.ui_enabled:
+            mount_ui(api_app, ui_config(settings, store, context))
         config = uvicorn.Config(
-            IntakeApp(create_app(context), store, intake),
+            IntakeApp(api_app, store, intake),
             host=settings.host,
             port=settings.port,
             loop="none",
@@ -392,6 +396,21 @@ def build_roles(settings: Settings, dev: bool = False, *, migrated: bool = False
         )
         api = _ApiServer(config)
     return Roles(store, worker, sender, api, maintenance, router, fanout)
+
+
+def ui_config(settings: Settings, store: Store, context: ApiContext) -> UiConfig:
+    return UiConfig(
+        store=store,
+        admin_token=context.admin_token,
+        public_url=context.public_url,
+        session_ttl_s=settings.ui_session_ttl,
+        frame_ancestors=settings.portal_frame_ancestors,
+        branding=Branding(
+            logo_url=settings.portal_logo_url,
+            primary_color=settings.portal_primary_color,
+            name=settings.portal_name,
+        ),
+    )
 
 
 class RoleStopped(Exception):

@@ -1,29 +1,44 @@
-"""The bearer-token gate, in front of everything that reads a body or writes a row.
+"""The credential gate, in front of everything that reads a body or writes a row.
 
 A dependency on each router ran only after FastAPI had parsed the body, and after the
 Idempotency-Key middleware had reserved (and stored) its key: a client without a token
 could fill the key table. As ASGI middleware the check comes first, answers 401 before
-the body is read, and is the only token check there is.
-"""
+the body is read, and is the only credential check there is.
+
+Three credentials open the API: the admin token (``Authorization: Bearer``); a browser
+session of the dashboard or the portal (its cookie plus the page's ``X-CSRF-Token``
+header, which a cross-site request cannot send); and, later, application-scoped tokens.
+A credential scoped to one application passes only the routes ``app_scope`` allows."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
+from http.cookies import CookieError, SimpleCookie
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from hookline.access import ADMIN, csrf_token, parse_capabilities, same_secret, token_hash
+from hookline.access import Scope as Access
 from hookline.api.context import ApiContext, check_token
-from hookline.api.errors import api_error_response
+from hookline.api.errors import api_error_response, error_response
 from hookline.errors import Unauthorized
+from hookline.models import AccessKind
 
 PROTECTED_PREFIXES = ("/api/", "/ingest/api/")
+SESSION_COOKIES = ("hookline_session", "hookline_portal")
+
+
+class Forbidden(Unauthorized):
+    status = 403
+    code = "forbidden"
 
 
 class TokenGate:
-    """Every request under ``/api/`` and ``/ingest/api/`` needs the token, except the
+    """Every request under ``/api/`` and ``/ingest/api/`` needs a credential, except the
     ``public`` paths (health checks). The docs outside them stay public: they reveal no
     data. (Sources receive at ``/in/{token}``, outside the API, where the token is the
-    credential.)"""
+    credential.) The caller's ``Access`` goes into ``scope["state"]["access"]``."""
 
     def __init__(self, app: ASGIApp, context: ApiContext, public: Iterable[str] = ()) -> None:
         self.app = app
@@ -37,13 +52,44 @@ class TokenGate:
             and path.startswith(PROTECTED_PREFIXES)
             and path not in self.public
         ):
-            header = _header(scope, b"authorization").decode("latin-1")
             try:
-                check_token(self.context, header)
+                access = await self.caller(scope)
+                if not access.is_admin:
+                    await self.check_scoped(access, scope)
             except Unauthorized as exc:
                 await api_error_response(exc)(scope, receive, send)
                 return
+            scope.setdefault("state", {})["access"] = access
         await self.app(scope, receive, send)
+
+    async def caller(self, scope: Scope) -> Access:
+        header = _header(scope, b"authorization").decode("latin-1")
+        if header:
+            check_token(self.context, header)  # the admin token: the fast path
+            return ADMIN
+        return await self.session(scope)
+
+    async def session(self, scope: Scope) -> Access:
+        """A page's call: its session cookie, and the CSRF token derived from it."""
+        given = _header(scope, b"x-csrf-token").decode("latin-1")
+        cookies = _cookies(scope)
+        for name in SESSION_COOKIES:
+            token = cookies.get(name)
+            if not token or not given or not same_secret(given, csrf_token(token)):
+                continue
+            row = await self.context.store.find_access_token(
+                token_hash(token), AccessKind.SESSION, int(time.time() * 1000)
+            )
+            if row is None:
+                raise Unauthorized("the session has ended; sign in again")
+            if row.app_id is None:
+                return ADMIN
+            return Access(row.app_id, parse_capabilities(row.capabilities), row.read_only)
+        raise Unauthorized("missing bearer token")
+
+    async def check_scoped(self, access: Access, scope: Scope) -> None:
+        """Application-scoped callers reach only their application's allowed routes."""
+        raise Forbidden("this credential cannot use this route")
 
 
 def _header(scope: Scope, name: bytes) -> bytes:
@@ -51,3 +97,18 @@ def _header(scope: Scope, name: bytes) -> bytes:
         if key == name:
             return bytes(value)
     return b""
+
+
+def _cookies(scope: Scope) -> dict[str, str]:
+    raw = _header(scope, b"cookie").decode("latin-1")
+    if not raw:
+        return {}
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(raw)
+    except CookieError:
+        return {}
+    return {key: morsel.value for key, morsel in jar.items()}
+
+
+__all__ = ["Forbidden", "TokenGate", "error_response"]

@@ -39,6 +39,8 @@ def _banner(settings: Settings, dev: bool) -> None:
         if settings.environment == "production":
             token = "(set by HOOKLINE_API_TOKEN; not printed in production)"
         click.echo(f"admin token:  {token}")
+        if settings.ui_enabled:
+            click.echo(f"dashboard:    http://{settings.host}:{settings.port}/ui/")
     click.echo(f"database:     {runtime.redact(settings.resolved_database_url)}")
     if settings.run_worker:
         guard = "loopback targets allowed (--dev)" if dev else "on"
