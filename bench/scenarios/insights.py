@@ -32,7 +32,7 @@ from hookline.runtime import open_store
 from hookline.signing import generate_secret
 from hookline.store.base import PageRequest, Store
 
-CAP_FULL_S = 600.0
+CAP_FULL_S = 900.0
 CAP_QUICK_S = 180.0
 APPS, ENDPOINTS_PER_APP = 20, 5
 WEEK_MS = 7 * 24 * 3600 * 1000

@@ -11,7 +11,7 @@ and the edges of a failure window); the coarser rows stay.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -37,15 +37,21 @@ MINUTE_ROWS_KEPT_MS = 2 * 24 * HOUR_MS
 SUCCESS = int(DeliveryStatus.SUCCESS)
 
 
-@dataclass(slots=True)
 class Tally:
-    """One bucket's counts, from rollups, raw rows, or both."""
+    """One bucket's counts, from rollups, raw rows, or both. The histogram is made on
+    first use: most of a fold's tallies count messages only."""
 
-    messages: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    max_ms: int = 0
-    latency: list[int] = field(default_factory=empty_histogram)
+    __slots__ = ("_latency", "failed", "max_ms", "messages", "succeeded")
+
+    def __init__(self) -> None:
+        self.messages = self.succeeded = self.failed = self.max_ms = 0
+        self._latency: list[int] | None = None
+
+    @property
+    def latency(self) -> list[int]:
+        if self._latency is None:
+            self._latency = empty_histogram()
+        return self._latency
 
     def attempts(self, ok: bool, slot: int, n: int, longest: int) -> None:
         if ok:
@@ -53,22 +59,20 @@ class Tally:
         else:
             self.failed += n
         self.latency[slot] += n
-        self.max_ms = max(self.max_ms, longest)
+        if longest > self.max_ms:
+            self.max_ms = longest
 
     def attempt(self, ok: bool, duration_ms: int) -> None:
-        if ok:
-            self.succeeded += 1
-        else:
-            self.failed += 1
-        self.latency[latency_slot(duration_ms)] += 1
-        self.max_ms = max(self.max_ms, duration_ms)
+        self.attempts(ok, latency_slot(duration_ms), 1, duration_ms)
 
     def merge(self, messages: int, succeeded: int, failed: int, max_ms: int, latency: Any) -> None:
         self.messages += messages
         self.succeeded += succeeded
         self.failed += failed
         self.max_ms = max(self.max_ms, max_ms)
-        add_into(self.latency, orjson.loads(latency) if isinstance(latency, str) else latency)
+        counts = orjson.loads(latency) if isinstance(latency, str) else latency
+        if counts:
+            add_into(self.latency, counts)
 
 
 @dataclass(slots=True, frozen=True)
@@ -135,14 +139,16 @@ def fold(conn: Conn, before_ms: int, limit: int) -> int:
     tallies: dict[Key, Tally] = {}
     owners: dict[str, tuple[int, str]] = {}  # scope -> (kind, app_id)
 
-    def tally(scope: str, kind: int, app_id: str, minute: int) -> Iterable[Tally]:
+    def tally(scope: str, kind: int, app_id: str, minute: int) -> list[Tally]:
         owners[scope] = (kind, app_id)
+        found = []
         for grain in GRAINS:
             key = (scope, grain, minute - minute % grain)
-            found = tallies.get(key)
-            if found is None:
-                found = tallies[key] = Tally()
-            yield found
+            t = tallies.get(key)
+            if t is None:
+                t = tallies[key] = Tally()
+            found.append(t)
+        return found
 
     def scopes(app_id: str, endpoint_id: str | None) -> list[tuple[str, int, str]]:
         out = [(app_id, KIND_APP, app_id)]
@@ -237,7 +243,7 @@ def _write_tallies(
                 t.max_ms,
                 orjson.dumps(t.latency).decode(),
             )
-            for (scope, grain, start), t in sorted(tallies.items())
+            for (scope, grain, start), t in tallies.items()
         ],
     )
 
