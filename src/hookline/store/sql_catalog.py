@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from hookline.errors import Conflict, NotFound, VersionConflict
 from hookline.models import (
@@ -300,7 +301,7 @@ def _endpoint_event(conn: Conn, event_type: str, endpoint: Endpoint) -> None:
 
 def text_search(
     search: str | None, *, exact: tuple[str, ...], within: tuple[str, ...]
-) -> tuple[list[str], list[object]]:
+) -> tuple[list[str], list[Any]]:
     """A listing's search box as one WHERE clause both dialects accept: equal to one of
     ``exact``, or a case-insensitive substring of one of ``within`` (``%`` and ``_`` in
     the search are literal)."""
@@ -309,5 +310,5 @@ def text_search(
     escaped = search.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
     tests = [f"{col} = ?" for col in exact]
     tests += [f"LOWER({col}) LIKE ? ESCAPE '!'" for col in within]
-    params: list[object] = [search] * len(exact) + [f"%{escaped}%"] * len(within)
+    params: list[Any] = [search] * len(exact) + [f"%{escaped}%"] * len(within)
     return ["(" + " OR ".join(tests) + ")"], params
