@@ -98,6 +98,9 @@ async def test_operator_endpoint_page_numbers_settings_and_controls(tmp_path: Pa
         p95 = [v for v in latency["series"][1]["values"] if v is not None]
         assert len(p50) == 1 and len(p95) == 1 and p50[0] <= 30 < 400 <= p95[0] * 1.5
         assert shown(page) == set(CONTROLS)  # the operator may do everything
+        messages = page.by_id("endpoint-messages")
+        assert messages is not None
+        assert messages.attrs["href"] == f"/ui/app/{app_id}/messages?endpoint={a}"
         api = f"/api/v1/app/{app_id}/endpoint/{a}"
         buttons = {e.attrs["data-testid"]: e.attrs for e in page.having("data-api")}
         assert buttons["reveal-secret"]["data-api"] == f"GET {api}/secret"
@@ -152,6 +155,8 @@ async def test_portal_endpoint_controls_follow_capabilities(
         assert resp.status_code == 200, resp.text
         page = parse(resp.text)
         assert shown(page) == expected
+        messages = page.by_id("endpoint-messages")
+        assert messages is not None and messages.attrs["href"] == f"/portal/messages?endpoint={a}"
         assert page.text("stat-success-rate") == "75.0%"
         assert "sekrit" not in resp.text
         home = parse((await client.get("/portal/")).text)
