@@ -176,3 +176,23 @@ def _inside(page, row):  # type: ignore[no-untyped-def]
     rest = page.elements[start + 1 :]
     end = next((i for i, e in enumerate(rest) if "data-endpoint-id" in e.attrs), len(rest))
     return rest[:end]
+
+
+async def test_hostile_query_values_get_a_page_not_an_error(tmp_path: Path) -> None:
+    async with site(tmp_path) as s:
+        app_id, a, _ = await traffic(s)
+        async with signed_in(s) as client:
+            for path in (
+                "/ui/?range=decade",
+                "/ui/apps?iterator=%00zz&q=%25_%27%22",
+                "/ui/apps?before=%FF",
+                f"/ui/app/{app_id}?q=' OR 1=1 --&before=ep_",
+                f"/ui/app/{app_id}/endpoint/{a}?range=<script>",
+            ):
+                resp = await client.get(path)
+                assert resp.status_code == 200, (path, resp.status_code)
+                assert "<script>" not in resp.text.split("</head>")[1].replace(
+                    '<script type="application/json"', ""
+                )
+            too_long = await client.get("/ui/apps", params={"q": "x" * 300})
+            assert too_long.status_code == 400 and "Bad request" in too_long.text
