@@ -204,6 +204,12 @@ async def test_endpoint_health_and_failing_endpoints(store: Store) -> None:
 
     expected = [(eps[2].id, 0, 3), (eps[0].id, 1, 2)]
     assert await folded_ways(store, failing) == [expected] * 3
+    # a wide window adds up hour, ten-minute and minute rollups
+    wide = await store.failing_endpoints(BASE - 2 * HOUR + 7 * MIN, BASE + HOUR + 3 * MIN, 10)
+    assert [(h.endpoint_id, h.succeeded, h.failed) for h in wide] == [
+        *expected,
+        (elsewhere.id, 0, 1),
+    ]
     everywhere = await store.failing_endpoints(BASE, BASE + 4 * MIN, 10)
     assert [h.endpoint_id for h in everywhere] == [eps[2].id, eps[0].id, elsewhere.id]
     assert [h.endpoint_id for h in await store.failing_endpoints(BASE, BASE + 4 * MIN, 1)] == [
