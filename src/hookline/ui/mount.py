@@ -12,14 +12,14 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from hookline.errors import ApiError, StoreError
-from hookline.ui import pages_overview, sign_in
+from hookline.ui import pages_overview, pages_portal, sign_in
 from hookline.ui.config import UiConfig
 from hookline.ui.render import STATIC_DIR, environment, render, security_headers
 from hookline.ui.session import Forbidden, SignInRequired
 
 # Each page module's router; a new page module adds itself here.
 OPERATOR_ROUTERS: tuple[APIRouter, ...] = (sign_in.router, pages_overview.router)
-PORTAL_ROUTERS: tuple[APIRouter, ...] = ()
+PORTAL_ROUTERS: tuple[APIRouter, ...] = (pages_portal.router,)
 
 
 def mount_ui(app: FastAPI, config: UiConfig) -> None:
