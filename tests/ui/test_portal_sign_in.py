@@ -7,54 +7,33 @@ import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+from portal_kit import (
+    EMBEDDER,
+    REFUSED,
+    SAME,
+    TOKEN,
+    _app,
+    _client,
+    _csrf,
+    _grant,
+    _redeem,
+    opened_store,
+)
 
-from hookline import runtime
 from hookline.access import token_hash
-from hookline.api import ApiContext, create_app
-from hookline.config import Settings
 from hookline.ids import new_id
 from hookline.models import AccessKind, AccessToken
 from hookline.store.base import Store
-from hookline.ui import Branding, UiConfig, mount_ui
 from hookline.ui.theme import contrast, parse_hex
-
-TOKEN = "test-token-0123456789abcdef"
-SITE = "https://hookline.test"
-EMBEDDER = "https://saas.example"
-SAME = {"Origin": SITE}
-REFUSED = "This link was already used or has expired."
 
 
 @pytest.fixture
 async def store(tmp_path: Path, database_url: str | None) -> AsyncIterator[Store]:
-    settings = Settings(data_dir=tmp_path, api_token=TOKEN, database_url=database_url)
-    opened = runtime.open_store(settings, migrated=database_url is not None)
-    await opened.open()
-    try:
+    async with opened_store(tmp_path, database_url) as opened:
         yield opened
-    finally:
-        await opened.close()
-
-
-def _app(store: Store, color: str = "#4f46e5") -> Any:
-    app = create_app(ApiContext(store=store, admin_token=TOKEN, public_url=SITE))
-    config = UiConfig(
-        store=store,
-        admin_token=TOKEN,
-        public_url=SITE,
-        frame_ancestors=(EMBEDDER,),
-        branding=Branding(primary_color=color),
-    )
-    mount_ui(app, config)
-    return app
-
-
-def _client(app: Any, **headers: str) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=SITE, headers=headers)
 
 
 @pytest.fixture
@@ -68,26 +47,6 @@ async def browser(store: Store) -> AsyncIterator[httpx.AsyncClient]:
     """A cookie-keeping client with no credential of its own."""
     async with _client(_app(store)) as c:
         yield c
-
-
-async def _grant(admin: httpx.AsyncClient, app: str = "alpha", **body: Any) -> str:
-    """The magic link's key."""
-    if (await admin.get(f"/api/v1/app/{app}")).status_code == 404:
-        assert (await admin.post("/api/v1/app", json={"name": app, "uid": app})).is_success
-    resp = await admin.post(f"/api/v1/auth/app-portal-access/{app}", json=body)
-    assert resp.status_code == 200, resp.text
-    return str(resp.json()["url"].split("#key=", 1)[1])
-
-
-async def _redeem(browser: httpx.AsyncClient, key: str) -> httpx.Response:
-    return await browser.post("/portal/session", json={"key": key}, headers=SAME)
-
-
-async def _csrf(browser: httpx.AsyncClient) -> str:
-    """The CSRF token a portal page embeds, read from a page that has the viewer."""
-    from hookline.access import csrf_token
-
-    return csrf_token(browser.cookies["hookline_portal"])
 
 
 async def test_login_page_has_no_inline_code(browser: httpx.AsyncClient) -> None:
