@@ -12,14 +12,23 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from hookline.errors import ApiError, StoreError
-from hookline.ui import pages_overview, pages_portal, sign_in
+from hookline.ui import pages_apps, pages_endpoints, pages_overview, pages_portal, sign_in
 from hookline.ui.config import UiConfig
 from hookline.ui.render import STATIC_DIR, environment, render, security_headers
 from hookline.ui.session import Forbidden, SignInRequired
 
 # Each page module's router; a new page module adds itself here.
-OPERATOR_ROUTERS: tuple[APIRouter, ...] = (sign_in.router, pages_overview.router)
-PORTAL_ROUTERS: tuple[APIRouter, ...] = (pages_portal.router,)
+OPERATOR_ROUTERS: tuple[APIRouter, ...] = (
+    sign_in.router,
+    pages_overview.router,
+    pages_apps.router,
+    pages_endpoints.router,
+)
+PORTAL_ROUTERS: tuple[APIRouter, ...] = (
+    pages_portal.router,
+    pages_apps.portal_router,
+    pages_endpoints.portal_router,
+)
 
 
 def mount_ui(app: FastAPI, config: UiConfig) -> None:
