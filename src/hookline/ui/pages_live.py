@@ -147,4 +147,3 @@ async def _event(config: UiConfig, a: Attempt, names: OrderedDict[str, str]) -> 
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-

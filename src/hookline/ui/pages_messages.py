@@ -8,9 +8,9 @@ stays as fast on a million messages as on ten."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from urllib.parse import urlencode
 from datetime import UTC, datetime
 from typing import Annotated
+from urllib.parse import urlencode
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
@@ -122,7 +122,9 @@ def pretty(raw: bytes | None) -> str | None:
         return raw.decode("utf-8", "replace")
 
 
-async def _message_log(request: Request, viewer: Viewer, q: LogQuery, app_id: str | None) -> Response:
+async def _message_log(
+    request: Request, viewer: Viewer, q: LogQuery, app_id: str | None
+) -> Response:
     store = config_of(request).store
     app = None
     if app_id is None and q.app:
@@ -216,9 +218,7 @@ async def _message_page(request: Request, viewer: Viewer, app_ref: str, msg_id: 
         attempts=attempts,
         can_resend=can_resend,
         badge=badge,
-        page_data=orjson.dumps(
-            {"app": app.id, "msg": msg.id, "attempts": len(attempts)}
-        ).decode(),
+        page_data=orjson.dumps({"app": app.id, "msg": msg.id, "attempts": len(attempts)}).decode(),
     )
 
 
@@ -261,4 +261,3 @@ async def portal_message(
 ) -> Response:
     assert viewer.scope.app_id is not None
     return await _message_page(request, viewer, viewer.scope.app_id, msg_id)
-
