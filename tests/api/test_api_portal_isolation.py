@@ -208,6 +208,7 @@ ATTEMPTS = {
     ("POST", E + "/recover"),
     ("POST", E + "/replay-missing"),
     ("POST", E + "/bulk-replay"),
+    ("POST", E + "/send-example"),
 }
 OPENS: dict[str, set[tuple[str, str]]] = {
     "ViewBase": READS,
