@@ -19,6 +19,7 @@ from hookline.api import (
     ingest_sources,
     messages,
     operational,
+    portal_access,
     recovery,
 )
 from hookline.api.auth import TokenGate
@@ -93,6 +94,7 @@ def create_app(context: ApiContext) -> FastAPI:
     for module in (applications, event_types, endpoints, messages, recovery, operational):
         app.include_router(module.router)
     app.include_router(endpoints_example.router)
+    app.include_router(portal_access.router)
     for module in (ingest_sources, ingest_requests, ingest_endpoints):
         app.include_router(module.router)
     app.add_middleware(FastPublish, context=context)

@@ -12,7 +12,17 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from hookline.errors import ApiError, StoreError
-from hookline.ui import pages_apps, pages_endpoints, pages_overview, sign_in
+from hookline.ui import (
+    pages_apps,
+    pages_catalogue,
+    pages_endpoints,
+    pages_live,
+    pages_messages,
+    pages_overview,
+    pages_portal,
+    pages_sources,
+    sign_in,
+)
 from hookline.ui.config import UiConfig
 from hookline.ui.render import STATIC_DIR, environment, render, security_headers
 from hookline.ui.session import Forbidden, SignInRequired
@@ -23,8 +33,18 @@ OPERATOR_ROUTERS: tuple[APIRouter, ...] = (
     pages_overview.router,
     pages_apps.router,
     pages_endpoints.router,
+    pages_messages.router,
+    pages_catalogue.router,
+    pages_sources.router,
+    pages_live.router,
 )
-PORTAL_ROUTERS: tuple[APIRouter, ...] = (pages_apps.portal_router, pages_endpoints.portal_router)
+PORTAL_ROUTERS: tuple[APIRouter, ...] = (
+    pages_portal.router,
+    pages_apps.portal_router,
+    pages_endpoints.portal_router,
+    pages_messages.portal_router,
+    pages_catalogue.portal_router,
+)
 
 
 def mount_ui(app: FastAPI, config: UiConfig) -> None:
