@@ -142,6 +142,11 @@ async def _message_log(
     page = await store.search_messages(
         q.search(endpoint_id), PageRequest(limit=PAGE_SIZE, iterator=q.iterator), app_id=app_id
     )
+    # a page reached backwards (an iterator from ``prev_iterator``) is "done" when
+    # nothing newer is left; one reached forwards when nothing older is
+    back = bool(q.iterator and q.iterator.startswith("-"))
+    newer = page.prev_iterator if (not page.done if back else q.iterator) else None
+    older = page.iterator if (back or not page.done) else None
     # each row's delivery statuses: one indexed read per message of the page
     statuses = {m.id: await status_counts(request, m) for m in page.data}
     return render(
@@ -154,6 +159,8 @@ async def _message_log(
         q=q,
         page=page,
         row_statuses=statuses,
+        newer=newer,
+        older=older,
         statuses=[s.name.lower() for s in DeliveryStatus],
         action=request.url.path,
         msg_link=lambda m: msg_href(viewer, m.app_id, m.id),
