@@ -33,6 +33,13 @@ class MaintenanceConfig:
     retention_interval: float = 3600.0  # between retention passes
     purge_batch: int = 1000  # rows per table per retention transaction
     purge_pause: float = 0.05
+    # Chart rollups fold rows whose ids are older than this: more than a lease, since a
+    # result is recorded within its delivery's lease or not at all.
+    insight_settle_ms: int = 120_000
+    # rows per table per fold transaction, and the pause after a full one: a backfill
+    # (an upgraded database's history) must leave the single writer to delivery
+    insight_batch: int = 500
+    insight_pause: float = 0.1
 
 
 class Maintenance:
@@ -41,10 +48,12 @@ class Maintenance:
         self._config = config
         self._stopping = asyncio.Event()
         self._next_purge = 0.0  # monotonic time of the next retention pass
+        self._next_fold = 0.0  # and of the next fold into the chart rollups
         self._purge_from = PurgeBatch()  # everything before these cursors is purged
         self.purged = 0
         self.expired_keys = 0
         self.expired_inbound = 0
+        self.folded = 0
 
     def stop(self) -> None:
         """``run`` returns once the current transaction has finished."""
@@ -55,6 +64,10 @@ class Maintenance:
         while not self._stopping.is_set():
             try:
                 busy = await self.advance_tasks()
+                if time.monotonic() >= self._next_fold:
+                    folding = await self.fold_insights()
+                    pause = self._config.insight_pause if folding else self._config.poll_interval
+                    self._next_fold = time.monotonic() + pause
                 if time.monotonic() >= self._next_purge:
                     await self.purge()
                     self._next_purge = time.monotonic() + self._config.retention_interval
@@ -96,7 +109,15 @@ class Maintenance:
             log.info("retention: purged %d payloads and response bodies", total)
         await self.expire_keys()
         await self.expire_inbound()
+        await self._store.purge_access_tokens(int(time.time() * 1000), self._config.purge_batch)
         return total
+
+    async def fold_insights(self) -> bool:
+        """One batch of new rows into the chart rollups; True while more are waiting."""
+        before = int(time.time() * 1000) - self._config.insight_settle_ms
+        folded = await self._store.fold_insights(before, self._config.insight_batch)
+        self.folded += folded
+        return folded >= self._config.insight_batch
 
     async def expire_keys(self) -> int:
         """Delete Idempotency-Key rows past their 24-hour window, batch by batch; the
