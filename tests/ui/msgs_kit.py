@@ -19,8 +19,8 @@ from fastapi import FastAPI
 from hookline import ids, runtime
 from hookline.access import csrf_token, new_token, token_hash
 from hookline.addresses import AddressPolicy
-from hookline.breaker import HealthPolicy
 from hookline.api import ApiContext, create_app
+from hookline.breaker import HealthPolicy
 from hookline.config import Settings
 from hookline.delivery.sender import Sender, SenderConfig
 from hookline.delivery.worker import Worker, WorkerConfig
@@ -153,14 +153,18 @@ def link(html: str, element_id: str) -> str | None:
 
 
 @asynccontextmanager
-async def running_worker(store: Store, schedule: tuple[float, ...] = (0.05,)) -> AsyncIterator[None]:
+async def running_worker(
+    store: Store, schedule: tuple[float, ...] = (0.05,)
+) -> AsyncIterator[None]:
     """The real delivery worker, allowed to reach the loopback receiver."""
     sender = Sender(
         SenderConfig(
             request_timeout=5.0,
             connect_timeout=5.0,
             max_response_body=20 * 1024,
-            policy=AddressPolicy.build(allow_private=False, allowed_subnets=(), allow_loopback=True),
+            policy=AddressPolicy.build(
+                allow_private=False, allowed_subnets=(), allow_loopback=True
+            ),
         )
     )
     await sender.open()

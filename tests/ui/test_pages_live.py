@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -85,7 +86,9 @@ async def events(
         async for line in lines:
             if line == "":
                 if "data" in fields:
-                    out.append({"event": fields.get("event"), "id": fields.get("id"), **_data(fields)})
+                    out.append(
+                        {"event": fields.get("event"), "id": fields.get("id"), **_data(fields)}
+                    )
                     if len(out) == count:
                         return out
                 fields = {}
@@ -199,3 +202,19 @@ async def test_shutdown_does_not_wait_for_an_open_stream(store: Store) -> None:
                     pass  # cut mid-stream: the browser's EventSource reconnects
     # well inside the grace period a stuck stream would have used up
     assert took < GRACE_S / 4, took
+
+
+async def test_the_live_page_points_its_script_at_the_stream(store: Store) -> None:
+    acme = await new_app(store, "acme")
+    transport = httpx.ASGITransport(app=build_app(store))
+    cookies = {OPERATOR_COOKIE: await session(store)}
+    async with httpx.AsyncClient(transport=transport, base_url="http://t", cookies=cookies) as ui:
+        page = await ui.get("/ui/live", params={"app": acme.id})
+        assert page.status_code == 200
+        data = re.search(
+            r'<script type="application/json" id="live-data">(.*?)</script>', page.text
+        )
+        assert data is not None
+        assert json.loads(data.group(1)) == {"stream": f"/ui/live/stream?app={acme.id}"}
+        assert 'id="live-toggle"' in page.text and "/static/live.js" in page.text
+        assert (await ui.get("/ui/live", params={"app": "app_nosuch"})).status_code == 404

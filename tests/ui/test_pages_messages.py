@@ -4,6 +4,7 @@ attempts made by the real worker against a real receiver on loopback."""
 from __future__ import annotations
 
 import html as htmllib
+import json
 import re
 from datetime import UTC, datetime
 
@@ -126,6 +127,7 @@ async def test_paging_shows_every_message_once_both_ways(
                 break
             page = await ui.get(path + newer)
             back.append(row_ids(page.text))
+            assert link(page.text, "page-next") is not None  # older ones are still there
         assert back == list(reversed(pages[:-1]))
 
 
@@ -155,6 +157,12 @@ async def test_message_page_shows_every_attempt_and_resends(store: Store) -> Non
             # the payload, pretty and escaped; eventId
             assert '"amount": 12' in htmllib.unescape(text) and "&lt;b&gt;x&lt;/b&gt;" in text
             assert "inv-9" in text
+            # what the page's script reads to wait for the resent attempt
+            data = re.search(
+                r'<script type="application/json" id="message-data">(.*?)</script>', text
+            )
+            assert data is not None
+            assert json.loads(data.group(1)) == {"app": acme.id, "msg": msg.id, "attempts": 2}
             # the response: status, body, error kind, duration
             assert "HTTP 500" in text and "upstream down" in text and "http_status" in text
             assert re.search(r"\d+ ms", text)

@@ -32,7 +32,9 @@ async def test_sources_show_verdicts_and_replay_through_the_api(store: Store) ->
         source = made.json()
         intake = source["ingestUrl"].removeprefix(BASE)
         assert (await api.post(intake, json={"n": 1}, headers={"X-Key": "k"})).is_success
-        assert (await api.post(intake, json={"n": 2}, headers={"X-Key": "wrong"})).status_code == 401
+        assert (
+            await api.post(intake, json={"n": 2}, headers={"X-Key": "wrong"})
+        ).status_code == 401
     operator = await session(store)
     async with client(served, operator) as ui:  # type: ignore[arg-type]
         listing = (await ui.get("/ui/sources")).text
@@ -40,13 +42,20 @@ async def test_sources_show_verdicts_and_replay_through_the_api(store: Store) ->
         assert "accepted 1</span>" in listing and "rejected 1</span>" in listing
         page = await ui.get(f"/ui/sources/{source['id']}")
         assert page.status_code == 200
-        verdicts = re.findall(r'data-testid="inbound-request" data-request-id="([^"]+)" data-verdict="(\w+)"', page.text)
+        verdicts = re.findall(
+            r'data-testid="inbound-request" data-request-id="([^"]+)" data-verdict="(\w+)"',
+            page.text,
+        )
         assert [v for _, v in verdicts] == ["rejected", "accepted"]  # newest first
         assert "wrong" not in page.text and "***" in page.text  # the key header, masked
         assert '{"n":2}' in html.unescape(page.text)
         only = (await ui.get(f"/ui/sources/{source['id']}", params={"verdict": "accepted"})).text
-        assert [r for r, _ in re.findall(r'data-request-id="([^"]+)" data-verdict="(\w+)"', only)] == [verdicts[1][0]]
-        assert (await ui.get(f"/ui/sources/{source['id']}", params={"verdict": "odd"})).status_code == 400
+        assert [
+            r for r, _ in re.findall(r'data-request-id="([^"]+)" data-verdict="(\w+)"', only)
+        ] == [verdicts[1][0]]
+        assert (
+            await ui.get(f"/ui/sources/{source['id']}", params={"verdict": "odd"})
+        ).status_code == 400
         assert (await ui.get("/ui/sources/src_missing")).status_code == 404
         # the replay button's call, with the session and its CSRF token
         rejected = verdicts[0][0]

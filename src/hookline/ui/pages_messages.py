@@ -225,7 +225,7 @@ async def _message_page(request: Request, viewer: Viewer, app_ref: str, msg_id: 
         attempts=attempts,
         can_resend=can_resend,
         badge=badge,
-        page_data=orjson.dumps({"app": app.id, "msg": msg.id, "attempts": len(attempts)}).decode(),
+        page_data={"app": app.id, "msg": msg.id, "attempts": len(attempts)},
     )
 
 
