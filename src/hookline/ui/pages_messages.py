@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from hookline.errors import ApiError, NotFound
-from hookline.models import Attempt, Delivery, DeliveryStatus, Endpoint, Message, MessageSearch
+from hookline.models import Delivery, DeliveryStatus, Endpoint, Message, MessageSearch
 from hookline.store.base import AttemptFilter, PageRequest
 from hookline.ui.render import render
 from hookline.ui.session import config_of, customer, operator
@@ -185,7 +185,6 @@ def msg_href(viewer: Viewer, app_id: str, msg_id: str) -> str:
 class DeliveryRow:
     delivery: Delivery
     endpoint: Endpoint | None
-    attempts: list[Attempt]
 
 
 async def _message_page(request: Request, viewer: Viewer, app_ref: str, msg_id: str) -> Response:
@@ -208,8 +207,7 @@ async def _message_page(request: Request, viewer: Viewer, app_ref: str, msg_id: 
                 endpoint = await store.get_endpoint(app.id, delivery.endpoint_id)
             except NotFound:
                 endpoint = None  # deleted since
-        mine = [a for a in attempts if a.delivery_id == delivery.id]
-        rows.append(DeliveryRow(delivery, endpoint, mine))
+        rows.append(DeliveryRow(delivery, endpoint))
     can_resend = viewer.can("CreateAttempts") and msg.payload is not None
     return render(
         request,
