@@ -185,3 +185,12 @@ class AddressPolicy:
         connecting, since what it resolves to can change."""
         found = literal_addresses(host)
         return bool(found) and not any(self.allows_ip(ip) for ip in found)
+
+
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]+@")
+
+
+def shown_url(url: str) -> str:
+    """``url`` with its userinfo (user and password) masked, for every answer and page
+    that shows an endpoint URL. Deliveries use the stored URL, credentials and all."""
+    return _USERINFO.sub(r"\1***@", url, count=1)

@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from yarl import URL
 
-from hookline.addresses import AddressPolicy
-from hookline.api.endpoint_urls import checked_url, shown_url
+from hookline.addresses import AddressPolicy, shown_url
+from hookline.api.endpoint_urls import checked_url
 from hookline.errors import ValidationFailed
 from hookline.store.base import Store
 

@@ -133,3 +133,22 @@ async def test_pages_forbid_framing_and_inline_script(browser: httpx.AsyncClient
     assert "frame-ancestors 'none'" in policy and "script-src 'self';" in policy
     assert "unsafe-inline" not in policy
     assert page.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_idempotency_keys_of_two_sessions_never_meet(store: Store) -> None:
+    """A page's call has no Authorization header: its session is what the key is scoped
+    to, so one person's key never replays another's answer."""
+    app = create_app(ApiContext(store=store, admin_token=TOKEN))
+    mount_ui(app, UiConfig(store=store, admin_token=TOKEN))
+    created = []
+    for name in ("first", "second"):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as person:
+            await sign_in(person)
+            csrf = field((await person.get("/ui/")).text, "csrf-token")
+            headers = {"X-CSRF-Token": csrf, "Idempotency-Key": "same-key"}
+            answer = await person.post("/api/v1/app", json={"name": name}, headers=headers)
+            assert answer.status_code == 201, answer.text
+            assert "idempotent-replayed" not in answer.headers
+            created.append(answer.json()["name"])
+    assert created == ["first", "second"]

@@ -12,12 +12,11 @@ from collections.abc import Collection
 
 from yarl import URL
 
-from hookline.addresses import AddressPolicy
+from hookline.addresses import AddressPolicy, shown_url
 from hookline.api.errors import field_error
 from hookline.models import action_name
 
 _HOST = re.compile(r"^[A-Za-z0-9_~-]+(?:\.[A-Za-z0-9_~-]+)*\.?$")
-_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]+@")
 
 
 def checked_url(
@@ -76,12 +75,6 @@ def _valid_host(host: str) -> bool:
             for label in name.split(".")
         )
     )
-
-
-def shown_url(url: str) -> str:
-    """``url`` with its userinfo (user and password) masked, for every API answer that
-    shows an endpoint URL. Deliveries use the stored URL, credentials and all."""
-    return _USERINFO.sub(r"\1***@", url, count=1)
 
 
 def kept_url(sent: str, stored: str) -> str:

@@ -10,10 +10,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 
 from hookline import ids
-from hookline.addresses import AddressPolicy
+from hookline.addresses import AddressPolicy, shown_url
 from hookline.api.applications import AppRef
 from hookline.api.context import Ctx, Paging, list_out, now_ms, to_datetime
-from hookline.api.endpoint_urls import checked_url, kept_url, shown_url
+from hookline.api.endpoint_urls import checked_url, kept_url
 from hookline.api.errors import field_error
 from hookline.api.schemas import (
     ID_PATTERN,

@@ -35,7 +35,12 @@ def idempotency_key(scope: Scope) -> str | None:
     raw_key = headers.get(b"idempotency-key")
     if not raw_key:
         return None
-    auth = headers.get(b"authorization", b"")
+    # a page's call has no Authorization header: its session (hashed by the token gate)
+    # is the credential, so an operator's and a customer's keys never meet
+    auth = (
+        headers.get(b"authorization")
+        or str(scope.get("state", {}).get("credential_hash", "")).encode()
+    )
     return hashlib.sha256(
         b"\0".join((auth, scope["path"].encode(), scope.get("query_string", b""), raw_key))
     ).hexdigest()

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from starlette.types import Scope
 
 from hookline import ids
+from hookline.addresses import shown_url
 from hookline.api.applications import AppRef, new_application
 from hookline.api.context import ApiContext, Ctx, NewestFirst, list_out, now_ms, to_datetime, to_ms
-from hookline.api.endpoint_urls import shown_url
 from hookline.api.errors import field_error
 from hookline.api.idempotency import idempotency_key, replayed_response
 from hookline.api.schemas import (

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from hookline.addresses import shown_url
 from hookline.api.context import Ctx, Paging, list_out, to_datetime
-from hookline.api.endpoint_urls import checked_url, kept_url, shown_url
+from hookline.api.endpoint_urls import checked_url, kept_url
 from hookline.api.endpoints import (
     EpRef,
     checked_headers,

@@ -8,7 +8,6 @@ forward, ``?before=`` back), and the health of a page's endpoints is one
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
@@ -17,6 +16,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
+from hookline.addresses import shown_url
 from hookline.models import Application, Page
 from hookline.store.base import PageRequest
 from hookline.ui import charts
@@ -28,14 +28,6 @@ router = APIRouter()
 portal_router = APIRouter()
 PAGE_SIZE = 20
 T = TypeVar("T")
-
-_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]+@")
-
-
-def shown_url(url: str) -> str:
-    """An endpoint URL with its user and password masked, as the API shows it."""
-    return _USERINFO.sub(r"\1***@", url, count=1)
-
 
 Search = Annotated[str | None, Query(max_length=256)]
 Cursor = Annotated[str | None, Query(max_length=256)]

@@ -14,12 +14,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
+from hookline.addresses import shown_url
 from hookline.breaker import STATE_NAMES
 from hookline.errors import NotFound
 from hookline.models import MASKED, Application, Endpoint, is_secret_header
 from hookline.store.base import PageRequest
 from hookline.ui import charts
-from hookline.ui.pages_apps import links, shown_url
+from hookline.ui.pages_apps import links
 from hookline.ui.render import render
 from hookline.ui.session import config_of, customer, now_ms, operator
 from hookline.ui.viewer import Viewer

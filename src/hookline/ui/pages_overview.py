@@ -9,8 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
+from hookline.addresses import shown_url
 from hookline.ui import charts
-from hookline.ui.pages_apps import shown_url
 from hookline.ui.render import render
 from hookline.ui.session import config_of, now_ms, operator
 from hookline.ui.viewer import Viewer
