@@ -22,6 +22,7 @@ from msgs_kit import (
     build_app,
     new_app,
     new_endpoint,
+    now_ms,
     publish,
     running_worker,
     session,
@@ -30,8 +31,11 @@ from msgs_kit import (
     until,
 )
 
+from hookline import ids
 from hookline.access import token_hash
 from hookline.api.http_server import HttpLimits, protocol_class
+from hookline.breaker import HealthPolicy
+from hookline.models import Attempt, DeliveryResult, DeliveryStatus, DeliveryTask, TriggerType
 from hookline.store.base import Store
 from hookline.testing import Receiver
 from hookline.ui.session import OPERATOR_COOKIE
@@ -218,3 +222,55 @@ async def test_the_live_page_points_its_script_at_the_stream(store: Store) -> No
         assert json.loads(data.group(1)) == {"stream": f"/ui/live/stream?app={acme.id}"}
         assert 'id="live-toggle"' in page.text and "/static/live.js" in page.text
         assert (await ui.get("/ui/live", params={"app": "app_nosuch"})).status_code == 404
+
+
+async def test_an_attempt_committed_after_a_newer_one_is_still_shown(store: Store) -> None:
+    """Two workers: the result decided first commits last. The tail waits for ids to
+    settle, so it shows both, in id order, instead of passing the late one by."""
+    acme = await new_app(store, "acme")
+    app = build_app(store, live_poll_s=0.05, live_heartbeat_s=0.5, live_settle_s=1.0)
+    async with Receiver() as receiver, serving(app) as served:
+        await new_endpoint(store, acme.id, receiver.url("/a"))
+        for _ in range(2):
+            await publish(store, acme.id, "tick", b"{}")
+        async with browser(served, await session(store)) as ui:
+            async with ui.stream("GET", "/ui/live/stream") as stream:
+                lines = stream.aiter_lines()
+                assert (await anext(lines)).startswith("retry:")
+                decided = now_ms()
+                first, second = await claim_two(store, decided)
+                late = ids.new_id("atmpt", decided - 300)  # decided first ...
+                await record(store, second, ids.new_id("atmpt", decided))
+                await asyncio.sleep(0.4)  # (the tail polls several times meanwhile)
+                await record(store, first, late)  # ... recorded last
+                seen = await events(lines, 2)
+    assert [e["id"] for e in seen] == [a.id for a in await store.attempts_after(None, 10)]
+    assert seen[0]["id"] == late
+
+
+async def claim_two(store: Store, at: int) -> list[DeliveryTask]:
+    ready = await store.ready_endpoints(at, limit=10)
+    tasks = await store.claim("w", [(r, 10) for r in ready], at, 60_000, 10)
+    assert len(tasks) == 2
+    return sorted(tasks, key=lambda t: t.delivery_id)
+
+
+async def record(store: Store, task: DeliveryTask, attempt_id: str) -> None:
+    at = ids.id_timestamp_ms(attempt_id)
+    attempt = Attempt(
+        id=attempt_id,
+        delivery_id=task.delivery_id,
+        msg_id=task.msg_id,
+        endpoint_id=task.endpoint_id,
+        app_id=task.app_id,
+        url=task.url,
+        status=DeliveryStatus.SUCCESS,
+        response_status=200,
+        response_body="",
+        duration_ms=5,
+        error_kind=None,
+        trigger=TriggerType.SCHEDULED,
+        created_at=at,
+    )
+    result = DeliveryResult(attempt, None, lease_until=task.lease_until)
+    assert await store.record_results("w", [result], at, HealthPolicy()) == 0

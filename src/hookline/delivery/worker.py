@@ -59,7 +59,9 @@ def decide(
     attempts_made = task.attempts + 1
     status = DeliveryStatus.SUCCESS if outcome.ok else DeliveryStatus.FAILED
     attempt = Attempt(
-        id=ids.new_id("atmpt", outcome.started_at_ms or now_ms),
+        # dated when decided, not when sent: ids then follow the order results are
+        # recorded in, which the live tail reads by (a slow send does not fall behind)
+        id=ids.new_id("atmpt", now_ms),
         delivery_id=task.delivery_id,
         msg_id=task.msg_id,
         endpoint_id=task.endpoint_id,

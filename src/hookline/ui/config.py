@@ -30,6 +30,10 @@ class UiConfig:
     # keep-alive comment and looks the session up again
     live_poll_s: float = 0.5
     live_heartbeat_s: float = 15.0
+    # An attempt's id is made when its result is decided, and the row commits a moment
+    # later, so ids commit slightly out of order across batches and workers. The tail
+    # shows an attempt once its id is this old, so a late commit is never skipped.
+    live_settle_s: float = 2.0
 
     @property
     def secure_cookies(self) -> bool:

@@ -86,21 +86,25 @@ async def _events(
     names: OrderedDict[str, str] = OrderedDict()  # msg id -> event type, recently used
     yield b"retry: 2000\n\n"
     if cursor is None:
+        settled = _settled(config)
         backlog = await store.attempts_after(None, BACKLOG, app_id=app_id)
+        backlog = [a for a in backlog if a.id < settled]
         for attempt in backlog:
             yield await _event(config, attempt, names)
-        # none at all yet: every attempt that comes is new
-        cursor = backlog[-1].id if backlog else boundary_id("atmpt", 0)
+        # nothing to show yet: what settles from now on is new
+        cursor = backlog[-1].id if backlog else settled
     beat_at = time.monotonic() + config.live_heartbeat_s
     while not await request.is_disconnected():
         if _now_ms() >= viewer.expires_at:
             yield b"event: end\ndata: session\n\n"
             return
+        settled = _settled(config)
         batch = await store.attempts_after(cursor, BATCH, app_id=app_id)
-        for attempt in batch:
+        shown = [a for a in batch if a.id < settled]
+        for attempt in shown:
             yield await _event(config, attempt, names)
             cursor = attempt.id
-        if len(batch) == BATCH:
+        if len(shown) == BATCH:
             continue
         if time.monotonic() >= beat_at:
             found = await store.find_access_token(
@@ -143,6 +147,11 @@ async def _event(config: UiConfig, a: Attempt, names: OrderedDict[str, str]) -> 
         "link": f"/ui/app/{a.app_id}/msg/{a.msg_id}#attempt-{a.id}",
     }
     return b"id: " + a.id.encode() + b"\nevent: attempt\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+def _settled(config: UiConfig) -> str:
+    """Ids below this have had time to commit (see ``UiConfig.live_settle_s``)."""
+    return boundary_id("atmpt", _now_ms() - int(config.live_settle_s * 1000))
 
 
 def _now_ms() -> int:
