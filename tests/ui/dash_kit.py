@@ -5,7 +5,6 @@ chosen capabilities, traffic made with the store's own verbs, and a small HTML r
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,31 +13,28 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
+import ui_kit
 
 from hookline import ids
-from hookline.access import csrf_token, new_token, token_hash
+from hookline.access import csrf_token
 from hookline.api import ApiContext, create_app
 from hookline.breaker import HealthPolicy
 from hookline.config import Settings
 from hookline.models import (
-    AccessKind,
-    AccessToken,
     Application,
     Attempt,
     DeliveryResult,
     DeliveryStatus,
     Endpoint,
     ErrorKind,
-    Message,
     TriggerType,
 )
 from hookline.runtime import open_store
-from hookline.signing import generate_secret
 from hookline.store.base import Store
 from hookline.ui import UiConfig, mount_ui
+from hookline.ui.session import PORTAL_COOKIE
 
-TOKEN = "ui-test-token-0123456789abcdef"
-BASE = "http://hookline.test"
+TOKEN, BASE = ui_kit.TOKEN, ui_kit.BASE
 
 
 @dataclass
@@ -70,13 +66,7 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
 
 
 async def sign_in(client: httpx.AsyncClient) -> None:
-    """The operator's real sign-in: the form's CSRF cookie and field, then the token."""
-    form = await client.get("/ui/login")
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
-    assert csrf is not None, form.text
-    resp = await client.post(
-        "/ui/login", data={"csrf_token": csrf.group(1), "token": TOKEN, "next": "/ui/"}
-    )
+    resp = await ui_kit.sign_in(client)
     assert resp.status_code == 303, resp.text
 
 
@@ -89,46 +79,17 @@ async def portal_session(
 ) -> str:
     """A portal session cookie for ``app_id`` (what a magic link leaves behind); returns
     the CSRF token the pages carry."""
-    token = new_token("sess")
-    now = int(time.time() * 1000)
-    await site.store.create_access_tokens(
-        [
-            AccessToken(
-                id=ids.new_id("sess", now),
-                kind=AccessKind.SESSION,
-                token_hash=token_hash(token),
-                app_id=app_id,
-                capabilities=capabilities or [],
-                read_only=read_only,
-                created_at=now,
-                expires_at=now + 3_600_000,
-            )
-        ]
-    )
-    client.cookies.set("hookline_portal", token)
+    token = await ui_kit.session(site.store, app_id, capabilities or [], read_only)
+    client.cookies.set(PORTAL_COOKIE, token)
     return csrf_token(token)
 
 
 async def make_app(store: Store, name: str, uid: str | None = None) -> Application:
-    now = int(time.time() * 1000)
-    return await store.create_application(
-        Application(id=ids.new_id("app"), name=name, uid=uid, created_at=now, updated_at=now)
-    )
+    return await ui_kit.new_app(store, name, uid)
 
 
 async def make_endpoint(store: Store, app: Application, url: str, **kw: object) -> Endpoint:
-    now = int(time.time() * 1000)
-    return await store.create_endpoint(
-        Endpoint(
-            id=ids.new_id("ep"),
-            app_id=app.id,
-            url=url,
-            secret=generate_secret(),
-            created_at=now,
-            updated_at=now,
-            **kw,  # type: ignore[arg-type]
-        )
-    )
+    return await ui_kit.new_endpoint(store, app.id, url, **kw)
 
 
 async def publish(
@@ -136,16 +97,8 @@ async def publish(
 ) -> list[str]:
     made = []
     for _ in range(n):
-        now = int(time.time() * 1000)
-        msg = Message(
-            id=ids.new_id("msg", now),
-            app_id=app.id,
-            event_type=event_type,
-            payload=b'{"n":1}',
-            channels=channels,
-            created_at=now,
-        )
-        made.append((await store.publish(msg, now)).message.id)
+        msg = await ui_kit.publish(store, app.id, event_type, b'{"n":1}', channels=channels)
+        made.append(msg.id)
     return made
 
 

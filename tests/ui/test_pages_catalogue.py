@@ -7,7 +7,7 @@ import html
 import re
 
 import pytest
-from msgs_kit import build_app, client, link, new_app, now_ms, session, store
+from ui_kit import build_app, client, link, new_app, now_ms, session, store
 
 from hookline.models import EventType
 from hookline.store.base import Store

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import uvicorn
 from fastapi import FastAPI
-from msgs_kit import (
+from ui_kit import (
     build_app,
     new_app,
     new_endpoint,

@@ -9,7 +9,7 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from msgs_kit import (
+from ui_kit import (
     build_app,
     client,
     link,

@@ -8,7 +8,7 @@ import html
 import re
 
 import httpx
-from msgs_kit import BASE, TOKEN, build_app, client, session, store
+from ui_kit import BASE, TOKEN, build_app, client, session, store
 
 from hookline.access import csrf_token
 from hookline.inbound.intake import IntakeApp, IntakeConfig

@@ -6,39 +6,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
+from ui_kit import BASE, TOKEN, build_app, sign_in, store
 
-from hookline import runtime
 from hookline.access import token_hash
-from hookline.api import ApiContext, create_app
-from hookline.config import Settings
 from hookline.models import AccessKind
 from hookline.store.base import Store
-from hookline.ui import UiConfig, mount_ui
 
-TOKEN = "admin-token-for-the-dashboard"
-BASE = "http://127.0.0.1:8000"
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = runtime.open_store(Settings(data_dir=tmp_path, sqlite_synchronous="OFF"))
-    await opened.open()
-    try:
-        yield opened
-    finally:
-        await opened.close()
+__all__ = ["store"]  # the fixture
 
 
 @pytest.fixture
 async def browser(store: Store) -> AsyncIterator[httpx.AsyncClient]:
     """A cookie-keeping client on the real app, with no Authorization header."""
-    app = create_app(ApiContext(store=store, admin_token=TOKEN))
-    mount_ui(app, UiConfig(store=store, admin_token=TOKEN))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as c:
+    transport = httpx.ASGITransport(app=build_app(store))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as c:
         yield c
 
 
@@ -46,12 +30,6 @@ def field(html: str, name: str) -> str:
     found = re.search(rf'name="{name}" (?:value|content)="([^"]+)"', html)
     assert found, f"no {name} in the page"
     return found.group(1)
-
-
-async def sign_in(browser: httpx.AsyncClient, token: str = TOKEN) -> httpx.Response:
-    page = await browser.get("/ui/login", params={"next": "/ui/"})
-    form = {"csrf_token": field(page.text, "csrf_token"), "token": token, "next": "/ui/"}
-    return await browser.post("/ui/login", data=form)
 
 
 async def test_pages_send_a_visitor_without_a_session_to_sign_in(
@@ -138,8 +116,7 @@ async def test_pages_forbid_framing_and_inline_script(browser: httpx.AsyncClient
 async def test_idempotency_keys_of_two_sessions_never_meet(store: Store) -> None:
     """A page's call has no Authorization header: its session is what the key is scoped
     to, so one person's key never replays another's answer."""
-    app = create_app(ApiContext(store=store, admin_token=TOKEN))
-    mount_ui(app, UiConfig(store=store, admin_token=TOKEN))
+    app = build_app(store)
     created = []
     for name in ("first", "second"):
         transport = httpx.ASGITransport(app=app)

@@ -1,7 +1,7 @@
-"""Helpers for the message, catalogue, source and live-tail page tests (imported as
-``msgs_kit``): the real API app with the dashboard mounted, on a real SQLite store, and
-sessions made the way sign-in and the portal's magic link make them (an ``AccessToken``
-row and its cookie)."""
+"""Helpers of the page tests (imported as ``ui_kit``; not a conftest): the real API app
+with the dashboard mounted, on a real SQLite store; the operator's real sign-in; sessions
+made the way sign-in and the portal's magic link make them (an ``AccessToken`` row and
+its cookie); applications, endpoints and messages made with the store's own verbs."""
 
 from __future__ import annotations
 
@@ -100,10 +100,19 @@ def client(app: FastAPI, token: str, portal: bool = False) -> httpx.AsyncClient:
     )
 
 
-async def new_app(store: Store, name: str) -> Application:
+async def sign_in(browser: httpx.AsyncClient, token: str = TOKEN) -> httpx.Response:
+    """The operator's real sign-in: the form's CSRF cookie and field, then the token."""
+    page = await browser.get("/ui/login", params={"next": "/ui/"})
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found is not None, page.text
+    form = {"csrf_token": found.group(1), "token": token, "next": "/ui/"}
+    return await browser.post("/ui/login", data=form)
+
+
+async def new_app(store: Store, name: str, uid: str | None = None) -> Application:
     t = now_ms()
     return await store.create_application(
-        Application(id=ids.new_id("app", t), name=name, created_at=t, updated_at=t)
+        Application(id=ids.new_id("app", t), name=name, uid=uid, created_at=t, updated_at=t)
     )
 
 
@@ -129,6 +138,7 @@ async def publish(
     payload: bytes,
     at_ms: int | None = None,
     event_id: str | None = None,
+    channels: list[str] | None = None,
 ) -> Message:
     t = at_ms if at_ms is not None else now_ms()
     msg = Message(
@@ -137,6 +147,7 @@ async def publish(
         event_type=event_type,
         payload=payload,
         event_id=event_id,
+        channels=channels,
         created_at=t,
     )
     return (await store.publish(msg, t)).message
