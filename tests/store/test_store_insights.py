@@ -14,17 +14,16 @@ from hookline.breaker import HealthPolicy
 from hookline.models import (
     Application,
     Attempt,
-    DeliveryResult,
     DeliveryStatus,
     Endpoint,
     ErrorKind,
     Message,
     MessageSearch,
-    TriggerType,
 )
 from hookline.signing import generate_secret
 from hookline.store import insight_search
 from hookline.store.base import PageRequest, Store
+from hookline.testing.results import final_result
 
 MIN = 60_000
 HOUR = 60 * MIN
@@ -78,22 +77,11 @@ async def deliver(store: Store, at: int, outcomes: list[Outcome]) -> list[Attemp
         ok, duration = outcome[0], outcome[1]
         kind = outcome[2] if len(outcome) > 2 else (None if ok else ErrorKind.HTTP_STATUS)
         code = outcome[3] if len(outcome) > 3 else (200 if ok else 503)
-        attempt = Attempt(
-            id=ids.new_id("atmpt", at),
-            delivery_id=task.delivery_id,
-            msg_id=task.msg_id,
-            endpoint_id=task.endpoint_id,
-            app_id=task.app_id,
-            url=task.url,
-            status=DeliveryStatus.SUCCESS if ok else DeliveryStatus.FAILED,
-            response_status=code,
-            response_body="",
-            duration_ms=duration,
-            error_kind=kind,
-            trigger=TriggerType.SCHEDULED,
-            created_at=at,
+        results.append(
+            final_result(
+                task, ok=ok, duration_ms=duration, at_ms=at, error_kind=kind, response_status=code
+            )
         )
-        results.append(DeliveryResult(attempt, None, lease_until=task.lease_until))
     assert await store.record_results("w", results, at, POLICY) == 0
     return [r.attempt for r in results]
 

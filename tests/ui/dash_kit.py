@@ -15,22 +15,17 @@ from pathlib import Path
 import httpx
 import ui_kit
 
-from hookline import ids
 from hookline.access import csrf_token
 from hookline.api import ApiContext, create_app
 from hookline.breaker import HealthPolicy
 from hookline.config import Settings
 from hookline.models import (
     Application,
-    Attempt,
-    DeliveryResult,
-    DeliveryStatus,
     Endpoint,
-    ErrorKind,
-    TriggerType,
 )
 from hookline.runtime import open_store
 from hookline.store.base import Store
+from hookline.testing.results import final_result
 from hookline.ui import UiConfig, mount_ui
 from hookline.ui.session import PORTAL_COOKIE
 
@@ -117,22 +112,7 @@ async def deliver(store: Store, outcomes: dict[str, list[tuple[bool, int]]]) -> 
         results = []
         for task in tasks:
             ok, duration = left[task.endpoint_id].pop(0)
-            attempt = Attempt(
-                id=ids.new_id("atmpt", now),
-                delivery_id=task.delivery_id,
-                msg_id=task.msg_id,
-                endpoint_id=task.endpoint_id,
-                app_id=task.app_id,
-                url=task.url,
-                status=DeliveryStatus.SUCCESS if ok else DeliveryStatus.FAILED,
-                response_status=200 if ok else 500,
-                response_body="",
-                duration_ms=duration,
-                error_kind=None if ok else ErrorKind.HTTP_STATUS,
-                trigger=TriggerType.SCHEDULED,
-                created_at=now,
-            )
-            results.append(DeliveryResult(attempt, None, lease_until=task.lease_until))
+            results.append(final_result(task, ok=ok, duration_ms=duration, at_ms=now))
         assert await store.record_results("ui-test", results, now, HealthPolicy()) == 0
     raise AssertionError(f"deliveries never came due: {left}")
 

@@ -35,9 +35,10 @@ from hookline import ids
 from hookline.access import token_hash
 from hookline.api.http_server import HttpLimits, protocol_class
 from hookline.breaker import HealthPolicy
-from hookline.models import Attempt, DeliveryResult, DeliveryStatus, DeliveryTask, TriggerType
+from hookline.models import DeliveryTask
 from hookline.store.base import Store
 from hookline.testing import Receiver
+from hookline.testing.results import final_result
 from hookline.ui.session import OPERATOR_COOKIE
 
 __all__ = ["store"]
@@ -257,20 +258,5 @@ async def claim_two(store: Store, at: int) -> list[DeliveryTask]:
 
 async def record(store: Store, task: DeliveryTask, attempt_id: str) -> None:
     at = ids.id_timestamp_ms(attempt_id)
-    attempt = Attempt(
-        id=attempt_id,
-        delivery_id=task.delivery_id,
-        msg_id=task.msg_id,
-        endpoint_id=task.endpoint_id,
-        app_id=task.app_id,
-        url=task.url,
-        status=DeliveryStatus.SUCCESS,
-        response_status=200,
-        response_body="",
-        duration_ms=5,
-        error_kind=None,
-        trigger=TriggerType.SCHEDULED,
-        created_at=at,
-    )
-    result = DeliveryResult(attempt, None, lease_until=task.lease_until)
+    result = final_result(task, ok=True, duration_ms=5, at_ms=at, attempt_id=attempt_id)
     assert await store.record_results("w", [result], at, HealthPolicy()) == 0
