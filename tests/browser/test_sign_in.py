@@ -1,0 +1,81 @@
+"""The operator's sign-in and sign-out in a real browser, with the keyboard alone too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from browser_kit import page_api, session_cookie, sign_in
+from playwright.async_api import Browser, BrowserContext, Page, expect
+
+
+async def test_a_wrong_token_is_refused_and_the_right_one_signs_in(
+    page: Page, server: Any, guard: Any
+) -> None:
+    await page.goto(server.base_url + "/ui/")
+    await expect(page).to_have_url(server.base_url + "/ui/login?next=/ui/")
+    await page.get_by_label("Admin token").fill("not-" + server.token)
+    with guard.expecting(r"status of 401"):
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.get_by_role("alert")).to_have_text("That token is not valid.")
+    assert page.url.startswith(server.base_url + "/ui/login")
+    assert not [c for c in await page.context.cookies() if c.get("name") == "hookline_session"]
+
+    await page.get_by_label("Admin token").fill(server.token)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page).to_have_url(server.base_url + "/ui/")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Overview")
+    cookie = next(c for c in await page.context.cookies() if c.get("name") == "hookline_session")
+    assert cookie.get("httpOnly") is True and cookie.get("sameSite") in ("Lax", "Strict")
+    # the page's own API calls go through with the session and its CSRF token
+    apps = await page_api(page, "GET", "/api/v1/app")
+    assert apps["status"] == 200, apps
+
+
+async def test_sign_out_ends_the_session_for_the_back_button_and_the_old_cookie(
+    page: Page, context: BrowserContext, browser: Browser, server: Any, guard: Any
+) -> None:
+    await sign_in(page, server.base_url, server.token)
+    old = await session_cookie(context)
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page).to_have_url(server.base_url + "/ui/login")
+
+    await page.go_back()  # the overview again: it asks the server, which sends to sign-in
+    await expect(page).to_have_url(server.base_url + "/ui/login?next=/ui/")
+    await expect(page.get_by_label("Admin token")).to_be_visible()
+
+    # the cookie kept from before signing out opens nothing: not a page, not the API
+    replay = await browser.new_context()
+    await guard.attach(replay)
+    try:
+        await replay.add_cookies(
+            [{"name": "hookline_session", "value": old, "url": server.base_url}]
+        )
+        stale = await replay.new_page()
+        await stale.goto(server.base_url + "/ui/")
+        await expect(stale).to_have_url(server.base_url + "/ui/login?next=/ui/")
+        with guard.expecting(r"status of 401"):
+            answer = await page_api(stale, "GET", "/api/v1/app")
+        assert answer["status"] == 401, answer
+    finally:
+        await replay.close()
+
+
+async def test_the_keyboard_alone_signs_in_and_signs_out(page: Page, server: Any) -> None:
+    await page.goto(server.base_url + "/ui/login")
+    # the token field has the focus; typing and Enter submit the form
+    await expect(page.get_by_label("Admin token")).to_be_focused()
+    await page.keyboard.type(server.token)
+    await page.keyboard.press("Enter")
+    await expect(page).to_have_url(server.base_url + "/ui/")
+
+    # Tab reaches the skip link first, then every control; Sign out is among them
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    sign_out = page.get_by_role("button", name="Sign out")
+    for _ in range(30):
+        if await sign_out.evaluate("el => el === document.activeElement"):
+            break
+        await page.keyboard.press("Tab")
+    await expect(sign_out).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(page).to_have_url(server.base_url + "/ui/login")
