@@ -303,6 +303,52 @@ class EndpointStats:
     successes_last_day: int
 
 
+@dataclass(frozen=True, slots=True)
+class TrafficBucket:
+    """One bucket of a traffic chart (``Store.traffic``)."""
+
+    start_ms: int
+    messages: int  # messages published in the bucket (for an endpoint: deliveries created for it)
+    succeeded: int  # attempts that succeeded
+    failed: int  # attempts that did not
+    p50_ms: int | None  # attempt duration percentiles in the bucket; None with no attempts
+    p95_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSummary:
+    waiting: int  # deliveries not final (pending/retrying), not being sent
+    sending: int  # leased right now
+    oldest_waiting_at: int | None  # created_at (ms) of the oldest waiting delivery
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointHealth:
+    endpoint_id: str
+    app_id: str
+    url: str
+    disabled: bool
+    breaker_open: bool
+    succeeded: int  # attempts in the window
+    failed: int
+    last_failure_at: int | None
+    last_error: str | None  # error kind or "HTTP 503" of the latest failed attempt
+    volume: list[int]  # attempts per bucket across the window, oldest first (a sparkline)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSearch:
+    """The message log's filters (``Store.search_messages``); every one given must hold."""
+
+    event_types: list[str] | None = None
+    status: DeliveryStatus | None = None  # messages with at least one delivery in that status
+    endpoint_id: str | None = None  # messages delivered (or to be) to that endpoint
+    since_ms: int | None = None
+    until_ms: int | None = None
+    ref: str | None = None  # a message id or an eventId
+    text: str | None = None  # substring of the payload (case-sensitive)
+
+
 @dataclass(slots=True, frozen=True)
 class Page(Generic[T]):
     data: list[T]

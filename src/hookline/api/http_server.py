@@ -210,6 +210,24 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             self._idle_deadline = now + self.limits.keepalive_timeout
             self._header_deadline = now + self.limits.header_timeout
 
+    def shutdown(self) -> None:
+        """uvicorn lets a response under way finish before it stops; a stream of unknown
+        length (the dashboard's live tail) never would, and held the shutdown until its
+        grace period ran out. Its app is told the client left, so it stops at once, and
+        the connection is closed (an EventSource reconnects once a server answers)."""
+        cycle: RequestResponseCycle | None = self.cycle
+        if (
+            cycle is not None
+            and cycle.response_started
+            and not cycle.response_complete
+            and cycle.chunked_encoding
+        ):
+            cycle.disconnected = True
+            cycle.message_event.set()
+            self.transport.close()
+            return
+        super().shutdown()
+
     def send_400_response(self, msg: str) -> None:
         # uvicorn answers every parser error with a 400, including the one on_header raises.
         if self._too_many_headers:

@@ -21,13 +21,17 @@ from hookline.models import (
     DeliveryResult,
     DeliveryTask,
     Endpoint,
+    EndpointHealth,
     EndpointStats,
     EventType,
     Message,
+    MessageSearch,
     Page,
+    QueueSummary,
     ReadyEndpoint,
     TaskKind,
     TaskStatus,
+    TrafficBucket,
 )
 from hookline.sources import (
     CREDENTIAL_HEADERS,
@@ -220,6 +224,71 @@ class Store(Protocol):
     ) -> Page[Attempt]: ...
     async def get_attempt(self, app_id: str, msg_id: str, attempt_id: str) -> Attempt: ...
     async def list_deliveries(self, app_id: str, msg_id: str) -> list[Delivery]: ...
+
+    # dashboard reads: charts, health, the message log, the live tail
+    async def traffic(
+        self,
+        since_ms: int,
+        until_ms: int,
+        bucket_ms: int,
+        *,
+        app_id: str | None = None,
+        endpoint_id: str | None = None,
+    ) -> list[TrafficBucket]:
+        """Every bucket of ``[since_ms, until_ms)``, zeros included, oldest first, for
+        every application (``app_id`` None; the operational application left out), one
+        application, or one endpoint. Buckets start at multiples of ``bucket_ms`` (UTC),
+        the first holding ``since_ms``, and each counts its whole span; ``bucket_ms`` is
+        a whole number of minutes (else ``ValueError``). Percentiles come from a latency
+        histogram: the bound of the histogram bucket that holds the rank, no more than
+        the largest duration seen (see ``store.insight_math``)."""
+        ...
+
+    async def queue_summary(self, now_ms: int, *, app_id: str | None = None) -> QueueSummary: ...
+    async def endpoint_health(
+        self, endpoint_ids: Sequence[str], since_ms: int, until_ms: int, bucket_ms: int
+    ) -> dict[str, EndpointHealth]:
+        """For a page of endpoints: state, attempts in the window and a volume sparkline
+        (buckets as ``traffic``); ids not found are absent."""
+        ...
+
+    async def failing_endpoints(
+        self, since_ms: int, now_ms: int, limit: int, *, app_id: str | None = None
+    ) -> list[EndpointHealth]:
+        """Endpoints with failed attempts since ``since_ms``, an open breaker, or disabled
+        while failing; worst first (disabled, then breaker open, then most failures).
+        Their ``volume`` has one bucket: the window."""
+        ...
+
+    async def search_messages(
+        self, query: MessageSearch, page: PageRequest, *, app_id: str | None
+    ) -> Page[Message]:
+        """The message log, newest first (``page.reverse`` is ignored). ``iterator`` is an
+        id: the page continues with older messages; ``prev_iterator`` is ``-`` and an id:
+        passed back as ``iterator`` it gives the newer messages before that one (still
+        newest first). ``app_id`` None searches every application.
+
+        Filters that no index serves (text, event types, status, endpoint) examine at
+        most ``SEARCH_SCAN_ROWS`` messages per call: a page may come back short, or
+        empty, and not ``done``; its iterator continues the scan where it stopped, so
+        following iterators visits every match once and no call scans the whole log."""
+        ...
+
+    async def attempts_after(
+        self, after_id: str | None, limit: int, *, app_id: str | None = None
+    ) -> list[Attempt]:
+        """The live tail: attempts with id > ``after_id``, oldest first; with None, the
+        newest ``limit`` (oldest first)."""
+        ...
+
+    async def fold_insights(self, before_ms: int, limit: int) -> int:
+        """Fold up to ``limit`` messages, deliveries and attempts each, with ids older
+        than ``before_ms``, into the chart rollups (by id cursor, in one transaction);
+        the rows folded. A row committed after the fold passed its id is never counted,
+        so ``before_ms`` must lag behind now by more than a lease (an attempt is
+        recorded within its delivery's lease or not at all). Reads combine the rollups
+        with the rows not folded yet, so charts are current whether or not this ran."""
+        ...
 
     # idempotency of POSTs other than publish (``publish`` keeps its key itself)
     async def begin_idempotent(self, key: str, now_ms: int) -> StoredResponse | None:

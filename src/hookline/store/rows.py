@@ -232,7 +232,8 @@ def delivery_from_row(r: Row) -> Delivery:
 
 ATTEMPT_COLS = (
     "id, delivery_id, msg_id, endpoint_id, app_id, url, status, response_status, "
-    "response_body, duration_ms, error_kind, trigger, created_at"
+    "response_body, duration_ms, error_kind, trigger, created_at, request_headers, "
+    "response_headers"
 )
 
 
@@ -251,6 +252,8 @@ def attempt_from_row(r: Row) -> Attempt:
         error_kind=None if r[10] is None else ErrorKind(r[10]),
         trigger=TriggerType(r[11]),
         created_at=r[12],
+        request_headers=load(r[13]),
+        response_headers=load(r[14]),
     )
 
 
@@ -269,6 +272,8 @@ def attempt_params(a: Attempt) -> tuple[Any, ...]:
         None if a.error_kind is None else a.error_kind.value,
         int(a.trigger),
         a.created_at,
+        dump_opt(a.request_headers),
+        dump_opt(a.response_headers),
     )
 
 

@@ -299,3 +299,38 @@ access_token = Table(
     Index("ix_access_token_app", "app_id", "expires_at"),
     Index("ix_access_token_expires", "expires_at"),
 )
+
+# The dashboard's chart rollups, folded in from message, delivery and attempt rows by the
+# maintenance loop (``insight_cursor`` holds how far): per minute and per hour, for every
+# application together (scope "*"), each application and each endpoint (``kind`` 0/1/2).
+insight_rollup = Table(
+    "insight_rollup",
+    metadata,
+    Column("scope", String(40), primary_key=True),
+    Column("grain_ms", BigInteger, primary_key=True),
+    Column("start_ms", BigInteger, primary_key=True),
+    Column("kind", Integer, nullable=False),
+    Column("app_id", String(40), nullable=False),
+    Column("messages", Integer, nullable=False),
+    Column("succeeded", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("max_ms", Integer, nullable=False),
+    Column("latency", Text, nullable=False),  # JSON list: the latency histogram's counts
+    Index("ix_insight_rollup_time", "grain_ms", "start_ms"),
+)
+
+insight_cursor = Table(
+    "insight_cursor",
+    metadata,
+    Column("name", String(16), primary_key=True),
+    Column("cursor", String(40), nullable=False),
+)
+
+# Each endpoint's latest failed attempt, as folded (the attempts past the cursor are read).
+insight_failure = Table(
+    "insight_failure",
+    metadata,
+    Column("endpoint_id", String(40), primary_key=True),
+    Column("last_failure_at", BigInteger, nullable=False),
+    Column("last_error", String(64), nullable=False),
+)

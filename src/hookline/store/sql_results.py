@@ -46,7 +46,7 @@ def record(
     breaker and health move on, and operational events go out."""
     live = _still_leased(conn, owner, results)
     conn.executemany(
-        f"INSERT INTO attempt ({rows.ATTEMPT_COLS}) VALUES ({marks(13)})",
+        f"INSERT INTO attempt ({rows.ATTEMPT_COLS}) VALUES ({marks(15)})",
         [rows.attempt_params(r.attempt) for r in live],
     )
     conn.executemany(

@@ -10,6 +10,7 @@ from hookline.store.sql_engine import EngineOps
 from hookline.store.sql_fanout import FanoutOps
 from hookline.store.sql_idempotency import IdempotencyOps
 from hookline.store.sql_inbound import InboundOps
+from hookline.store.sql_insights import InsightOps
 from hookline.store.sql_messages import MessageOps
 from hookline.store.sql_sources import SourceOps
 from hookline.store.sql_tasks import TaskOps
@@ -27,6 +28,7 @@ class SqlStore(
     SourceOps,
     InboundOps,
     CatalogOps,
+    InsightOps,
 ):
     """Implements ``hookline.store.base.Store``; a backend supplies the ``Database`` and
     the channel its processes wake each other through."""

@@ -26,6 +26,10 @@ class UiConfig:
     # origins allowed to show the portal in an iframe; nobody else may frame any page
     frame_ancestors: tuple[str, ...] = ()
     branding: Branding = field(default_factory=Branding)
+    # the live tail's stream: how often it reads new attempts, and how often it sends a
+    # keep-alive comment and looks the session up again
+    live_poll_s: float = 0.5
+    live_heartbeat_s: float = 15.0
 
     @property
     def secure_cookies(self) -> bool:

@@ -12,14 +12,31 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from hookline.errors import ApiError, StoreError
-from hookline.ui import pages_overview, sign_in
+from hookline.ui import (
+    pages_catalogue,
+    pages_live,
+    pages_messages,
+    pages_overview,
+    pages_sources,
+    sign_in,
+)
 from hookline.ui.config import UiConfig
 from hookline.ui.render import STATIC_DIR, environment, render, security_headers
 from hookline.ui.session import Forbidden, SignInRequired
 
 # Each page module's router; a new page module adds itself here.
-OPERATOR_ROUTERS: tuple[APIRouter, ...] = (sign_in.router, pages_overview.router)
-PORTAL_ROUTERS: tuple[APIRouter, ...] = ()
+OPERATOR_ROUTERS: tuple[APIRouter, ...] = (
+    sign_in.router,
+    pages_overview.router,
+    pages_messages.router,
+    pages_catalogue.router,
+    pages_sources.router,
+    pages_live.router,
+)
+PORTAL_ROUTERS: tuple[APIRouter, ...] = (
+    pages_messages.portal_router,
+    pages_catalogue.portal_router,
+)
 
 
 def mount_ui(app: FastAPI, config: UiConfig) -> None:
