@@ -52,6 +52,19 @@ HOP_BY_HOP = frozenset(
 # Headers of a received request that are never passed on (``Endpoint.forward_headers``):
 # those hookline sets, the one describing the body it sends, and hop-by-hop headers.
 NOT_FORWARDED = SET_BY_HOOKLINE | HOP_BY_HOP | frozenset(("content-encoding",))
+# What an attempt's recorded request headers show instead of a credential's value.
+MASKED = "\u2022\u2022\u2022\u2022"
+_SECRET_NAMES = frozenset(("authorization", "proxy-authorization", "cookie", "x-api-key"))
+_SECRET_PARTS = ("token", "secret", "key", "password", "auth")
+
+
+def is_secret_header(name: str) -> bool:
+    """A header whose value an attempt's record masks: credentials, by name or by a
+    part of it (``X-Auth-Token``, ``Api-Key``, ``Client-Secret``...)."""
+    lower = name.lower()
+    return lower in _SECRET_NAMES or any(part in lower for part in _SECRET_PARTS)
+
+
 T = TypeVar("T")
 # An endpoint whose URL is ``action://NAME`` runs the server-configured action NAME.
 ACTION_SCHEME = "action://"

@@ -333,7 +333,10 @@ def build_roles(settings: Settings, dev: bool = False, *, migrated: bool = False
         )
     if settings.run_worker and settings.run_maintenance:
         retention_ms = int(settings.retention_days * DAY_MS)
-        maintenance = Maintenance(store, MaintenanceConfig(retention_ms=retention_ms))
+        settle_ms = int(settings.lease_seconds * 1000) + 60_000
+        maintenance = Maintenance(
+            store, MaintenanceConfig(retention_ms=retention_ms, insight_settle_ms=settle_ms)
+        )
     if settings.run_worker:
         sender = Sender(
             SenderConfig(

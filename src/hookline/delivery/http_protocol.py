@@ -36,11 +36,17 @@ class SendError(Exception):
         self.replayable = replayable
 
 
+MAX_KEPT_HEADERS = 50  # response headers kept for the attempt's record, at most
+MAX_KEPT_HEADER_BYTES = 8 * 1024
+
+
 @dataclass(slots=True)
 class Response:
     status: int
     body: bytes
     retry_after: str | None
+    # the first headers received (lower-case names, repeats joined with ", "), bounded
+    headers: dict[str, str] | None = None
 
 
 class HttpConnection(asyncio.Protocol):
@@ -60,6 +66,8 @@ class HttpConnection(asyncio.Protocol):
     def _reset(self) -> None:
         self._status = 0
         self._retry_after: str | None = None
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._header_bytes = 0
         self._chunks: list[bytes] = []
         self._size = 0  # body bytes seen, including the ones past the limit
         self._received = 0  # response bytes seen for the current request
@@ -156,6 +164,9 @@ class HttpConnection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         if self._complete:
             return
+        self._header_bytes += len(name) + len(value)
+        if len(self._headers) < MAX_KEPT_HEADERS and self._header_bytes <= MAX_KEPT_HEADER_BYTES:
+            self._headers.append((name, value))
         lower = name.lower()
         if lower == b"retry-after":
             if self._retry_after is None:
@@ -183,6 +194,7 @@ class HttpConnection(asyncio.Protocol):
         if 100 <= self._status < 200:  # an interim answer (100 Continue): the real one follows
             self._status, self._headers_done, self._framed = 0, False, False
             self._retry_after = None
+            self._headers, self._header_bytes = [], 0
             return
         self._complete = True
         self._keep_alive = self._parser.should_keep_alive()
@@ -206,7 +218,7 @@ class HttpConnection(asyncio.Protocol):
         self.reused = True
         self.idle_since = time.monotonic()
         if waiter is not None and not waiter.done():
-            waiter.set_result(Response(self._status, body, self._retry_after))
+            waiter.set_result(Response(self._status, body, self._retry_after, _kept(self._headers)))
         if not self._keep_alive:
             self.close()
 
@@ -216,3 +228,11 @@ class HttpConnection(asyncio.Protocol):
         self._keep_alive = False
         if waiter is not None and not waiter.done():
             waiter.set_exception(SendError(kind, message, replayable))
+
+
+def _kept(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    kept: dict[str, str] = {}
+    for raw_name, raw_value in headers:
+        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+        kept[name] = f"{kept[name]}, {value}" if name in kept else value
+    return kept

@@ -33,6 +33,10 @@ class MaintenanceConfig:
     retention_interval: float = 3600.0  # between retention passes
     purge_batch: int = 1000  # rows per table per retention transaction
     purge_pause: float = 0.05
+    # Chart rollups fold rows whose ids are older than this: more than a lease, since a
+    # result is recorded within its delivery's lease or not at all.
+    insight_settle_ms: int = 120_000
+    insight_batch: int = 2000  # rows per table per fold transaction
 
 
 class Maintenance:
@@ -45,6 +49,7 @@ class Maintenance:
         self.purged = 0
         self.expired_keys = 0
         self.expired_inbound = 0
+        self.folded = 0
 
     def stop(self) -> None:
         """``run`` returns once the current transaction has finished."""
@@ -55,6 +60,7 @@ class Maintenance:
         while not self._stopping.is_set():
             try:
                 busy = await self.advance_tasks()
+                busy = await self.fold_insights() or busy
                 if time.monotonic() >= self._next_purge:
                     await self.purge()
                     self._next_purge = time.monotonic() + self._config.retention_interval
@@ -96,7 +102,15 @@ class Maintenance:
             log.info("retention: purged %d payloads and response bodies", total)
         await self.expire_keys()
         await self.expire_inbound()
+        await self._store.purge_access_tokens(int(time.time() * 1000), self._config.purge_batch)
         return total
+
+    async def fold_insights(self) -> bool:
+        """One batch of new rows into the chart rollups; True while more are waiting."""
+        before = int(time.time() * 1000) - self._config.insight_settle_ms
+        folded = await self._store.fold_insights(before, self._config.insight_batch)
+        self.folded += folded
+        return folded >= self._config.insight_batch
 
     async def expire_keys(self) -> int:
         """Delete Idempotency-Key rows past their 24-hour window, batch by batch; the

@@ -20,7 +20,14 @@ from aiohttp.abc import AbstractResolver
 from hookline.addresses import AddressPolicy
 from hookline.delivery.http_client import HttpClient, Target
 from hookline.delivery.http_protocol import SendError
-from hookline.models import NOT_FORWARDED, SET_BY_HOOKLINE, DeliveryTask, ErrorKind
+from hookline.models import (
+    MASKED,
+    NOT_FORWARDED,
+    SET_BY_HOOKLINE,
+    DeliveryTask,
+    ErrorKind,
+    is_secret_header,
+)
 from hookline.signing import Secret, parse_secret, sign
 
 USER_AGENT = "hookline/0.1 (+https://github.com/hookline)"
@@ -35,6 +42,9 @@ class Outcome:
     error_kind: ErrorKind | None
     retry_after: str | None = None
     started_at_ms: int = 0
+    # as sent, credentials masked; None when no request was made
+    request_headers: dict[str, str] | None = None
+    response_headers: dict[str, str] | None = None  # as received; None without an answer
 
     @property
     def ok(self) -> bool:
@@ -101,12 +111,16 @@ class Sender:
             headers["svix-signature"] = signature
         return headers
 
-    def _request(self, task: DeliveryTask, target: Target, timestamp: int) -> bytes:
+    def _request(
+        self, task: DeliveryTask, target: Target, timestamp: int
+    ) -> tuple[bytes, dict[str, str]]:
         """The whole request: the URL's cached head, the headers as ``signed_headers``
-        has them, the payload. Built as one string, with no dict in between."""
+        has them, the payload. Built as one string, with no dict in between; and beside
+        it the headers as the attempt's record shows them, credentials masked."""
         signature = sign(task.msg_id, timestamp, task.payload, _secrets(task.signing_keys))
         msg_id, ts = task.msg_id, str(timestamp)
         lines = ""
+        shown = {"authorization": MASKED} if target.has_auth else {}
         if task.headers or task.forward_headers:
             for name, value in _custom_headers(task).items():
                 if target.has_auth and name.lower() == "authorization":
@@ -114,16 +128,29 @@ class Sender:
                 if _UNSAFE.search(name) or _UNSAFE.search(value):
                     raise SendError(ErrorKind.CONNECTION_ERROR, f"invalid header {name!r}")
                 lines += f"{name}: {value}\r\n"
+                shown[name] = MASKED if _secret(name) else value
         svix = ""
+        length = str(len(task.payload))
+        shown.update(
+            {
+                "content-type": "application/json",
+                "user-agent": USER_AGENT,
+                "webhook-id": msg_id,
+                "webhook-timestamp": ts,
+                "webhook-signature": signature,
+            }
+        )
         if self._config.send_svix_headers:
             svix = f"svix-id: {msg_id}\r\nsvix-timestamp: {ts}\r\nsvix-signature: {signature}\r\n"
+            shown.update({"svix-id": msg_id, "svix-timestamp": ts, "svix-signature": signature})
+        shown["content-length"] = length
         head = (
             f"{lines}content-type: application/json\r\nuser-agent: {USER_AGENT}\r\n"
             f"webhook-id: {msg_id}\r\nwebhook-timestamp: {ts}\r\n"
             f"webhook-signature: {signature}\r\n{svix}"
-            f"content-length: {len(task.payload)}\r\n\r\n"
+            f"content-length: {length}\r\n\r\n"
         )
-        return target.head + head.encode("utf-8") + task.payload
+        return target.head + head.encode("utf-8") + task.payload, shown
 
     async def send(self, task: DeliveryTask) -> Outcome:
         client = self._client
@@ -131,19 +158,26 @@ class Sender:
         started_wall = time.time()
         started = time.perf_counter()
 
+        sent: dict[str, str] | None = None
+
         def done(
-            status: int, body: str, kind: ErrorKind | None, retry: str | None = None
+            status: int,
+            body: str,
+            kind: ErrorKind | None,
+            retry: str | None = None,
+            received: dict[str, str] | None = None,
         ) -> Outcome:
             elapsed = int((time.perf_counter() - started) * 1000)
             if status == 0 and "@" in task.url:  # our own error text may quote the URL
                 body = _without_userinfo(body, task.url)
-            return Outcome(status, body, elapsed, kind, retry, int(started_wall * 1000))
+            started_ms = int(started_wall * 1000)
+            return Outcome(status, body, elapsed, kind, retry, started_ms, sent, received)
 
         try:
             target = client.target(task.url)
             if target.refused:
                 return done(0, "destination address refused by the SSRF guard", ErrorKind.BLOCKED)
-            data = self._request(task, target, int(started_wall))
+            data, sent = self._request(task, target, int(started_wall))
             resp = await client.post(target, data, self._config.request_timeout)
         except SendError as exc:
             return done(0, str(exc), exc.kind)
@@ -154,7 +188,13 @@ class Sender:
         except OSError as exc:
             return done(0, str(exc) or type(exc).__name__, ErrorKind.CONNECTION_ERROR)
         body = resp.body.decode("utf-8", errors="replace")
-        return done(resp.status, body, _status_kind(resp.status), resp.retry_after)
+        kind = _status_kind(resp.status)
+        return done(resp.status, body, kind, resp.retry_after, resp.headers)
+
+
+@lru_cache(maxsize=1024)
+def _secret(name: str) -> bool:
+    return is_secret_header(name)
 
 
 def _custom_headers(task: DeliveryTask) -> dict[str, str]:

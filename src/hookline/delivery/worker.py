@@ -72,6 +72,8 @@ def decide(
         error_kind=outcome.error_kind,
         trigger=task.trigger,
         created_at=outcome.started_at_ms or now_ms,
+        request_headers=outcome.request_headers,
+        response_headers=outcome.response_headers,
     )
     number, event_id, lease = attempts_made, task.event_id, task.lease_until
     if outcome.ok or task.trigger is TriggerType.MANUAL:
