@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from browser_kit import Guard, Site, load_e2e_kit
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from hookline.testing import Receiver
 
@@ -25,6 +25,7 @@ HERE = Path(__file__).parent
 E2E = load_e2e_kit()
 VIEWPORT = {"width": 1280, "height": 800}
 TIMEOUT_MS = 15_000  # a shared 2-core machine; every wait is for something that will come
+expect.set_options(timeout=TIMEOUT_MS)
 LAUNCH_ARGS = [
     "--disable-gpu",
     "--disable-background-networking",
