@@ -12,12 +12,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hookline.api import (
     applications,
     endpoints,
+    endpoints_example,
     event_types,
     ingest_endpoints,
     ingest_requests,
     ingest_sources,
     messages,
     operational,
+    portal_access,
     recovery,
 )
 from hookline.api.auth import TokenGate
@@ -91,6 +93,8 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(health)
     for module in (applications, event_types, endpoints, messages, recovery, operational):
         app.include_router(module.router)
+    app.include_router(endpoints_example.router)
+    app.include_router(portal_access.router)
     for module in (ingest_sources, ingest_requests, ingest_endpoints):
         app.include_router(module.router)
     app.add_middleware(FastPublish, context=context)

@@ -7,8 +7,9 @@ the body is read, and is the only credential check there is.
 
 Three credentials open the API: the admin token (``Authorization: Bearer``); a browser
 session of the dashboard or the portal (its cookie plus the page's ``X-CSRF-Token``
-header, which a cross-site request cannot send); and, later, application-scoped tokens.
-A credential scoped to one application passes only the routes ``app_scope`` allows."""
+header, which a cross-site request cannot send); and a consumer-portal token
+(``appsk_…``). A credential scoped to one application passes only the routes
+``scoped_routes.RULES`` allow, for objects of its own application."""
 
 from __future__ import annotations
 
@@ -21,12 +22,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from hookline.access import ADMIN, csrf_token, parse_capabilities, same_secret, token_hash
 from hookline.access import Scope as Access
 from hookline.api.context import ApiContext, check_token
-from hookline.api.errors import api_error_response, error_response
-from hookline.errors import Unauthorized
-from hookline.models import AccessKind
+from hookline.api.errors import api_error_response, error_response, store_error_response
+from hookline.api.scoped_routes import compile_rules, match
+from hookline.errors import NotFound, StoreError, Unauthorized
+from hookline.models import AccessKind, AccessToken
 
 PROTECTED_PREFIXES = ("/api/", "/ingest/api/")
 SESSION_COOKIES = ("hookline_session", "hookline_portal")
+PORTAL_TOKEN_PREFIX = "appsk_"
 
 
 class Forbidden(Unauthorized):
@@ -38,12 +41,14 @@ class TokenGate:
     """Every request under ``/api/`` and ``/ingest/api/`` needs a credential, except the
     ``public`` paths (health checks). The docs outside them stay public: they reveal no
     data. (Sources receive at ``/in/{token}``, outside the API, where the token is the
-    credential.) The caller's ``Access`` goes into ``scope["state"]["access"]``."""
+    credential.) The caller's ``Access`` goes into ``scope["state"]["access"]``, and the
+    hash of a stored credential (session or portal token) into ``credential_hash``."""
 
     def __init__(self, app: ASGIApp, context: ApiContext, public: Iterable[str] = ()) -> None:
         self.app = app
         self.context = context
         self.public = frozenset(public)
+        self.rules = compile_rules()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
@@ -52,22 +57,42 @@ class TokenGate:
             and path.startswith(PROTECTED_PREFIXES)
             and path not in self.public
         ):
+            state = scope.setdefault("state", {})
             try:
                 access = await self.caller(scope)
                 if not access.is_admin:
                     await self.check_scoped(access, scope)
-            except Unauthorized as exc:
+            except (Unauthorized, NotFound) as exc:
+                state.pop("credential_hash", None)
                 await api_error_response(exc)(scope, receive, send)
                 return
-            scope.setdefault("state", {})["access"] = access
+            except StoreError as exc:
+                await store_error_response(exc)(scope, receive, send)
+                return
+            state["access"] = access
         await self.app(scope, receive, send)
 
     async def caller(self, scope: Scope) -> Access:
         header = _header(scope, b"authorization").decode("latin-1")
         if header:
+            scheme, _, token = header.partition(" ")
+            token = token.strip()
+            if scheme.lower() == "bearer" and token.startswith(PORTAL_TOKEN_PREFIX):
+                return await self.portal_token(scope, token)
             check_token(self.context, header)  # the admin token: the fast path
             return ADMIN
         return await self.session(scope)
+
+    async def portal_token(self, scope: Scope, token: str) -> Access:
+        """A token from ``app-portal-access``: one application, until it expires."""
+        hashed = token_hash(token)
+        row = await self.context.store.find_access_token(
+            hashed, AccessKind.PORTAL_TOKEN, int(time.time() * 1000)
+        )
+        if row is None or row.app_id is None:
+            raise Unauthorized("invalid token")
+        scope["state"]["credential_hash"] = hashed
+        return _access(row)
 
     async def session(self, scope: Scope) -> Access:
         """A page's call: its session cookie, and the CSRF token derived from it."""
@@ -82,14 +107,38 @@ class TokenGate:
             )
             if row is None:
                 raise Unauthorized("the session has ended; sign in again")
-            if row.app_id is None:
-                return ADMIN
-            return Access(row.app_id, parse_capabilities(row.capabilities), row.read_only)
+            scope["state"]["credential_hash"] = row.token_hash
+            return _access(row)
         raise Unauthorized("missing bearer token")
 
     async def check_scoped(self, access: Access, scope: Scope) -> None:
-        """Application-scoped callers reach only their application's allowed routes."""
-        raise Forbidden("this credential cannot use this route")
+        """Application-scoped callers reach only the allowlisted routes their
+        capabilities open, and only for objects of their own application (else 404)."""
+        found = match(self.rules, scope["method"], scope["path"])
+        if found is None:
+            raise Forbidden("this credential cannot use this route")
+        needed = found.rule.capability
+        if needed is not None and not access.allows(needed):
+            detail = "this credential is read-only" if access.read_only else None
+            raise Forbidden(detail or f"this credential lacks the {needed.value} capability")
+        owner = found.rule.owner
+        if owner is None:
+            return
+        ref = found.params[owner]
+        if owner == "app_id":
+            owner_app = (await self.context.store.get_application(ref)).id
+            missing = NotFound(f"application {ref!r} not found")
+        else:
+            owner_app = (await self.context.store.get_task(ref)).app_id
+            missing = NotFound(f"background task {ref!r} not found")
+        if not access.sees(owner_app):
+            raise missing  # as if it did not exist: the same answer as the store's
+
+
+def _access(row: AccessToken) -> Access:
+    if row.app_id is None:
+        return ADMIN
+    return Access(row.app_id, parse_capabilities(row.capabilities), row.read_only)
 
 
 def _header(scope: Scope, name: bytes) -> bytes:

@@ -85,7 +85,13 @@ class Store(Protocol):
     # applications
     async def create_application(self, app: Application) -> Application: ...
     async def get_application(self, ref: str) -> Application: ...
-    async def list_applications(self, page: PageRequest) -> Page[Application]: ...
+    async def list_applications(
+        self, page: PageRequest, *, search: str | None = None
+    ) -> Page[Application]:
+        """``search``: the id or uid exactly, or a substring of the name or uid (any case).
+        Filtered in SQL as the keyset walks, so pages stay full and iterators valid."""
+        ...
+
     async def update_application(self, app: Application) -> Application:
         """Optimistic: applies only while the row is at ``app.version`` (else
         ``VersionConflict``, nothing written); returns the record at its new version."""
@@ -108,7 +114,13 @@ class Store(Protocol):
     # endpoints
     async def create_endpoint(self, endpoint: Endpoint) -> Endpoint: ...
     async def get_endpoint(self, app_id: str, ref: str) -> Endpoint: ...
-    async def list_endpoints(self, app_id: str, page: PageRequest) -> Page[Endpoint]: ...
+    async def list_endpoints(
+        self, app_id: str, page: PageRequest, *, search: str | None = None
+    ) -> Page[Endpoint]:
+        """``search``: the id or uid exactly, or a substring of the URL or description
+        (any case); walks only this application's endpoints."""
+        ...
+
     async def update_endpoint(self, endpoint: Endpoint) -> Endpoint:
         """Optimistic, as ``update_application``; the worker's disable moves the version
         too, so no update read before it can re-enable the endpoint unseen."""
@@ -136,6 +148,15 @@ class Store(Protocol):
         written and the outcome carries the stored answer (``replayed``, with the message
         as it is now); otherwise the key is stored with the message, in the same
         transaction, so concurrent or retried repeats never publish twice."""
+        ...
+
+    async def publish_to_endpoint(
+        self, message: Message, endpoint_id: str, now_ms: int
+    ) -> PublishOutcome:
+        """Store ``message`` with a delivery to that one endpoint only (an endpoint's test
+        event), in one transaction; signed and retried like any delivery. ``NotFound`` if
+        the endpoint is not in the message's application, ``Conflict`` if it is disabled;
+        then nothing is written."""
         ...
 
     async def get_message(self, app_id: str, msg_id: str) -> Message: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from hookline.errors import Conflict, NotFound, VersionConflict
 from hookline.models import (
@@ -51,9 +52,14 @@ class CatalogOps(SqlBase):
             raise NotFound(f"application {ref!r} not found")
         return found
 
-    async def list_applications(self, page: PageRequest) -> Page[Application]:
+    async def list_applications(
+        self, page: PageRequest, *, search: str | None = None
+    ) -> Page[Application]:
         select = f"SELECT {rows.APP_COLS} FROM application"
-        return await self._read(lambda c: page_of(c, select, [], [], "id", page, rows.app_from_row))
+        where, params = text_search(search, exact=("id", "uid"), within=("name", "uid"))
+        return await self._read(
+            lambda c: page_of(c, select, where, params, "id", page, rows.app_from_row)
+        )
 
     async def update_application(self, app: Application) -> Application:
         """Write ``app`` only if the row is still at the version it was read at
@@ -173,14 +179,17 @@ class CatalogOps(SqlBase):
             raise NotFound(f"endpoint {ref!r} not found")
         return found
 
-    async def list_endpoints(self, app_id: str, page: PageRequest) -> Page[Endpoint]:
+    async def list_endpoints(
+        self, app_id: str, page: PageRequest, *, search: str | None = None
+    ) -> Page[Endpoint]:
         select = f"SELECT {rows.ENDPOINT_COLS} FROM endpoint"
+        where, params = text_search(search, exact=("id", "uid"), within=("url", "description"))
         return await self._read(
             lambda c: page_of(
                 c,
                 select,
-                ["app_id = ?"],
-                [app_id],
+                ["app_id = ?", *where],
+                [app_id, *params],
                 "id",
                 page,
                 lambda r: rows.endpoint_from_row(r, self._box),
@@ -288,3 +297,18 @@ def _endpoint_event(conn: Conn, event_type: str, endpoint: Endpoint) -> None:
         },
         endpoint.updated_at or endpoint.created_at,
     )
+
+
+def text_search(
+    search: str | None, *, exact: tuple[str, ...], within: tuple[str, ...]
+) -> tuple[list[str], list[Any]]:
+    """A listing's search box as one WHERE clause both dialects accept: equal to one of
+    ``exact``, or a case-insensitive substring of one of ``within`` (``%`` and ``_`` in
+    the search are literal)."""
+    if not search:
+        return [], []
+    escaped = search.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
+    tests = [f"{col} = ?" for col in exact]
+    tests += [f"LOWER({col}) LIKE ? ESCAPE '!'" for col in within]
+    params: list[Any] = [search] * len(exact) + [f"%{escaped}%"] * len(within)
+    return ["(" + " OR ".join(tests) + ")"], params

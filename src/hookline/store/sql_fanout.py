@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from hookline import filters, ids
+from hookline.errors import Conflict, NotFound
 from hookline.models import OPERATIONAL_APP_ID, Message, TriggerType, subscription_matches
 from hookline.store import rows
 from hookline.store.base import FanoutStep
@@ -100,6 +101,22 @@ def enqueue_message(
     conn.execute(_INSERT_MESSAGE, rows.message_params(message))
     _insert_deliveries(conn, message, targets, now_ms)
     return Enqueued(len(targets), background=False)
+
+
+def enqueue_for_endpoint(conn: Conn, message: Message, endpoint_id: str, now_ms: int) -> None:
+    """Insert ``message`` with one delivery, to ``endpoint_id`` alone (an endpoint's test
+    event): no fan-out, whatever the endpoint's subscriptions. The endpoint must be an
+    enabled endpoint of the message's application (else nothing is written)."""
+    found = conn.execute(
+        "SELECT disabled FROM endpoint WHERE id = ? AND app_id = ?",
+        (endpoint_id, message.app_id),
+    ).fetchone()
+    if found is None:
+        raise NotFound(f"endpoint {endpoint_id!r} not found")
+    if found[0]:
+        raise Conflict("the endpoint is disabled; enable it first")
+    conn.execute(_INSERT_MESSAGE, rows.message_params(message))
+    _insert_deliveries(conn, message, [endpoint_id], now_ms)
 
 
 def _targets(

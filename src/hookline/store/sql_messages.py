@@ -66,6 +66,17 @@ class MessageOps(SqlBase):
     ) -> PublishOutcome:
         return await self._publish(message, now_ms, new_app, idempotency=idempotency)
 
+    async def publish_to_endpoint(
+        self, message: Message, endpoint_id: str, now_ms: int
+    ) -> PublishOutcome:
+        def op(conn: Conn) -> PublishOutcome:
+            fanout.enqueue_for_endpoint(conn, message, endpoint_id, now_ms)
+            return PublishOutcome(message, created=True, deliveries=1)
+
+        outcome = await self._write(op, own_locks=True)
+        self._work.set()
+        return outcome
+
     async def publish_routed(
         self, request_id: str, message: Message, now_ms: int, verdict: Verdict | None = None
     ) -> PublishOutcome:

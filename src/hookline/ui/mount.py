@@ -13,10 +13,13 @@ from fastapi.staticfiles import StaticFiles
 
 from hookline.errors import ApiError, StoreError
 from hookline.ui import (
+    pages_apps,
     pages_catalogue,
+    pages_endpoints,
     pages_live,
     pages_messages,
     pages_overview,
+    pages_portal,
     pages_sources,
     sign_in,
 )
@@ -28,12 +31,17 @@ from hookline.ui.session import Forbidden, SignInRequired
 OPERATOR_ROUTERS: tuple[APIRouter, ...] = (
     sign_in.router,
     pages_overview.router,
+    pages_apps.router,
+    pages_endpoints.router,
     pages_messages.router,
     pages_catalogue.router,
     pages_sources.router,
     pages_live.router,
 )
 PORTAL_ROUTERS: tuple[APIRouter, ...] = (
+    pages_portal.router,
+    pages_apps.portal_router,
+    pages_endpoints.portal_router,
     pages_messages.portal_router,
     pages_catalogue.portal_router,
 )

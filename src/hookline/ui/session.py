@@ -136,8 +136,9 @@ def set_session_cookie(
         # kept apart per embedding site (CHIPS)
         response.set_cookie(
             cookie, token, max_age=max_age, path="/", httponly=True, secure=True,
-            samesite="none", partitioned=True,
+            samesite="none",
         )  # fmt: skip
+        _partitioned(response, cookie)
     else:
         response.set_cookie(
             cookie, token, max_age=max_age, path="/", httponly=True,
@@ -145,11 +146,27 @@ def set_session_cookie(
         )  # fmt: skip
 
 
+def _partitioned(response: Response, cookie: str) -> None:
+    """Adds ``Partitioned`` to the cookie just set: Python's ``http.cookies`` knows the
+    attribute only from 3.14 on (Starlette refuses it before)."""
+    prefix = f"{cookie}=".encode()
+    for n in range(len(response.raw_headers) - 1, -1, -1):
+        name, value = response.raw_headers[n]
+        if name == b"set-cookie" and value.startswith(prefix):
+            response.raw_headers[n] = (name, value + b"; Partitioned")
+            return
+
+
 async def end_session(request: Request, cookie: str, response: Response) -> None:
     token = request.cookies.get(cookie)
     if token:
         await config_of(request).store.delete_access_token(token_hash(token))
-    response.delete_cookie(cookie, path="/")
+    if cookie == PORTAL_COOKIE and config_of(request).secure_cookies:
+        # a partitioned cookie is only removed by a removal with the same attributes
+        response.delete_cookie(cookie, path="/", secure=True, httponly=True, samesite="none")
+        _partitioned(response, cookie)
+    else:
+        response.delete_cookie(cookie, path="/")
 
 
 def redirect(location: str) -> RedirectResponse:
