@@ -33,6 +33,7 @@ from bench.scenarios import (
     end_to_end,
     fanout,
     inbound,
+    insights,
     isolation,
     postgres,
     publish_load,
@@ -48,6 +49,7 @@ SCENARIOS: dict[str, ModuleType] = {
     "backlog": backlog,
     "inbound": inbound,
     "postgres": postgres,
+    "insights": insights,
 }
 NOT_YET: dict[str, str] = {}  # scenarios named but not built yet: name -> why
 RUN_BUDGET_S = 40 * 60.0  # the whole run; each scenario also has its own cap

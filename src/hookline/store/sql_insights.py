@@ -277,7 +277,8 @@ def _endpoint_health(
     found = _healths(conn, endpoint_ids, len(starts))
     if starts:
         lo, hi = starts[0], starts[-1] + bucket_ms
-        for scope, start, *counts in rollup_rows(conn, list(found), grain_for(bucket_ms), lo, hi):
+        grain = grain_for(bucket_ms)
+        for scope, start, *counts in rollup_rows(conn, list(found), grain, lo, hi, False):
             t = _bucket(found[scope].tallies, lo, bucket_ms, start)
             if t is not None:
                 t.merge(*counts)
