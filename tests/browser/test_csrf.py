@@ -69,3 +69,29 @@ async def test_forms_posted_from_another_site_are_refused_and_the_session_lives_
     await expect(page).to_have_url(server.base_url + "/ui/")  # still signed in
     await expect(page.get_by_role("heading", level=1)).to_have_text("Overview")
     assert {"/logout", "/rotate"} <= set(stranger.hits)
+
+
+async def test_forms_posted_from_another_site_cannot_use_a_portal_session(
+    page: Page, server: Any, api: Any, stranger: Site, guard: Guard, receiver: Any
+) -> None:
+    """The portal's cookie is ``SameSite=None`` (it must work in a frame), so a cross-site
+    form carries it: the CSRF token alone refuses the form."""
+    app_id = await api.create_app("portal csrf target")
+    endpoint = await api.create_endpoint(app_id, receiver.url("/portal-csrf"))
+    secret = await api.endpoint_secret(app_id, endpoint["id"])
+    access = await api.client.post(f"/auth/app-portal-access/{app_id}", json={})
+    await page.goto(access.json()["url"])
+    await expect(page).to_have_url(server.base_url + "/portal/")
+
+    logout = server.base_url + "/portal/logout"
+    rotate = f"{server.base_url}/api/v1/app/{app_id}/endpoint/{endpoint['id']}/secret/rotate"
+    stranger.pages["/portal-logout"] = auto_post(logout)
+    stranger.pages["/portal-rotate"] = auto_post(rotate)
+    with guard.expecting(r"status of 40[13]"):
+        assert await attack(page, stranger.url("/portal-rotate"), rotate) == 401
+        assert await attack(page, stranger.url("/portal-logout"), logout) == 403
+        await expect(page.locator("body")).to_contain_text("CSRF")
+
+    assert await api.endpoint_secret(app_id, endpoint["id"]) == secret
+    await page.goto(server.base_url + "/portal/")
+    await expect(page.locator(f"tr[data-endpoint-id='{endpoint['id']}']")).to_have_count(1)

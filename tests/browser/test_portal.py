@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from browser_kit import Guard, Site, page_api, screenshot
+from browser_kit import Guard, Site, escapes_page_data, page_api, screenshot
 from playwright.async_api import Browser, Dialog, Page, expect
 
 from hookline.testing import Receiver
@@ -139,9 +139,6 @@ async def test_read_only_hides_the_write_controls_and_the_api_refuses_writes(
     await expect(page.locator("#endpoint-url")).to_have_text(receiver.url("/a"))
     for control in ("disable-endpoint", "delete-endpoint", "rotate-secret", "send-example"):
         await expect(page.get_by_test_id(control)).to_have_count(0)
-    await page.goto(f"{server.base_url}/portal/msg/{a['msg']}")
-    await expect(page.get_by_test_id("attempt")).to_have_count(1)
-    await expect(page.get_by_test_id("resend")).to_have_count(0)
 
     ep = f"/api/v1/app/{a['app']}/endpoint/{a['ep']}"
     with guard.expecting(r"status of 403"):
@@ -156,6 +153,18 @@ async def test_read_only_hides_the_write_controls_and_the_api_refuses_writes(
     reads = await page_api(page, "GET", f"/api/v1/app/{a['app']}/endpoint")
     assert reads["status"] == 200 and [e["id"] for e in reads["body"]["data"]] == [a["ep"]]
     assert (await api.client.get(ep.removeprefix("/api/v1"))).json()["disabled"] is False
+
+
+@escapes_page_data("message.html")
+async def test_read_only_shows_a_message_without_resend(
+    page: Page, server: Any, api: Any, receiver: Receiver
+) -> None:
+    a = (await tenants(api, receiver))["a"]
+    await open_link(page, await portal_link(api, a["app"], readOnly=True), server.base_url)
+    await page.goto(f"{server.base_url}/portal/msg/{a['msg']}")
+    await expect(page.get_by_test_id("attempt")).to_have_count(1)
+    await expect(page.get_by_test_id("response-body")).to_be_visible()
+    await expect(page.get_by_test_id("resend")).to_have_count(0)
 
 
 def framing_page(src: str) -> str:

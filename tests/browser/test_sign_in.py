@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from browser_kit import page_api, session_cookie, sign_in
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Browser, BrowserContext, Dialog, Page, expect
 
 
 async def test_a_wrong_token_is_refused_and_the_right_one_signs_in(
@@ -79,3 +79,29 @@ async def test_the_keyboard_alone_signs_in_and_signs_out(page: Page, server: Any
     await expect(sign_out).to_be_focused()
     await page.keyboard.press("Enter")
     await expect(page).to_have_url(server.base_url + "/ui/login")
+
+
+async def test_the_keyboard_alone_disables_an_endpoint(
+    page: Page, server: Any, api: Any, receiver: Any
+) -> None:
+    app_id = await api.create_app("Keyboard")
+    endpoint = await api.create_endpoint(app_id, receiver.url("/keys"))
+    await sign_in(page, server.base_url, server.token)
+    await page.goto(f"{server.base_url}/ui/app/{app_id}/endpoint/{endpoint['id']}")
+
+    async def accept(dialog: Dialog) -> None:
+        await dialog.accept()
+
+    page.on("dialog", accept)
+    disable = page.get_by_role("button", name="Disable")
+    for _ in range(80):  # Tab from the top of the page to the action, as a person would
+        await page.keyboard.press("Tab")
+        if await disable.evaluate("el => el === document.activeElement"):
+            break
+    await expect(disable).to_be_focused()
+    outline = await disable.evaluate("el => getComputedStyle(el).outlineStyle")
+    assert outline != "none", "the focused button shows no focus ring"
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("button", name="Enable")).to_be_visible()
+    got = await api.client.get(f"/app/{app_id}/endpoint/{endpoint['id']}")
+    assert got.json()["disabled"] is True
