@@ -58,6 +58,8 @@ async def test_an_endpoint_fails_then_recovers_on_the_overview(
     await reload_until(page, failing)
     await expect(row).to_contain_text("Failing")
     await expect(row).to_contain_text("HTTP 500")
+    await page.get_by_role("link", name="Last hour").click()  # one-minute bars
+    await expect(page).to_have_url(server.base_url + "/ui/?range=hour")
     await expect(page.locator("[data-testid=chart-outcomes] canvas")).to_have_count(1)  # drawn
     spec = await page.locator("script#chart-outcomes").text_content()
     bars = json.loads(spec or "{}")["series"]
@@ -66,8 +68,7 @@ async def test_an_endpoint_fails_then_recovers_on_the_overview(
 
     await row.get_by_role("link").click()
     await expect(page.locator("#endpoint-url")).to_have_text(receiver.url("/shipping"))
-    await expect(page.get_by_test_id("stat-success-rate")).to_contain_text("0")
-    await screenshot(page, "endpoint")
+    await expect(page.get_by_test_id("stat-success-rate")).to_contain_text("0.0%")
 
     receiver.script("/shipping", default=200, body="ok")
     await page.goto(f"{server.base_url}/ui/app/{app_id}/msg/{msg_id}")
@@ -80,6 +81,10 @@ async def test_an_endpoint_fails_then_recovers_on_the_overview(
         return await row.count() == 1 and await row.locator("td").nth(3).inner_text() == "1"
 
     await reload_until(page, recovered)
+    await row.get_by_role("link").click()
+    await page.get_by_role("link", name="Last hour").click()
+    await expect(page.get_by_test_id("stat-success-rate")).to_contain_text("20.0%")  # 1 of 5
+    await screenshot(page, "endpoint")
 
 
 async def test_rotating_a_secret_and_sending_a_test_event(

@@ -102,9 +102,10 @@ async def test_a_magic_link_opens_one_application_and_nothing_of_another(
         for method, path, body in calls:
             answer = await page_api(page, method, path, body)
             assert answer["status"] in (403, 404), (method, path, answer)
-        # the operator's dashboard is not the portal's
-        await page.goto(server.base_url + "/ui/")
-        await expect(page).to_have_url(server.base_url + "/ui/login?next=/ui/")
+        # the operator's dashboard is not the portal's, not even for application A
+        for path in ("/ui/", f"/ui/app/{b['app']}/msg/{b['msg']}", f"/ui/app/{a['app']}"):
+            await page.goto(server.base_url + path)
+            await expect(page).to_have_url(server.base_url + "/ui/login?next=" + path)
     endpoint_b = (await api.client.get(f"/app/{b['app']}/endpoint/{b['ep']}")).json()
     assert endpoint_b["disabled"] is False
     listed = (await api.client.get(f"/app/{b['app']}/endpoint")).json()["data"]
