@@ -32,6 +32,7 @@ HOUR = 60 * MIN
 # the fixtures make now. An hour boundary, so minute and hour buckets line up.
 BASE = (int(time.time() * 1000) // HOUR + 2) * HOUR
 POLICY = HealthPolicy()
+MAX_PAGES = 50  # a paging loop that runs longer is stuck on one iterator
 Outcome = tuple[bool, int] | tuple[bool, int, ErrorKind | None, int]
 
 
@@ -203,6 +204,12 @@ async def test_endpoint_health_and_failing_endpoints(store: Store) -> None:
 
     expected = [(eps[2].id, 0, 3), (eps[0].id, 1, 2)]
     assert await folded_ways(store, failing) == [expected] * 3
+    # a wide window adds up hour, ten-minute and minute rollups
+    wide = await store.failing_endpoints(BASE - 2 * HOUR + 7 * MIN, BASE + HOUR + 3 * MIN, 10)
+    assert [(h.endpoint_id, h.succeeded, h.failed) for h in wide] == [
+        *expected,
+        (elsewhere.id, 0, 1),
+    ]
     everywhere = await store.failing_endpoints(BASE, BASE + 4 * MIN, 10)
     assert [h.endpoint_id for h in everywhere] == [eps[2].id, eps[0].id, elsewhere.id]
     assert [h.endpoint_id for h in await store.failing_endpoints(BASE, BASE + 4 * MIN, 1)] == [
@@ -237,16 +244,20 @@ async def walk(
     """Every page forward (older), then every page back (newer) from the last iterator."""
     forward: list[str] = []
     page = PageRequest(limit=limit)
-    while True:
+    for _ in range(MAX_PAGES):
         got = await store.search_messages(query, page, app_id=app_id)
         assert len(got.data) <= limit
         forward += ids_of(got.data)
         if got.done:
             break
         page = PageRequest(limit=limit, iterator=got.iterator)
+    else:
+        pytest.fail("paging forward never ended")
     backward = ids_of(got.data)  # the last page, then the pages before it
     iterator = got.prev_iterator
-    while iterator is not None:
+    for _ in range(MAX_PAGES):
+        if iterator is None:
+            break
         got = await store.search_messages(query, PageRequest(limit, iterator), app_id=app_id)
         backward = ids_of(got.data) + backward
         if got.done:
@@ -318,7 +329,7 @@ async def test_search_scan_is_bounded_and_continues_without_gaps(
     query = MessageSearch(text="needle")
     pages = []
     page = PageRequest(limit=2)
-    while True:
+    for _ in range(MAX_PAGES):
         got = await store.search_messages(query, page, app_id=app.id)
         pages.append(ids_of(got.data))
         if got.done:
@@ -347,7 +358,7 @@ async def test_attempts_after_is_ordered_and_gapless(store: Store) -> None:
         newest = await store.attempts_after(None, 2, app_id=app_id)
         seen: list[str] = []
         after = ""  # before every id
-        while True:
+        for _ in range(MAX_PAGES):
             got = await store.attempts_after(after, 5, app_id=app_id)
             if not got:
                 break

@@ -36,7 +36,10 @@ class MaintenanceConfig:
     # Chart rollups fold rows whose ids are older than this: more than a lease, since a
     # result is recorded within its delivery's lease or not at all.
     insight_settle_ms: int = 120_000
-    insight_batch: int = 2000  # rows per table per fold transaction
+    # rows per table per fold transaction, and the pause after a full one: a backfill
+    # (an upgraded database's history) must leave the single writer to delivery
+    insight_batch: int = 500
+    insight_pause: float = 0.1
 
 
 class Maintenance:
@@ -45,6 +48,7 @@ class Maintenance:
         self._config = config
         self._stopping = asyncio.Event()
         self._next_purge = 0.0  # monotonic time of the next retention pass
+        self._next_fold = 0.0  # and of the next fold into the chart rollups
         self._purge_from = PurgeBatch()  # everything before these cursors is purged
         self.purged = 0
         self.expired_keys = 0
@@ -60,7 +64,10 @@ class Maintenance:
         while not self._stopping.is_set():
             try:
                 busy = await self.advance_tasks()
-                busy = await self.fold_insights() or busy
+                if time.monotonic() >= self._next_fold:
+                    folding = await self.fold_insights()
+                    pause = self._config.insight_pause if folding else self._config.poll_interval
+                    self._next_fold = time.monotonic() + pause
                 if time.monotonic() >= self._next_purge:
                     await self.purge()
                     self._next_purge = time.monotonic() + self._config.retention_interval

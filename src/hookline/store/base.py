@@ -287,7 +287,9 @@ class Store(Protocol):
         """The message log, newest first (``page.reverse`` is ignored). ``iterator`` is an
         id: the page continues with older messages; ``prev_iterator`` is ``-`` and an id:
         passed back as ``iterator`` it gives the newer messages before that one (still
-        newest first). ``app_id`` None searches every application.
+        newest first). ``app_id`` None searches every application (the operational one
+        left out). ``status`` with ``endpoint_id``: a delivery to that endpoint in that
+        status. ``ref`` is an exact message id or eventId.
 
         Filters that no index serves (text, event types, status, endpoint) examine at
         most ``SEARCH_SCAN_ROWS`` messages per call: a page may come back short, or

@@ -24,9 +24,10 @@ from hookline.models import (
 )
 from hookline.store import rows
 from hookline.store.base import PageRequest
-from hookline.store.insight_math import HOUR_MS, MINUTE_MS, bucket_starts, percentile
+from hookline.store.insight_math import MINUTE_MS, bucket_starts, percentile
 from hookline.store.insight_rollup import (
     ALL,
+    GRAINS,
     KIND_ENDPOINT,
     MINUTE_ROWS_KEPT_MS,
     SUCCESS,
@@ -288,25 +289,31 @@ def _endpoint_health(
     return {ep: h.record() for ep, h in found.items()}
 
 
-def _spans(lo: int, hi: int) -> list[tuple[int, int, int]]:
-    """[lo, hi) as (grain, from, to): whole hours from hour rows, the edges from minute
-    rows (kept for two days; a window older than that counts its whole hours only)."""
-    first_hour = -(-lo // HOUR_MS) * HOUR_MS
-    last_hour = hi - hi % HOUR_MS
-    if first_hour >= last_hour:
-        return [(MINUTE_MS, lo, hi)]
-    hours = (HOUR_MS, first_hour, last_hour)
-    return [(MINUTE_MS, lo, first_hour), hours, (MINUTE_MS, last_hour, hi)]
+def _spans(lo: int, hi: int, grains: Sequence[int] = GRAINS) -> list[tuple[int, int, int]]:
+    """Minute-aligned [lo, hi) as (grain, from, to): the middle from the coarsest rollup
+    that fits, the edges from finer ones (minute rows are kept two days: a window older
+    than that loses its sub-ten-minute edges)."""
+    for grain in sorted(grains, reverse=True):
+        first, last = -(-lo // grain) * grain, hi - hi % grain
+        if first < last:
+            finer = [g for g in grains if g < grain]
+            return [
+                *(_spans(lo, first, finer) if first > lo else []),
+                (grain, first, last),
+                *(_spans(last, hi, finer) if last < hi else []),
+            ]
+    return []
 
 
 def _failing(
     conn: Conn, since_ms: int, now_ms: int, limit: int, app_id: str | None
 ) -> list[EndpointHealth]:
     lo = since_ms - since_ms % MINUTE_MS
+    hi = -(-now_ms // MINUTE_MS) * MINUTE_MS
     counts: dict[str, list[int]] = {}
     scope_app = "app_id = ?" if app_id is not None else "app_id != ?"
-    for grain, a, b in _spans(lo, now_ms):
-        if (grain == MINUTE_MS and a < now_ms - MINUTE_ROWS_KEPT_MS) or a >= b:
+    for grain, a, b in _spans(lo, hi):
+        if grain == MINUTE_MS and a < now_ms - MINUTE_ROWS_KEPT_MS:
             continue
         for scope, ok, bad in conn.execute(
             "SELECT scope, SUM(succeeded), SUM(failed) FROM insight_rollup WHERE grain_ms = ?"
