@@ -55,7 +55,7 @@ async def live_page(
         title="Live",
         nav="live",
         app=app or "",
-        page_data=orjson.dumps({"stream": stream}).decode(),
+        page_data={"stream": stream},
     )
 
 

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from hookline.errors import ApiError, NotFound
-from hookline.models import Attempt, Delivery, DeliveryStatus, Endpoint, Message, MessageSearch
+from hookline.models import Delivery, DeliveryStatus, Endpoint, Message, MessageSearch
 from hookline.store.base import AttemptFilter, PageRequest
 from hookline.ui.render import render
 from hookline.ui.session import config_of, customer, operator
@@ -142,6 +142,11 @@ async def _message_log(
     page = await store.search_messages(
         q.search(endpoint_id), PageRequest(limit=PAGE_SIZE, iterator=q.iterator), app_id=app_id
     )
+    # a page reached backwards (an iterator from ``prev_iterator``) is "done" when
+    # nothing newer is left; one reached forwards when nothing older is
+    back = bool(q.iterator and q.iterator.startswith("-"))
+    newer = page.prev_iterator if (not page.done if back else q.iterator) else None
+    older = page.iterator if (back or not page.done) else None
     # each row's delivery statuses: one indexed read per message of the page
     statuses = {m.id: await status_counts(request, m) for m in page.data}
     return render(
@@ -154,6 +159,8 @@ async def _message_log(
         q=q,
         page=page,
         row_statuses=statuses,
+        newer=newer,
+        older=older,
         statuses=[s.name.lower() for s in DeliveryStatus],
         action=request.url.path,
         msg_link=lambda m: msg_href(viewer, m.app_id, m.id),
@@ -178,7 +185,6 @@ def msg_href(viewer: Viewer, app_id: str, msg_id: str) -> str:
 class DeliveryRow:
     delivery: Delivery
     endpoint: Endpoint | None
-    attempts: list[Attempt]
 
 
 async def _message_page(request: Request, viewer: Viewer, app_ref: str, msg_id: str) -> Response:
@@ -201,8 +207,7 @@ async def _message_page(request: Request, viewer: Viewer, app_ref: str, msg_id: 
                 endpoint = await store.get_endpoint(app.id, delivery.endpoint_id)
             except NotFound:
                 endpoint = None  # deleted since
-        mine = [a for a in attempts if a.delivery_id == delivery.id]
-        rows.append(DeliveryRow(delivery, endpoint, mine))
+        rows.append(DeliveryRow(delivery, endpoint))
     can_resend = viewer.can("CreateAttempts") and msg.payload is not None
     return render(
         request,
@@ -218,7 +223,7 @@ async def _message_page(request: Request, viewer: Viewer, app_ref: str, msg_id: 
         attempts=attempts,
         can_resend=can_resend,
         badge=badge,
-        page_data=orjson.dumps({"app": app.id, "msg": msg.id, "attempts": len(attempts)}).decode(),
+        page_data={"app": app.id, "msg": msg.id, "attempts": len(attempts)},
     )
 
 
