@@ -140,3 +140,59 @@ async def test_pages_need_a_session(tmp_path: Path) -> None:
             resp = await anon.get(path)
             assert resp.status_code == 303
             assert resp.headers["location"].startswith("/ui/login")
+
+
+async def test_an_open_breaker_shows_in_the_list_the_page_and_the_overview(
+    tmp_path: Path,
+) -> None:
+    async with site(tmp_path) as s:
+        app = await make_app(s.store, "flaky")
+        ep = await make_endpoint(s.store, app, "http://127.0.0.1:9/down")
+        fine = await make_endpoint(s.store, app, "http://127.0.0.1:9/up", event_types=["x.y"])
+        await publish(s.store, app, "a.b", 5)  # five failures in a row open the breaker
+        await deliver(s.store, {ep.id: [(False, 5)] * 5})
+        async with signed_in(s) as client:
+            listing = parse((await client.get(f"/ui/app/{app.id}")).text)
+            statuses = {
+                row.attrs["data-endpoint-id"]: [
+                    e.attrs["data-status"]
+                    for e in _inside(listing, row)
+                    if "data-status" in e.attrs
+                ]
+                for row in listing.having("data-endpoint-id")
+            }
+            assert statuses == {ep.id: ["breaker-open"], fine.id: ["active"]}
+            page = parse((await client.get(f"/ui/app/{app.id}/endpoint/{ep.id}")).text)
+            assert [e.attrs["data-status"] for e in page.having("data-status")] == ["breaker-open"]
+            assert page.text("stat-breaker") == "open"
+            assert page.text("stat-streak") == "5"
+            overview = parse((await client.get("/ui/")).text)
+            assert "Breaker open" in overview.text("failing-endpoints")
+
+
+def _inside(page, row):  # type: ignore[no-untyped-def]
+    """The elements parsed after ``row`` up to the next row: that row's contents."""
+    start = page.elements.index(row)
+    rest = page.elements[start + 1 :]
+    end = next((i for i, e in enumerate(rest) if "data-endpoint-id" in e.attrs), len(rest))
+    return rest[:end]
+
+
+async def test_hostile_query_values_get_a_page_not_an_error(tmp_path: Path) -> None:
+    async with site(tmp_path) as s:
+        app_id, a, _ = await traffic(s)
+        async with signed_in(s) as client:
+            for path in (
+                "/ui/?range=decade",
+                "/ui/apps?iterator=%00zz&q=%25_%27%22",
+                "/ui/apps?before=%FF",
+                f"/ui/app/{app_id}?q=' OR 1=1 --&before=ep_",
+                f"/ui/app/{app_id}/endpoint/{a}?range=<script>",
+            ):
+                resp = await client.get(path)
+                assert resp.status_code == 200, (path, resp.status_code)
+                assert "<script>" not in resp.text.split("</head>")[1].replace(
+                    '<script type="application/json"', ""
+                )
+            too_long = await client.get("/ui/apps", params={"q": "x" * 300})
+            assert too_long.status_code == 400 and "Bad request" in too_long.text

@@ -75,6 +75,7 @@ def latency_lines(buckets: Sequence[TrafficBucket]) -> dict[str, Any]:
     return {
         "kind": "lines",
         "unit": "ms",
+        "points": True,
         "x": [b.start_ms // 1000 for b in buckets],
         "series": [
             {"label": "p50", "values": [b.p50_ms for b in buckets], "color": "--primary"},

@@ -134,8 +134,18 @@ async def portal_home(
 def links(viewer: Viewer, app_id: str) -> dict[str, str]:
     """Where this viewer's pages of an application live."""
     if viewer.is_admin:
-        return {"list": f"/ui/app/{app_id}", "endpoint": f"/ui/app/{app_id}/endpoint/"}
-    return {"list": "/portal/", "endpoint": "/portal/endpoint/"}
+        return {
+            "list": f"/ui/app/{app_id}",
+            "endpoint": f"/ui/app/{app_id}/endpoint/",
+            "messages": f"/ui/app/{app_id}/messages",
+            "message": f"/ui/app/{app_id}/msg/",
+        }
+    return {
+        "list": "/portal/",
+        "endpoint": "/portal/endpoint/",
+        "messages": "/portal/messages",
+        "message": "/portal/msg/",
+    }
 
 
 async def endpoint_list(

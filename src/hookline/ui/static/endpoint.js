@@ -8,7 +8,13 @@
   hl.then.reveal = async (el, data) => { text("secret-value", data.key); };
   hl.then.hideSecret = async () => { text("secret-value", "••••••••••••"); };
   hl.then.sent = async (el, data) => {
-    text("example-result", "Sent " + data.eventType + " as message " + data.id + ".");
+    const out = document.getElementById("example-result");
+    if (out) {
+      const link = document.createElement("a");
+      link.href = out.dataset.messageHref + encodeURIComponent(data.id);
+      link.textContent = data.id;
+      out.replaceChildren("Sent " + data.eventType + " as message ", link, ".");
+    }
     hl.toast("Test event sent");
   };
 
