@@ -5,7 +5,7 @@ later without a rule is covered (and refused) too."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -13,6 +13,7 @@ from api_helpers import TOKEN, create_app_record, create_endpoint_record, create
 from portal_helpers import api_routes, bearer, portal_access
 
 from hookline.api import ApiContext, create_app
+from hookline.api.scoped_routes import compile_rules, match
 from hookline.store.base import Store
 
 PUBLIC = {("GET", "/api/v1/health")}
@@ -208,6 +209,7 @@ ATTEMPTS = {
     ("POST", E + "/recover"),
     ("POST", E + "/replay-missing"),
     ("POST", E + "/bulk-replay"),
+    ("POST", E + "/send-example"),
 }
 OPENS: dict[str, set[tuple[str, str]]] = {
     "ViewBase": READS,
@@ -265,3 +267,23 @@ async def test_each_capability_opens_exactly_its_routes(
                 assert resp.json()["code"] == "forbidden"
         resp = await portal.post("/api/v1/auth/logout")
         assert resp.status_code == 204
+
+
+def test_rules_name_real_routes_and_no_path_slips_to_another_route() -> None:
+    """The gate matches paths against the rules' templates: a route another template
+    also matches (a static segment where a rule has a parameter) would pass the gate
+    under the other route's rule. Every route's own path must match its own rule or
+    none; and every rule must name a route that exists."""
+    app = create_app(ApiContext(store=cast(Store, None), admin_token=TOKEN))
+    routes = set(api_routes(app))
+    rules = compile_rules()
+    for rule in rules:
+        assert (rule.method, rule.template) in routes, rule.template
+    for method, template in routes:
+        path = re.sub(r"{\w+}", "x1", template)
+        found = match(rules, method, path)
+        assert found is None or found.rule.template == template, (method, template)
+    # the check itself sees a shadowing route
+    shadow = "/api/v1/app/{app_id}/msg/search"
+    found = match(rules, "GET", re.sub(r"{\w+}", "x1", shadow))
+    assert found is not None and found.rule.template != shadow

@@ -75,12 +75,15 @@ class TokenGate:
     async def caller(self, scope: Scope) -> Access:
         header = _header(scope, b"authorization").decode("latin-1")
         if header:
-            scheme, _, token = header.partition(" ")
-            token = token.strip()
-            if scheme.lower() == "bearer" and token.startswith(PORTAL_TOKEN_PREFIX):
-                return await self.portal_token(scope, token)
-            check_token(self.context, header)  # the admin token: the fast path
-            return ADMIN
+            try:
+                check_token(self.context, header)  # the admin token: the fast path
+                return ADMIN
+            except Unauthorized:
+                scheme, _, token = header.partition(" ")
+                token = token.strip()
+                if scheme.lower() != "bearer" or not token.startswith(PORTAL_TOKEN_PREFIX):
+                    raise
+            return await self.portal_token(scope, token)
         return await self.session(scope)
 
     async def portal_token(self, scope: Scope, token: str) -> Access:
