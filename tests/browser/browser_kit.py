@@ -21,23 +21,10 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
 from playwright.async_api import BrowserContext, ConsoleMessage, Error, Page, Request, Route
 
 REPO = Path(__file__).resolve().parents[2]
-TEMPLATES = REPO / "src" / "hookline" / "ui" / "templates"
 SCREENSHOTS = ("overview", "endpoint", "message", "portal-light", "portal-dark")
-
-
-def escapes_page_data(template: str) -> pytest.MarkDecorator:
-    """A page whose JSON data block goes through HTML escaping (``{{ page_data }}``)
-    hands its script ``{&#34;…`` and the script dies on load (a page error here). Until
-    the template is fixed, the tests that need that script are marked and not run; once
-    it is, they run as usual."""
-    broken = "{{ page_data }}" in (TEMPLATES / template).read_text()
-    return pytest.mark.xfail(
-        broken, reason=f"{template}: its JSON data is HTML-escaped; its script fails", run=False
-    )
 
 
 def load_e2e_kit() -> ModuleType:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from browser_kit import escapes_page_data, screenshot, sign_in
+from browser_kit import screenshot, sign_in
 from playwright.async_api import Page, expect
 
 from hookline.testing import Receiver
@@ -23,7 +23,6 @@ async def final_attempts(api: Any, app_id: str, msg_id: str, count: int) -> list
     return attempts
 
 
-@escapes_page_data("message.html")
 async def test_a_failed_attempt_shows_what_came_back_and_a_resend_adds_one(
     page: Page, server: Any, api: Any, receiver: Receiver
 ) -> None:
@@ -103,7 +102,6 @@ async def test_the_message_log_filters_by_event_type_and_by_status(
     await expect(rows).to_have_count(2)
 
 
-@escapes_page_data("live.html")
 async def test_the_live_tail_shows_deliveries_as_they_happen_and_pause_holds_them(
     page: Page, server: Any, api: Any, receiver: Receiver
 ) -> None:

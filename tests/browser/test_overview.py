@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from browser_kit import escapes_page_data, screenshot, sign_in
+from browser_kit import screenshot, sign_in
 from playwright.async_api import Dialog, Page, expect
 from standardwebhooks import Webhook
 
@@ -37,7 +37,6 @@ async def reload_until(page: Page, check: Any, tries: int = 20) -> None:
     assert await check()
 
 
-@escapes_page_data("message.html")  # the resend
 async def test_an_endpoint_fails_then_recovers_on_the_overview(
     page: Page, server: Any, api: Any, receiver: Receiver
 ) -> None:
