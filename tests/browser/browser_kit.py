@@ -193,3 +193,39 @@ async def page_api(page: Page, method: str, path: str, body: Any = None) -> dict
         [method, path, body],
     )
     return result
+
+
+CONTRAST_JS = """(selectors) => {
+    const rgb = (s) => (s.match(/[\\d.]+/g) || []).map(Number);
+    const lum = ([r, g, b]) => {
+        const f = (c) => {
+            c /= 255;
+            return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+        };
+        return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    const background = (el) => {
+        for (; el; el = el.parentElement) {
+            const c = rgb(getComputedStyle(el).backgroundColor);
+            if (c.length === 3 || (c.length === 4 && c[3] > 0.5)) return c.slice(0, 3);
+        }
+        return [255, 255, 255];
+    };
+    const out = [];
+    for (const sel of selectors) {
+        for (const el of document.querySelectorAll(sel)) {
+            if (!el.offsetParent && el.tagName !== "BODY") continue;  // not shown
+            const [a, b] = [lum(rgb(getComputedStyle(el).color)), lum(background(el))];
+            const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+            out.push([sel + " " + (el.textContent || "").trim().slice(0, 30), ratio]);
+        }
+    }
+    return out;
+}"""
+
+
+async def low_contrast(page: Page, selectors: list[str], least: float = 4.5) -> list[str]:
+    """Text whose colour on its background is below WCAG AA's ratio, in the page's
+    current theme."""
+    found: list[list[Any]] = await page.evaluate(CONTRAST_JS, selectors)
+    return [f"{what}: {ratio:.2f}" for what, ratio in found if ratio < least]

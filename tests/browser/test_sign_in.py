@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from browser_kit import page_api, session_cookie, sign_in
+from browser_kit import low_contrast, page_api, session_cookie, sign_in
 from playwright.async_api import Browser, BrowserContext, Dialog, Page, expect
 
 
@@ -105,3 +105,39 @@ async def test_the_keyboard_alone_disables_an_endpoint(
     await expect(page.get_by_role("button", name="Enable")).to_be_visible()
     got = await api.client.get(f"/app/{app_id}/endpoint/{endpoint['id']}")
     assert got.json()["disabled"] is True
+
+
+READABLE = [
+    "body",
+    "header nav a",
+    "header nav a[aria-current=page]",
+    ".ranges a",
+    "main a",
+    "button",
+    "h1",
+    "td",
+]
+
+
+async def test_text_is_readable_in_both_themes(page: Page, server: Any, api: Any) -> None:
+    """WCAG AA contrast for the navigation, links, buttons and tables, light and dark,
+    on the dashboard and on the portal with its brand colour."""
+    app_id = await api.create_app("Contrast")
+    access = await api.client.post(f"/auth/app-portal-access/{app_id}", json={})
+    pages = [server.base_url + "/ui/", server.base_url + "/ui/apps"]
+    await sign_in(page, server.base_url, server.token)
+    problems: list[str] = []
+    for theme in ("light", "dark"):
+        await page.evaluate("theme => window.hl.setTheme(theme)", theme)
+        for url in pages:
+            await page.goto(url)
+            await expect(page.locator("html")).to_have_attribute("data-theme", theme)
+            problems += [f"{theme} {url} {p}" for p in await low_contrast(page, READABLE)]
+    portal = await page.context.new_page()
+    await portal.goto(access.json()["url"])
+    await expect(portal).to_have_url(server.base_url + "/portal/")
+    await portal.wait_for_function("() => window.hl && window.hl.setTheme")
+    for theme in ("light", "dark"):
+        await portal.evaluate("theme => window.hl.setTheme(theme)", theme)
+        problems += [f"{theme} portal {p}" for p in await low_contrast(portal, READABLE)]
+    assert not problems, "\n".join(problems)
