@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # two test processes: much of the suite waits on servers, sockets and PostgreSQL
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint typecheck contracts pytest bench bench-smoke clean
+.PHONY: run test lint typecheck contracts pytest screenshots bench bench-smoke clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ contracts: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+## The browser tests alone (Chromium), saving their screenshots into docs/screenshots: commit
+## those. `make test` saves them into build/screenshots instead, leaving the tree clean.
+screenshots: $(STAMP)
+	HOOKLINE_SCREENSHOT_DIR=docs/screenshots $(BIN)/python -m pytest tests/browser $(PYTEST_ARGS)
 
 ## Every benchmark scenario with same-run baselines (SCENARIO=drain for one); writes
 ## docs/benchmarks.md and bench/results/latest.json.

@@ -7,12 +7,15 @@
 
   // theme: light, dark, or the system's; remembered per browser
   const root = document.documentElement;
-  const stored = localStorage.getItem("hookline-theme");
+  // a framed portal may have no storage (third-party storage blocked): the theme then
+  // lasts for the page only
+  const storage = (() => { try { return window.localStorage; } catch (e) { return null; } })();
+  const stored = storage && storage.getItem("hookline-theme");
   const systemDark = window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches;
   root.dataset.theme = stored || (systemDark ? "dark" : "light");
   hl.setTheme = (theme) => {
     root.dataset.theme = theme;
-    localStorage.setItem("hookline-theme", theme);
+    if (storage) storage.setItem("hookline-theme", theme);
     document.dispatchEvent(new CustomEvent("hl:theme"));
   };
 
