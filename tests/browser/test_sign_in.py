@@ -141,3 +141,25 @@ async def test_text_is_readable_in_both_themes(page: Page, server: Any, api: Any
         await portal.evaluate("theme => window.hl.setTheme(theme)", theme)
         problems += [f"{theme} portal {p}" for p in await low_contrast(portal, READABLE)]
     assert not problems, "\n".join(problems)
+
+
+async def test_the_edit_form_clears_filters_and_limits_it_leaves_empty(
+    page: Page, server: Any, api: Any, receiver: Any
+) -> None:
+    app_id = await api.create_app("Editing")
+    endpoint = await api.create_endpoint(
+        app_id, receiver.url("/edit"), filterTypes=["invoice.paid"], channels=["eu"], rateLimit=5
+    )
+    await sign_in(page, server.base_url, server.token)
+    await page.goto(f"{server.base_url}/ui/app/{app_id}/endpoint/{endpoint['id']}")
+    form = page.locator("#edit-endpoint")
+    for field in ("Event types (comma-separated)", "Channels (comma-separated)"):
+        await form.get_by_label(field, exact=True).fill("")
+    await form.get_by_label("Rate limit (per second)").fill("")
+    await form.get_by_label("Description").fill("every event now")
+    await form.get_by_role("button", name="Save").click()
+    await expect(page.locator("#edit-description")).to_have_value("every event now")
+    got = (await api.client.get(f"/app/{app_id}/endpoint/{endpoint['id']}")).json()
+    assert got["description"] == "every event now"
+    assert got.get("filterTypes") is None and got.get("channels") is None
+    assert got.get("rateLimit") is None

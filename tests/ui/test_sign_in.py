@@ -78,7 +78,7 @@ async def test_a_sign_in_post_without_the_form_token_is_refused(
 
 
 async def test_sign_in_never_redirects_off_the_dashboard(browser: httpx.AsyncClient) -> None:
-    for target in ("https://evil.example/", "//evil.example/", "/api/v1/app"):
+    for target in ("https://evil.example/", "//evil.example/", "/api/v1/app", "/ui/logout"):
         browser.cookies.clear()
         page = await browser.get("/ui/login")
         form = {"csrf_token": field(page.text, "csrf_token"), "token": TOKEN, "next": target}

@@ -31,7 +31,11 @@ router = APIRouter()
 
 def safe_next(value: str | None) -> str:
     """Only a path on this dashboard: never an open redirect."""
-    if value and value.startswith("/ui") and not value.startswith("//"):
+    if (
+        value
+        and value.startswith("/ui")
+        and not value.startswith(("//", "/ui/login", "/ui/logout"))
+    ):
         return value
     return "/ui/"
 

@@ -63,6 +63,7 @@
       const type = el.dataset.type || "string";
       let value;
       if (el.type === "checkbox") value = el.checked;
+      else if (el.value === "" && el.dataset.empty === "null") value = null; // clears the field
       else if (el.value === "" && type !== "string") continue;
       else if (type === "int") value = parseInt(el.value, 10);
       else if (type === "list") value = el.value.split(",").map((s) => s.trim()).filter(Boolean);
