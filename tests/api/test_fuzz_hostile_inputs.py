@@ -235,6 +235,16 @@ ROUTES = [
     Route("POST", SRC_EP + "/secret/rotate", {"key": None}, ()),
     Route("PUT", SRC_EP + "/headers", {"headers": {"X-A": "b"}}, ()),
     Route("PATCH", SRC_EP + "/transformation", {"enabled": True}, ()),
+    Route("POST", EP + "/send-example", {"eventType": "svix.ping"}, ()),
+    Route(
+        "POST",
+        "/api/v1/auth/app-portal-access/{app_id}",
+        {"expiry": 3600, "sessionId": "user_1", "capabilities": ["ViewBase"]},
+        (),
+    ),
+    Route("POST", "/api/v1/auth/app/{app_id}/expire-all", {"expiry": 60}, ()),
+    Route("POST", "/api/v1/auth/dashboard-access/{app_id}", {}, ()),
+    Route("POST", "/api/v1/auth/logout", {}, ()),
 ]
 URL_ROUTES = [r for r in ROUTES if "url" in r.body]
 BODY_ROUTES = [r for r in ROUTES if r.body]  # resend reads no body at all
