@@ -56,13 +56,17 @@ async def shop(tmp_path: Path) -> AsyncIterator[tuple[Site, str, str, str]]:
         a = await make_endpoint(
             s.store,
             app,
-            "https://user:pw@127.0.0.1:9/a",
+            "https://user:url-password-value@127.0.0.1:9/a",
             description="orders in",
             event_types=["order.paid"],
             channels=["eu"],
             rate_limit=7,
             fifo=True,
-            headers={"X-Plain": "visible", "Authorization": "Bearer sekrit", "X-Api-Key": "k1"},
+            headers={
+                "X-Plain": "visible",
+                "Authorization": "Bearer sekrit",
+                "X-Api-Key": "api-key-value",
+            },
             metadata={"team": "billing"},
         )
         other = await make_app(s.store, "other")
@@ -82,7 +86,8 @@ async def test_operator_endpoint_page_numbers_settings_and_controls(tmp_path: Pa
         assert (page.text("stat-succeeded"), page.text("stat-failed")) == ("3", "1")
         assert page.text("stat-deliveries") == "4"
         assert page.text("endpoint-url") == "https://***@127.0.0.1:9/a"
-        assert "pw" not in resp.text and "sekrit" not in resp.text and "k1" not in resp.text
+        for secret in ("url-password-value", "sekrit", "api-key-value"):
+            assert secret not in resp.text
         headers = page.text("endpoint-headers")
         assert "X-Plain: visible" in headers and "Authorization: ••••" in headers
         assert page.text("endpoint-rate-limit") == "7/s"
