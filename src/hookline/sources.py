@@ -61,6 +61,19 @@ def credential_headers(source: Source) -> frozenset[str]:
     return CREDENTIAL_HEADERS | {str(key_header).lower()}
 
 
+CREDENTIAL_MASK = "***"
+
+
+def shown_headers(source: Source, headers: dict[str, str]) -> dict[str, str]:
+    """A received request's headers as the API and the pages show them: credentials
+    masked (basic-auth, cookies, an api-key source's key header). Signatures are not
+    secrets and stay, so a rejection can be understood. (The store hands reads back with
+    sealed values as placeholders already; requests stored before sealing existed hold
+    them in clear.)"""
+    hidden = credential_headers(source)
+    return {k: CREDENTIAL_MASK if k.lower() in hidden else v for k, v in headers.items()}
+
+
 @dataclass(slots=True)
 class InboundRequest:
     """One request as received: raw enough to verify again and to replay."""

@@ -22,12 +22,11 @@ from hookline.api.ingest_schemas import (
 )
 from hookline.api.ingest_sources import PREFIX, SourceRef
 from hookline.api.strict_json import StrictJsonRoute
-from hookline.sources import InboundFilter, InboundRequest, Source, Verdict, credential_headers
+from hookline.sources import InboundFilter, InboundRequest, Source, Verdict, shown_headers
 from hookline.store.base import PageRequest
 
 router = APIRouter(prefix=PREFIX, tags=["Ingest Source"], route_class=StrictJsonRoute)
 RequestRef = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9_]+$")]
-MASK = "***"
 
 
 async def newest_first(
@@ -46,15 +45,6 @@ _MAX_MS = (1 << 48) - 1  # what an id's timestamp can hold
 def _clamped(value: datetime | None) -> int | None:
     ms = to_ms(value)
     return None if ms is None else min(max(ms, 0), _MAX_MS)
-
-
-def shown_headers(source: Source, headers: dict[str, str]) -> dict[str, str]:
-    """Credentials masked: basic-auth and cookies, and an api-key source's key header.
-    Signatures are not secrets and stay, so a rejection can be understood. (The store
-    hands these reads back with sealed values as placeholders already; requests stored
-    before sealing existed hold them in clear.)"""
-    hidden = credential_headers(source)
-    return {k: MASK if k.lower() in hidden else v for k, v in headers.items()}
 
 
 def body_text(body: bytes | None) -> tuple[str | None, str | None]:

@@ -15,7 +15,7 @@ from hookline.sources import (
     InboundRequest,
     Source,
     Verdict,
-    credential_headers,
+    shown_headers,
 )
 from hookline.store.base import PageRequest
 from hookline.ui.pages_messages import BadFilter
@@ -26,7 +26,6 @@ from hookline.ui.viewer import Viewer
 router = APIRouter()
 PAGE_SIZE = 50
 RECENT = 100  # the list's counts are of each source's latest requests: one bounded read
-MASK = "***"
 Iterator = Annotated[str | None, Query(max_length=256)]
 SourceRef = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9_.-]+$")]
 VERDICT_BADGE = {
@@ -40,13 +39,6 @@ VERDICT_BADGE = {
 
 def ingest_url(request: Request, source: Source) -> str:
     return config_of(request).public_url.rstrip("/") + INTAKE_PREFIX + source.token
-
-
-def shown_headers(source: Source, req: InboundRequest) -> dict[str, str]:
-    """Credentials masked (the store already hands sealed ones back masked; requests
-    stored before sealing existed hold them in clear)."""
-    hidden = credential_headers(source)
-    return {k: MASK if k.lower() in hidden else v for k, v in req.headers.items()}
 
 
 def body_text(req: InboundRequest) -> str | None:
@@ -116,6 +108,6 @@ async def source_page(
         verdict=verdict or "",
         verdicts=[v.value for v in Verdict],
         badge=lambda v: VERDICT_BADGE.get(v, "info"),
-        headers_of=lambda r: shown_headers(source, r),
+        headers_of=lambda r: shown_headers(source, r.headers),
         body_of=body_text,
     )
