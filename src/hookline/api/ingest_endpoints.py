@@ -99,13 +99,13 @@ async def set_endpoint_headers(
     return await endpoints.set_endpoint_headers(ctx, app_id, endpoint_id, body)
 
 
-@router.get("/{endpoint_id}/transformation", responses={404: {"description": "not supported"}})
+@router.get("/{endpoint_id}/transformation", include_in_schema=False)
 async def get_transformation(ctx: Ctx, source_id: SourceRef, endpoint_id: EpRef) -> None:
     await endpoints.get_endpoint(ctx, await app_of(ctx, source_id), endpoint_id)
     raise NotSupported(_NO_TRANSFORMATIONS)
 
 
-@router.patch("/{endpoint_id}/transformation", responses={404: {"description": "not supported"}})
+@router.patch("/{endpoint_id}/transformation", include_in_schema=False)
 async def patch_transformation(
     ctx: Ctx, source_id: SourceRef, endpoint_id: EpRef, body: TransformationPatchIn
 ) -> None:

@@ -230,7 +230,7 @@ async def rotate_token(ctx: Ctx, source_id: SourceRef) -> RotateTokenOut:
     return RotateTokenOut(ingest_url=ingest_url(ctx, saved.token))
 
 
-@router.post("/{source_id}/dashboard", responses={404: {"description": "not supported"}})
+@router.post("/{source_id}/dashboard", include_in_schema=False)
 async def source_dashboard(ctx: Ctx, source_id: SourceRef, body: PortalAccessIn) -> None:
     await ctx.store.get_source(source_id)
     raise NotSupported("hookline has no consumer portal: use the Ingest API directly")
