@@ -17,6 +17,7 @@ from hookline.api import (
     ingest_endpoints,
     ingest_requests,
     ingest_sources,
+    message_views,
     messages,
     operational,
     portal_access,
@@ -94,6 +95,7 @@ def create_app(context: ApiContext) -> FastAPI:
     for module in (applications, event_types, endpoints, messages, recovery, operational):
         app.include_router(module.router)
     app.include_router(endpoints_example.router)
+    app.include_router(message_views.router)
     app.include_router(portal_access.router)
     for module in (ingest_sources, ingest_requests, ingest_endpoints):
         app.include_router(module.router)
