@@ -7,8 +7,10 @@ usually name objects that exist (ids the machine created or saw), so every handl
 past its 404 path; sometimes they are left as generated. Creations feed the machine, and
 whenever a send is queued the machine records a failed attempt through the store as the
 worker does, so attempt ids exist too. Each operation's share of 2xx answers is printed
-(``-s``); the handlers that need existing objects must each succeed at least once. Runs
-are derandomized so CI is repeatable; the budget keeps it well under a minute.
+(``-s``); the handlers that need existing objects must each succeed at least once. Every
+2xx answer of an operation Svix defines must also match Svix's schema for it
+(``svix_schema``), so Svix's SDKs parse whatever hookline answers. Runs are derandomized
+so CI is repeatable.
 
 The document is taken from ``app.openapi()`` at import time (building it touches no
 store), because ``schemathesis.pytest.from_fixture`` 4.32 breaks on pytest 9: it reads
@@ -31,6 +33,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
 from schemathesis import GenerationMode
+from svix_schema import svix_shape_errors
 
 from hookline import runtime
 from hookline.api import ApiContext, create_app
@@ -70,6 +73,8 @@ MUST_SUCCEED = [
 VALID_FIELDS = {"url": "https://example.com/hook", "headers": {"X-Example": "1"}, "filter": "data"}
 MAX_EXAMPLES, STEPS = 25, 30
 STATUSES: defaultdict[str, Counter[bool]] = defaultdict(Counter)  # label -> {is 2xx: n}
+# label -> why a 2xx answer was not what Svix's schema says (first few of each)
+NOT_SVIX_SHAPED: defaultdict[str, list[str]] = defaultdict(list)
 
 
 def _strategy(operation: Any) -> st.SearchStrategy[Any]:
@@ -121,6 +126,11 @@ class ApiClient(RuleBasedStateMachine):
         where = f"{case.method} {case.formatted_path}"
         assert response.status_code < 500, f"{where} -> {response.status_code}: {response.text}"
         STATUSES[case.operation.label][200 <= response.status_code < 300] += 1
+        if 200 <= response.status_code < 300:
+            body = response.json() if response.content else None
+            errors = svix_shape_errors(case.method, case.operation.path, response.status_code, body)
+            if errors and len(NOT_SVIX_SHAPED[case.operation.label]) < 3:
+                NOT_SVIX_SHAPED[case.operation.label].append(f"{where}: {errors}")
         if response.status_code >= 400:
             body = response.json()
             assert isinstance(body, dict) and isinstance(body.get("code"), str), (where, body)
@@ -263,6 +273,7 @@ def test_no_operation_answers_5xx(tmp_path: Path) -> None:
     asyncio.run(template.close())
     (ApiClient.template,) = (tmp_path / "template").glob("*.db")
     STATUSES.clear()
+    NOT_SVIX_SHAPED.clear()
     run_state_machine_as_test(
         ApiClient,
         settings=settings(
@@ -280,6 +291,8 @@ def test_no_operation_answers_5xx(tmp_path: Path) -> None:
         for label, counts in sorted(STATUSES.items())
     )
     print("share of 2xx answers per operation:\n" + report)  # noqa: T201 (shown with -s)
+    shapes = "\n".join(line for lines in NOT_SVIX_SHAPED.values() for line in lines)
+    assert not shapes, "answers that Svix's SDKs would not parse:\n" + shapes
     never_called = {op.label for op in OPERATIONS} - STATUSES.keys()
     assert not never_called, never_called
     never_succeeded = [f"{m} {p}" for m, p in MUST_SUCCEED if not STATUSES[f"{m} {p}"][True]]
