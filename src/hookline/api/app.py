@@ -19,6 +19,7 @@ from hookline.api import (
     ingest_sources,
     messages,
     operational,
+    poller,
     portal_access,
     recovery,
 )
@@ -95,6 +96,7 @@ def create_app(context: ApiContext) -> FastAPI:
         app.include_router(module.router)
     app.include_router(endpoints_example.router)
     app.include_router(portal_access.router)
+    app.include_router(poller.router)
     for module in (ingest_sources, ingest_requests, ingest_endpoints):
         app.include_router(module.router)
     app.add_middleware(FastPublish, context=context)
