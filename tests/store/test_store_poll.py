@@ -10,7 +10,16 @@ import pytest
 
 from hookline import ids
 from hookline.errors import NotFound
-from hookline.models import POLL_URL, Application, Endpoint, Message
+from hookline.models import (
+    POLL_URL,
+    Application,
+    BackgroundTask,
+    Endpoint,
+    Message,
+    TaskKind,
+    TaskParams,
+    TaskStatus,
+)
 from hookline.store.base import Store, StreamFilter
 
 START = ids.boundary_id("msg", 0)
@@ -109,3 +118,24 @@ async def test_cursors_go_with_their_endpoint_and_application(store: Store, dele
         await store.delete_application(app)
     assert await store.poll_cursor(app, sink, "c") is None
     assert await store.poll_cursor(other_app, other_sink, "c") == START
+
+
+async def test_a_replay_of_a_polling_endpoint_fails_and_queues_nothing(store: Store) -> None:
+    app, sink = await app_with_sink(store)
+    msg = await publish(store, app)
+    t = now_ms()
+    task = await store.create_task(
+        BackgroundTask(
+            id=ids.new_id("qtask"),
+            kind=TaskKind.BULK_REPLAY,
+            status=TaskStatus.RUNNING,
+            app_id=app,
+            endpoint_id=sink,
+            params=TaskParams(since_ms=0, until_ms=t + 1),
+            created_at=t,
+            updated_at=t,
+        )
+    )
+    done = await store.advance_task(task.id, now_ms(), 500)
+    assert done.status is TaskStatus.FAILED and done.done_count == 0
+    assert await store.list_deliveries(app, msg) == []
