@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     worker_slow_after: float = Field(default=0.25, gt=0)
     lease_seconds: float = Field(default=60.0, gt=0)
     poll_interval: float = Field(default=1.0, gt=0)
+    # Polling endpoints and /events hand out a message only once its id is this old, so a
+    # publish that commits after a newer one is never skipped (docs/architecture.md).
+    poll_settle: float = Field(default=5.0, gt=0, le=300)
     # Deliveries a background fan-out creates per transaction (applications with many
     # endpoints); what a publish queued behind that transaction waits for.
     fanout_batch_size: int = Field(default=200, ge=1, le=10_000)

@@ -75,6 +75,19 @@ def action_name(url: str) -> str | None:
     return url[len(ACTION_SCHEME) :] if url.startswith(ACTION_SCHEME) else None
 
 
+# A polling endpoint: its consumers read its messages through the poller API, and the
+# delivery engine never sends it anything.
+POLL_URL = "poll://"
+
+
+def is_polling(url: str) -> bool:
+    """An endpoint read by polling (``poll://``) rather than sent to."""
+    return url == POLL_URL
+
+
+POLLING_REFUSED = "a polling endpoint receives no deliveries: its consumers poll for messages"
+
+
 class DeliveryStatus(enum.IntEnum):
     """Svix's MessageStatus numbering, so the API can pass the value through."""
 

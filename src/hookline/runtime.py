@@ -373,6 +373,7 @@ def build_roles(settings: Settings, dev: bool = False, *, migrated: bool = False
             address_policy=address_policy(settings, dev),
             public_url=public_url(settings),
             action_names=frozenset(declared),
+            poll_settle_s=settings.poll_settle,
         )
         intake = IntakeConfig(
             max_body_bytes=settings.inbound_max_body_bytes,

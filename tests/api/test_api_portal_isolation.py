@@ -28,6 +28,7 @@ BODY = {
     "payload": {"written": True},
     "headers": {"X-Written": "yes"},
     "since": "2020-01-01T00:00:00Z",
+    "after": "2020-01-01T00:00:00Z",
     "type": "generic-webhook",
 }
 
@@ -193,6 +194,10 @@ READS = {
     ("GET", "/api/v1/app/{app_id}/msg/{msg_id}/raw"),
     ("GET", "/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}/headers"),
     ("GET", "/api/v1/background-task/{task_id}"),
+    ("GET", "/api/v1/app/{app_id}/poller/{sink_id}"),
+    ("GET", "/api/v1/app/{app_id}/poller/{sink_id}/consumer/{consumer_id}"),
+    ("POST", "/api/v1/app/{app_id}/poller/{sink_id}/consumer/{consumer_id}/seek"),
+    ("GET", "/api/v1/app/{app_id}/events"),
     *CATALOGUE,
     LOGOUT,
 }

@@ -54,6 +54,7 @@ class Seeded:
     source_id: str
     source_endpoint_id: str
     request_id: str
+    sink_id: str
 
     def request(self, method: str, path: str, body: bytes) -> httpx.Response:
         headers = {"content-type": "application/json"}
@@ -106,6 +107,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     msg_id = ok(
         "POST", f"/api/v1/app/{app_id}/msg", {"eventType": "fuzz.event", "payload": {"a": 1}}
     )["id"]
+    sink_id = ok("POST", f"/api/v1/app/{app_id}/endpoint", {"url": "poll://"})["id"]
     op_endpoint_id = ok(
         "POST", "/api/v1/operational-webhook/endpoint", {"url": "https://example.com/ops"}
     )["id"]
@@ -131,6 +133,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
             source_id=source["id"],
             source_endpoint_id=source_endpoint_id,
             request_id=request_id,
+            sink_id=sink_id,
         )
     finally:
         loop.run_until_complete(client.aclose())
@@ -245,6 +248,7 @@ ROUTES = [
     Route("POST", "/api/v1/auth/app/{app_id}/expire-all", {"expiry": 60}, ()),
     Route("POST", "/api/v1/auth/dashboard-access/{app_id}", {}, ()),
     Route("POST", "/api/v1/auth/logout", {}, ()),
+    Route("POST", APP + "/poller/{sink_id}/consumer/c1/seek", {"after": SINCE["since"]}, ()),
 ]
 URL_ROUTES = [r for r in ROUTES if "url" in r.body]
 BODY_ROUTES = [r for r in ROUTES if r.body]  # resend reads no body at all
@@ -353,6 +357,7 @@ def test_every_route_and_kind_is_covered() -> None:
         "{op_endpoint_id}": "{endpoint_id}",
         "{source_endpoint_id}": "{endpoint_id}",
         "fuzz.event": "{event_type_name}",
+        "/consumer/c1/": "/consumer/{consumer_id}/",
     }
     covered = set()
     for route in ROUTES:

@@ -20,6 +20,7 @@ from hookline.api import (
     message_views,
     messages,
     operational,
+    poller,
     portal_access,
     recovery,
 )
@@ -97,6 +98,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(endpoints_example.router)
     app.include_router(message_views.router)
     app.include_router(portal_access.router)
+    app.include_router(poller.router)
     for module in (ingest_sources, ingest_requests, ingest_endpoints):
         app.include_router(module.router)
     app.add_middleware(FastPublish, context=context)

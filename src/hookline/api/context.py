@@ -34,6 +34,8 @@ class ApiContext:
     public_url: str = "http://127.0.0.1:8000"
     # Names of the actions the server's actions file declares: ``action://NAME`` URLs.
     action_names: frozenset[str] = frozenset()
+    # Seconds a message's id must have aged before a poll hands it out (``poll_settle``).
+    poll_settle_s: float = 5.0
 
     def new_secret(self) -> str:
         return generate_secret()

@@ -14,7 +14,7 @@ from yarl import URL
 
 from hookline.addresses import AddressPolicy, shown_url
 from hookline.api.errors import field_error
-from hookline.models import action_name
+from hookline.models import action_name, is_polling
 
 _HOST = re.compile(r"^[A-Za-z0-9_~-]+(?:\.[A-Za-z0-9_~-]+)*\.?$")
 
@@ -26,7 +26,10 @@ def checked_url(
     judges a host that is an address literal; names are judged when connecting.
     ``action://NAME`` runs a local action: accepted only when ``actions`` (the names the
     server's actions file declares; None where actions are not allowed) holds NAME. It
-    reaches no network, so the host checks do not apply."""
+    reaches no network, so the host checks do not apply; nor does ``poll://``, a polling
+    endpoint."""
+    if is_polling(url):  # read by its consumers, never sent to
+        return url
     name = action_name(url)
     if name is not None and actions is not None:
         if name not in actions:
@@ -81,3 +84,13 @@ def kept_url(sent: str, stored: str) -> str:
     """A client that read an endpoint and writes its URL back sends the masked form:
     that keeps the stored credentials instead of saving ``***``."""
     return stored if sent != stored and sent == shown_url(stored) else sent
+
+
+def same_kind(url: str, stored: str) -> str:
+    """An endpoint stays a polling endpoint or an endpoint sent to: switching would leave
+    queued deliveries aimed at ``poll://`` or consumers' cursors with nothing behind them."""
+    if is_polling(url) != is_polling(stored):
+        raise field_error(
+            ["body", "url"], "a polling endpoint's URL cannot change kind; create another endpoint"
+        )
+    return url

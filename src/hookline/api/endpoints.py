@@ -13,7 +13,7 @@ from hookline import ids
 from hookline.addresses import AddressPolicy, shown_url
 from hookline.api.applications import AppRef
 from hookline.api.context import Ctx, Paging, list_out, now_ms, to_datetime
-from hookline.api.endpoint_urls import checked_url, kept_url
+from hookline.api.endpoint_urls import checked_url, kept_url, same_kind
 from hookline.api.errors import field_error
 from hookline.api.schemas import (
     ID_PATTERN,
@@ -190,7 +190,7 @@ async def upsert_endpoint(
             created.uid = endpoint_id
         response.status_code = 201
         return endpoint_out(await ctx.store.create_endpoint(created))
-    url = checked_url(body.url, ctx.address_policy, actions=ctx.action_names)
+    url = same_kind(checked_url(body.url, ctx.address_policy, actions=ctx.action_names), ep.url)
     payload_filter = checked_filter(body.filter)
     forward = checked_forward_headers(body.forward_headers)
 
@@ -217,6 +217,8 @@ async def patch_endpoint(
     url = (
         None if given is None else checked_url(given, ctx.address_policy, actions=ctx.action_names)
     )
+    if url is not None:
+        same_kind(url, first.url)
     payload_filter = checked_filter(body.filter) if "filter" in sent else None
     forward = checked_forward_headers(body.forward_headers)
 

@@ -28,7 +28,14 @@ from hookline.api.schemas import (
 )
 from hookline.api.strict_json import StrictJsonRoute
 from hookline.errors import ApiError, Conflict, NotFound, PayloadTooLarge
-from hookline.models import Application, Attempt, DeliveryStatus, Message
+from hookline.models import (
+    POLLING_REFUSED,
+    Application,
+    Attempt,
+    DeliveryStatus,
+    Message,
+    is_polling,
+)
 from hookline.store.base import AttemptFilter, MessageFilter, PublishKey, PublishOutcome
 
 router = APIRouter(prefix="/api/v1/app/{app_id}", tags=["Message"], route_class=StrictJsonRoute)
@@ -283,6 +290,8 @@ async def resend(ctx: Ctx, app_id: AppRef, msg_id: Ref, endpoint_id: Ref) -> Res
     app = await ctx.store.get_application(app_id)
     msg = await ctx.store.get_message(app.id, msg_id)
     ep = await ctx.store.get_endpoint(app.id, endpoint_id)
+    if is_polling(ep.url):
+        raise Conflict(POLLING_REFUSED)
     if msg.payload is None:
         raise NotFound(f"the payload of {msg.id} has expired")
     await ctx.store.resend(app.id, msg.id, ep.id, now_ms())

@@ -29,12 +29,15 @@ from hookline.api.schemas_ops import (
     TaskStartedOut,
 )
 from hookline.api.strict_json import StrictJsonRoute
+from hookline.errors import Conflict
 from hookline.models import (
+    POLLING_REFUSED,
     BackgroundTask,
     DeliveryStatus,
     TaskKind,
     TaskParams,
     TaskStatus,
+    is_polling,
 )
 
 router = APIRouter(tags=["Endpoint"], route_class=StrictJsonRoute)
@@ -89,6 +92,8 @@ async def _start(
 ) -> TaskStartedOut:
     app = await ctx.store.get_application(app_ref)
     ep = await ctx.store.get_endpoint(app.id, endpoint_ref)
+    if is_polling(ep.url):
+        raise Conflict(POLLING_REFUSED)
     task = await ctx.store.create_task(
         BackgroundTask(
             id=ids.new_id("qtask", now),

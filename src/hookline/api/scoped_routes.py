@@ -53,6 +53,11 @@ RULES: tuple[tuple[str, str, Capability | None], ...] = (
     ("POST", _EP + "/replay-missing", ATTEMPTS),
     ("POST", _EP + "/bulk-replay", ATTEMPTS),
     ("POST", _EP + "/send-example", ATTEMPTS),
+    # polling: reading, committing and seeking a consumer's own cursor
+    ("GET", _APP + "/poller/{sink_id}", VIEW),
+    ("GET", _APP + "/poller/{sink_id}/consumer/{consumer_id}", VIEW),
+    ("POST", _APP + "/poller/{sink_id}/consumer/{consumer_id}/seek", VIEW),
+    ("GET", _APP + "/events", VIEW),
     ("GET", "/api/v1/background-task/{task_id}", VIEW),
     ("GET", "/api/v1/event-type", VIEW),
     ("GET", "/api/v1/event-type/{event_type_name}", VIEW),

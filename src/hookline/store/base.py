@@ -54,6 +54,8 @@ from hookline.store.records import (
     PublishOutcome,
     PurgeBatch,
     StoredResponse,
+    StreamFilter,
+    StreamPage,
 )
 
 __all__ = [
@@ -71,6 +73,8 @@ __all__ = [
     "PurgeBatch",
     "Store",
     "StoredResponse",
+    "StreamFilter",
+    "StreamPage",
 ]
 
 
@@ -164,6 +168,33 @@ class Store(Protocol):
         self, app_id: str, flt: MessageFilter, page: PageRequest
     ) -> Page[Message]: ...
     async def resend(self, app_id: str, msg_id: str, endpoint_id: str, now_ms: int) -> Delivery: ...
+
+    # message streams read by polling (``store/sql_poll.py``)
+    async def read_stream(
+        self, app_id: str, after: str, below: str, flt: StreamFilter, limit: int
+    ) -> StreamPage:
+        """Up to ``limit`` of the application's messages that ``flt`` keeps, with ids
+        after ``after`` and below ``below`` (the settled bound), oldest first."""
+        ...
+
+    async def poll_cursor(self, app_id: str, endpoint_id: str, consumer_id: str) -> str | None:
+        """The cursor a polling endpoint's consumer last committed, None if none."""
+        ...
+
+    async def commit_poll_cursor(
+        self,
+        app_id: str,
+        endpoint_id: str,
+        consumer_id: str,
+        cursor: str,
+        now_ms: int,
+        *,
+        seek: bool = False,
+    ) -> str:
+        """Move the consumer's cursor forward to ``cursor`` (either way with ``seek``);
+        returns the stored cursor. NotFound unless the endpoint is a polling endpoint
+        of the application."""
+        ...
 
     # background fan-out
     async def pending_fanouts(self, limit: int) -> list[str]:

@@ -117,3 +117,25 @@ class PurgeBatch:
     message_cursor: str = ""
     attempt_cursor: str = ""
     done: bool = False
+
+
+@dataclass(slots=True, frozen=True)
+class StreamFilter:
+    """What a message stream keeps: a polling endpoint's subscription (event types,
+    channels, payload filter) narrowed by the reader's own event type and channel."""
+
+    event_types: Sequence[str] | None = None
+    channels: Sequence[str] | None = None
+    payload_filter: str | None = None
+    event_type: str | None = None
+    channel: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class StreamPage:
+    """Messages after a cursor, oldest first. ``cursor`` is the last message examined
+    (matched or not), where the next read starts; ``done``: the settled end was reached."""
+
+    messages: list[Message]
+    cursor: str
+    done: bool

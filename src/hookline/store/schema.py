@@ -334,3 +334,16 @@ insight_failure = Table(
     Column("last_failure_at", BigInteger, nullable=False),
     Column("last_error", String(64), nullable=False),
 )
+
+# Where each consumer of a polling endpoint has acknowledged reading up to (a message id
+# or a time's boundary id); deleted with the endpoint and with the application.
+poll_consumer = Table(
+    "poll_consumer",
+    metadata,
+    Column("app_id", String(40), primary_key=True),
+    Column("endpoint_id", String(40), primary_key=True),
+    Column("consumer_id", String(256), primary_key=True),
+    Column("cursor", String(40), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_poll_consumer_endpoint", "endpoint_id"),
+)

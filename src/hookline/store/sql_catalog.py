@@ -237,6 +237,7 @@ class CatalogOps(SqlBase):
                 raise NotFound(f"endpoint {endpoint_id!r} not found")
             conn.execute("DELETE FROM endpoint WHERE id=?", (endpoint_id,))
             conn.execute("DELETE FROM endpoint_state WHERE endpoint_id=?", (endpoint_id,))
+            conn.execute("DELETE FROM poll_consumer WHERE endpoint_id=?", (endpoint_id,))
             _endpoint_event(conn, "endpoint.deleted", gone)
             conn.execute(
                 "UPDATE delivery SET next_attempt_at=NULL, status=? WHERE endpoint_id=?"
@@ -257,6 +258,7 @@ def delete_application_rows(conn: Conn, app_id: str) -> bool:
         "endpoint_state",
         "background_task",
         "fanout",
+        "poll_consumer",
     ):
         conn.execute(f"DELETE FROM {table} WHERE app_id=?", (app_id,))
     return bool(conn.execute("DELETE FROM application WHERE id=?", (app_id,)).rowcount)

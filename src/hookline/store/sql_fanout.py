@@ -22,7 +22,15 @@ import orjson
 
 from hookline import filters, ids
 from hookline.errors import Conflict, NotFound
-from hookline.models import OPERATIONAL_APP_ID, Message, TriggerType, subscription_matches
+from hookline.models import (
+    OPERATIONAL_APP_ID,
+    POLL_URL,
+    POLLING_REFUSED,
+    Message,
+    TriggerType,
+    is_polling,
+    subscription_matches,
+)
 from hookline.store import rows
 from hookline.store.base import FanoutStep
 from hookline.store.sql_base import SqlBase
@@ -85,8 +93,8 @@ def enqueue_message(
     """
     candidates: list[EndpointRow] = conn.execute(
         "SELECT id, event_types, channels, payload_filter FROM endpoint"
-        " WHERE app_id = ? AND disabled = FALSE LIMIT ?",
-        (message.app_id, INLINE_FANOUT + 1),
+        " WHERE app_id = ? AND disabled = FALSE AND url <> ? LIMIT ?",
+        (message.app_id, POLL_URL, INLINE_FANOUT + 1),
     ).fetchall()
     if len(candidates) > INLINE_FANOUT:
         if prejudged is not None:
@@ -108,11 +116,13 @@ def enqueue_for_endpoint(conn: Conn, message: Message, endpoint_id: str, now_ms:
     event): no fan-out, whatever the endpoint's subscriptions. The endpoint must be an
     enabled endpoint of the message's application (else nothing is written)."""
     found = conn.execute(
-        "SELECT disabled FROM endpoint WHERE id = ? AND app_id = ?",
+        "SELECT disabled, url FROM endpoint WHERE id = ? AND app_id = ?",
         (endpoint_id, message.app_id),
     ).fetchone()
     if found is None:
         raise NotFound(f"endpoint {endpoint_id!r} not found")
+    if is_polling(str(found[1])):
+        raise Conflict(POLLING_REFUSED)
     if found[0]:
         raise Conflict("the endpoint is disabled; enable it first")
     conn.execute(_INSERT_MESSAGE, rows.message_params(message))
@@ -228,8 +238,8 @@ def next_batch(conn: Conn, msg_id: str, size: int) -> Batch | None:
     endpoints = conn.execute(
         "SELECT id, event_types, channels, payload_filter FROM endpoint"
         f" WHERE app_id = ? AND id > ?{upto} AND disabled = FALSE AND created_at <= ?"
-        " ORDER BY id LIMIT ?",
-        (message.app_id, state[0] or "", *limits, message.created_at, size),
+        " AND url <> ? ORDER BY id LIMIT ?",
+        (message.app_id, state[0] or "", *limits, message.created_at, POLL_URL, size),
     ).fetchall()
     return Batch(message, endpoints, bounded=bound is not None and len(endpoints) < size)
 

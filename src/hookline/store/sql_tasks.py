@@ -17,6 +17,7 @@ import orjson
 from hookline import filters, ids
 from hookline.errors import NotFound
 from hookline.models import (
+    POLLING_REFUSED,
     BackgroundTask,
     DeliveryStatus,
     Endpoint,
@@ -25,6 +26,7 @@ from hookline.models import (
     TaskParams,
     TaskStatus,
     TriggerType,
+    is_polling,
     subscription_matches,
 )
 from hookline.signing.at_rest import SecretBox
@@ -247,6 +249,9 @@ def _advance(
     endpoint = find_endpoint(conn, task.app_id, task.endpoint_id, box)
     if endpoint is None:
         task.status, task.error = TaskStatus.FAILED, "the endpoint was deleted"
+        return False
+    if is_polling(endpoint.url):
+        task.status, task.error = TaskStatus.FAILED, POLLING_REFUSED
         return False
     where, args = _chunk_range(task)
     sql = (
