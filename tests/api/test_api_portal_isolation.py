@@ -16,7 +16,7 @@ from hookline.api import ApiContext, create_app
 from hookline.api.scoped_routes import compile_rules, match
 from hookline.store.base import Store
 
-PUBLIC = {("GET", "/api/v1/health")}
+PUBLIC = {("GET", "/api/v1/health"), ("GET", "/api/v1/health/ping")}
 CATALOGUE = {("GET", "/api/v1/event-type"), ("GET", "/api/v1/event-type/{event_type_name}")}
 LOGOUT = ("POST", "/api/v1/auth/logout")
 UPSERT = ("PUT", "/api/v1/app/{app_id}/endpoint/{endpoint_id}")

@@ -17,6 +17,7 @@ from hookline.api import (
     ingest_endpoints,
     ingest_requests,
     ingest_sources,
+    message_ops,
     messages,
     operational,
     portal_access,
@@ -33,8 +34,9 @@ from hookline.store.base import Store
 health = APIRouter(tags=["Health"])
 
 
-@health.get(
+@health.api_route(
     "/api/v1/health",
+    methods=["GET", "HEAD"],
     status_code=204,
     responses={503: {"description": "the store does not answer"}},
 )
@@ -45,6 +47,12 @@ async def get_health(request: Request) -> Response:
     probe: HealthProbe = request.app.state.health
     failure = await probe.check()
     return Response(status_code=204) if failure is None else store_error_response(failure)
+
+
+@health.api_route("/api/v1/health/ping", methods=["GET", "HEAD"], status_code=204)
+async def ping() -> Response:
+    """The process answers: no store round trip (``/api/v1/health`` checks the store)."""
+    return Response(status_code=204)
 
 
 class HealthProbe:
@@ -94,6 +102,7 @@ def create_app(context: ApiContext) -> FastAPI:
     for module in (applications, event_types, endpoints, messages, recovery, operational):
         app.include_router(module.router)
     app.include_router(endpoints_example.router)
+    app.include_router(message_ops.router)
     app.include_router(portal_access.router)
     for module in (ingest_sources, ingest_requests, ingest_endpoints):
         app.include_router(module.router)

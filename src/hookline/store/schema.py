@@ -93,6 +93,8 @@ message = Table(
     # a received request's original headers (JSON object), for endpoints that forward some
     Column("headers", Text, nullable=True),
     Column("created_at", BigInteger, nullable=False),
+    # deliverAt: no delivery of the message is due before it (NULL: at once)
+    Column("deliver_at", BigInteger, nullable=True),
     UniqueConstraint("app_id", "event_id", name="uq_message_app_event_id"),
     Index("ix_message_app", "app_id", "id"),
 )
