@@ -270,6 +270,13 @@ inbound_request = Table(
         sqlite_where=text("sealed_headers IS NOT NULL"),
         postgresql_where=text("sealed_headers IS NOT NULL"),
     ),
+    # a routed request by its message: expunging the message drops its body too
+    Index(
+        "ix_inbound_request_msg",
+        "msg_id",
+        sqlite_where=text("msg_id IS NOT NULL"),
+        postgresql_where=text("msg_id IS NOT NULL"),
+    ),
 )
 
 # The dedup window: one row per (source, key) seen, replaced once older than the window.
