@@ -190,6 +190,8 @@ READS = {
     ("GET", "/api/v1/app/{app_id}/attempt/msg/{msg_id}"),
     ("GET", "/api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}"),
     ("GET", "/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}"),
+    ("GET", E + "/msg"),
+    ("GET", "/api/v1/app/{app_id}/msg/{msg_id}/endpoint"),
     ("GET", "/api/v1/background-task/{task_id}"),
     *CATALOGUE,
     LOGOUT,

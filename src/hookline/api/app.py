@@ -34,12 +34,12 @@ from hookline.store.base import Store
 health = APIRouter(tags=["Health"])
 
 
-@health.api_route(
+@health.get(
     "/api/v1/health",
-    methods=["GET", "HEAD"],
     status_code=204,
     responses={503: {"description": "the store does not answer"}},
 )
+@health.head("/api/v1/health", status_code=204, operation_id="head_health")
 async def get_health(request: Request) -> Response:
     """Unauthenticated on purpose: load balancers probe it, and it reveals nothing.
     204 only if the store served a read and a write in time: a store that fails makes
@@ -49,7 +49,8 @@ async def get_health(request: Request) -> Response:
     return Response(status_code=204) if failure is None else store_error_response(failure)
 
 
-@health.api_route("/api/v1/health/ping", methods=["GET", "HEAD"], status_code=204)
+@health.get("/api/v1/health/ping", status_code=204)
+@health.head("/api/v1/health/ping", status_code=204, operation_id="head_ping")
 async def ping() -> Response:
     """The process answers: no store round trip (``/api/v1/health`` checks the store)."""
     return Response(status_code=204)
