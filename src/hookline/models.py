@@ -214,6 +214,7 @@ class Message:
     tags: list[str] | None = None
     created_at: int = 0
     headers: dict[str, str] | None = None  # a received request's original headers (sources)
+    deliver_at: int | None = None  # scheduled send: no delivery is due before it
 
 
 @dataclass(slots=True)
@@ -389,6 +390,7 @@ class TaskKind(enum.StrEnum):
     RECOVER = "endpoint.recover"
     REPLAY = "endpoint.replay"
     BULK_REPLAY = "endpoint.bulk-replay"
+    PURGE_CONTENT = "application.purge_content"  # expunge every payload of an application
 
 
 class TaskStatus(enum.StrEnum):
@@ -423,7 +425,7 @@ class BackgroundTask:
     kind: TaskKind
     status: TaskStatus
     app_id: str
-    endpoint_id: str
+    endpoint_id: str | None  # None: an application-wide task (expunge-all)
     params: TaskParams
     cursor: str | None = None
     done_count: int = 0

@@ -268,7 +268,8 @@ async def test_publish_answers_the_same_on_every_path(
     )
     assert resp.status_code == 202, resp.text
     body = resp.json()
-    assert set(body) == {"id", "eventType", "eventId", "payload", "channels", "tags", "timestamp"}
+    keys = {"id", "eventType", "eventId", "payload", "channels", "tags", "timestamp", "deliverAt"}
+    assert set(body) == keys
     assert body["payload"] == ({"k": 1} if query == "" else {})
     bad = await client.post(f"/api/v1/app/{app['id']}/msg{query}", json={"eventType": "a b"})
     assert bad.status_code == 422

@@ -16,7 +16,7 @@ from hookline.api import ApiContext, create_app
 from hookline.api.scoped_routes import compile_rules, match
 from hookline.store.base import Store
 
-PUBLIC = {("GET", "/api/v1/health")}
+PUBLIC = {("GET", "/api/v1/health"), ("GET", "/api/v1/health/ping")}
 CATALOGUE = {("GET", "/api/v1/event-type"), ("GET", "/api/v1/event-type/{event_type_name}")}
 LOGOUT = ("POST", "/api/v1/auth/logout")
 UPSERT = ("PUT", "/api/v1/app/{app_id}/endpoint/{endpoint_id}")
@@ -193,6 +193,8 @@ READS = {
     ("GET", "/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}"),
     ("GET", "/api/v1/app/{app_id}/msg/{msg_id}/raw"),
     ("GET", "/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}/headers"),
+    ("GET", E + "/msg"),
+    ("GET", "/api/v1/app/{app_id}/msg/{msg_id}/endpoint"),
     ("GET", "/api/v1/background-task/{task_id}"),
     ("GET", "/api/v1/app/{app_id}/poller/{sink_id}"),
     ("GET", "/api/v1/app/{app_id}/poller/{sink_id}/consumer/{consumer_id}"),

@@ -249,6 +249,15 @@ ROUTES = [
     Route("POST", "/api/v1/auth/dashboard-access/{app_id}", {}, ()),
     Route("POST", "/api/v1/auth/logout", {}, ()),
     Route("POST", APP + "/poller/{sink_id}/consumer/c1/seek", {"after": SINCE["since"]}, ()),
+    Route("POST", APP + "/msg/precheck/active", {"eventType": "fuzz.event"}, (("eventType", 256),)),
+    Route("POST", APP + "/msg/bulk-expunge", {"ids": ["e-none"]}, ()),
+    Route("POST", APP + "/msg/expunge-all-contents", {}, ()),
+    Route(
+        "POST",
+        APP + "/msg?via=router",
+        {"eventType": "fuzz.event", "payload": {}, "deliverAt": "2020-01-01T00:00:00Z"},
+        (("eventType", 256),),
+    ),
 ]
 URL_ROUTES = [r for r in ROUTES if "url" in r.body]
 BODY_ROUTES = [r for r in ROUTES if r.body]  # resend reads no body at all

@@ -17,6 +17,7 @@ from hookline.api import (
     ingest_endpoints,
     ingest_requests,
     ingest_sources,
+    message_ops,
     message_views,
     messages,
     operational,
@@ -40,6 +41,7 @@ health = APIRouter(tags=["Health"])
     status_code=204,
     responses={503: {"description": "the store does not answer"}},
 )
+@health.head("/api/v1/health", status_code=204, operation_id="head_health")
 async def get_health(request: Request) -> Response:
     """Unauthenticated on purpose: load balancers probe it, and it reveals nothing.
     204 only if the store served a read and a write in time: a store that fails makes
@@ -47,6 +49,13 @@ async def get_health(request: Request) -> Response:
     probe: HealthProbe = request.app.state.health
     failure = await probe.check()
     return Response(status_code=204) if failure is None else store_error_response(failure)
+
+
+@health.get("/api/v1/health/ping", status_code=204)
+@health.head("/api/v1/health/ping", status_code=204, operation_id="head_ping")
+async def ping() -> Response:
+    """The process answers: no store round trip (``/api/v1/health`` checks the store)."""
+    return Response(status_code=204)
 
 
 class HealthProbe:
@@ -97,6 +106,7 @@ def create_app(context: ApiContext) -> FastAPI:
         app.include_router(module.router)
     app.include_router(endpoints_example.router)
     app.include_router(message_views.router)
+    app.include_router(message_ops.router)
     app.include_router(portal_access.router)
     app.include_router(poller.router)
     for module in (ingest_sources, ingest_requests, ingest_endpoints):

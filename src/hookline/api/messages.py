@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -19,6 +19,7 @@ from hookline.api.idempotency import idempotency_key, replayed_response
 from hookline.api.schemas import (
     CHANNEL_PATTERN,
     ID_PATTERN,
+    TAG_PATTERN,
     EmptyOut,
     ListMessageAttemptOut,
     ListMessageOut,
@@ -26,6 +27,7 @@ from hookline.api.schemas import (
     MessageIn,
     MessageOut,
 )
+from hookline.api.schemas_ops import StatusCodeClass
 from hookline.api.strict_json import StrictJsonRoute
 from hookline.errors import ApiError, Conflict, NotFound, PayloadTooLarge
 from hookline.models import (
@@ -34,6 +36,7 @@ from hookline.models import (
     Attempt,
     DeliveryStatus,
     Message,
+    Page,
     is_polling,
 )
 from hookline.store.base import AttemptFilter, MessageFilter, PublishKey, PublishOutcome
@@ -42,7 +45,8 @@ router = APIRouter(prefix="/api/v1/app/{app_id}", tags=["Message"], route_class=
 Ref = Annotated[str, Path(min_length=1, max_length=256, pattern=ID_PATTERN)]
 WithContent = Annotated[bool, Query()]
 Channel = Annotated[str | None, Query(max_length=128, pattern=CHANNEL_PATTERN)]
-_STATUS_TEXT = {0: "success", 1: "pending", 2: "fail", 3: "sending", 4: "canceled"}
+TagQuery = Annotated[str | None, Query(max_length=128, pattern=TAG_PATTERN)]
+STATUS_TEXT = {0: "success", 1: "pending", 2: "fail", 3: "sending", 4: "canceled"}
 
 
 def message_out(msg: Message, with_content: bool = True) -> MessageOut:
@@ -57,6 +61,7 @@ def message_out(msg: Message, with_content: bool = True) -> MessageOut:
         channels=msg.channels,
         tags=msg.tags,
         timestamp=to_datetime(msg.created_at),
+        deliver_at=None if msg.deliver_at is None else to_datetime(msg.deliver_at),
     )
 
 
@@ -70,7 +75,7 @@ def attempt_out(a: Attempt) -> MessageAttemptOut:
         response_status_code=a.response_status,
         response_duration_ms=a.duration_ms,
         status=int(a.status),
-        status_text=_STATUS_TEXT[int(a.status)],
+        status_text=STATUS_TEXT[int(a.status)],
         trigger_type=int(a.trigger),
         error_kind=None if a.error_kind is None else a.error_kind.value,
         timestamp=to_datetime(a.created_at),
@@ -119,8 +124,9 @@ async def publish_message(
         raise PayloadTooLarge(
             f"payload is {len(payload)} bytes; the limit is {ctx.max_payload_bytes}"
         )
-    target_app_id, new_app = await _target_application(ctx, app_id, body)
     now = now_ms()
+    deliver_at = _deliver_at(body, now)
+    target_app_id, new_app = await _target_application(ctx, app_id, body)
     msg = Message(
         id=ids.new_id("msg", now),
         app_id=target_app_id,
@@ -130,6 +136,7 @@ async def publish_message(
         channels=body.channels,
         tags=body.tags,
         created_at=now,
+        deliver_at=deliver_at,
     )
     key = idempotency_key(scope)
     keyed = None if key is None else PublishKey(key, with_content)
@@ -145,6 +152,19 @@ async def publish_message(
     if with_content:
         out.payload = body.payload
     return out
+
+
+MAX_DELIVER_AHEAD_MS = 24 * 3600 * 1000
+"""Svix's limit: ``deliverAt`` no more than 24 hours ahead."""
+
+
+def _deliver_at(body: MessageIn, now: int) -> int | None:
+    """A time in the past delivers now (kept as given, so the message shows it); one
+    further ahead than Svix allows is a 422 rather than a message held for days."""
+    at = to_ms(body.deliver_at)
+    if at is not None and at > now + MAX_DELIVER_AHEAD_MS:
+        raise field_error(["body", "deliverAt"], "deliverAt must be at most 24 hours ahead")
+    return at
 
 
 async def _target_application(
@@ -188,6 +208,7 @@ async def list_messages(
     before: Annotated[datetime | None, Query()] = None,
     after: Annotated[datetime | None, Query()] = None,
     with_content: WithContent = True,
+    tag: TagQuery = None,
 ) -> ListMessageOut:
     app = await ctx.store.get_application(app_id)
     flt = MessageFilter(
@@ -195,6 +216,7 @@ async def list_messages(
         channel=channel,
         before_ms=to_ms(before),
         after_ms=to_ms(after),
+        tag=tag,
     )
     result = await ctx.store.list_messages(app.id, flt, page)
     return list_out(ListMessageOut, result, lambda m: message_out(m, with_content))
@@ -219,6 +241,8 @@ async def attempt_query(
     channel: Channel = None,
     before: When = None,
     after: When = None,
+    tag: TagQuery = None,
+    status_code_class: Annotated[StatusCodeClass | None, Query()] = None,
 ) -> AttemptFilter:
     return AttemptFilter(
         status=None if status is None else DeliveryStatus(status),
@@ -226,10 +250,49 @@ async def attempt_query(
         channel=channel,
         before_ms=to_ms(before),
         after_ms=to_ms(after),
+        tag=tag,
+        status_code_class=None if status_code_class is None else int(status_code_class),
     )
 
 
 AttemptQuery = Annotated[AttemptFilter, Depends(attempt_query)]
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptShape:
+    """How attempts render: with the response body (``with_content``) and with their
+    message, payload left out as Svix leaves it (``with_msg``)."""
+
+    with_content: bool = True
+    with_msg: bool = False
+
+
+async def attempt_shape(
+    with_content: Annotated[bool, Query()] = True, with_msg: Annotated[bool, Query()] = False
+) -> AttemptShape:
+    return AttemptShape(with_content, with_msg)
+
+
+Shape = Annotated[AttemptShape, Depends(attempt_shape)]
+
+
+async def attempts_out(
+    ctx: ApiContext, app_id: str, result: Page[Attempt], shape: AttemptShape
+) -> ListMessageAttemptOut:
+    msgs = {}
+    if shape.with_msg:
+        msgs = await ctx.store.messages_by_id(app_id, [a.msg_id for a in result.data])
+
+    def render(a: Attempt) -> MessageAttemptOut:
+        out = attempt_out(a)
+        if not shape.with_content:
+            out.response = ""
+        found = msgs.get(a.msg_id)
+        if found is not None:
+            out.msg = message_out(found, with_content=False)
+        return out
+
+    return list_out(ListMessageAttemptOut, result, render)
 
 
 @router.get("/attempt/msg/{msg_id}", response_model=ListMessageAttemptOut, tags=["Message Attempt"])
@@ -239,6 +302,7 @@ async def list_attempts_by_msg(
     msg_id: Ref,
     page: NewestFirst,
     flt: AttemptQuery,
+    shape: Shape,
     endpoint_id: Annotated[str | None, Query(max_length=256)] = None,
 ) -> ListMessageAttemptOut:
     app = await ctx.store.get_application(app_id)
@@ -246,7 +310,7 @@ async def list_attempts_by_msg(
     if endpoint_id is not None:
         flt = replace(flt, endpoint_id=(await ctx.store.get_endpoint(app.id, endpoint_id)).id)
     result = await ctx.store.list_attempts(app.id, flt, page, msg_id=msg.id)
-    return list_out(ListMessageAttemptOut, result, attempt_out)
+    return await attempts_out(ctx, app.id, result, shape)
 
 
 @router.get(
@@ -255,12 +319,12 @@ async def list_attempts_by_msg(
     tags=["Message Attempt"],
 )
 async def list_attempts_by_endpoint(
-    ctx: Ctx, app_id: AppRef, endpoint_id: Ref, page: NewestFirst, flt: AttemptQuery
+    ctx: Ctx, app_id: AppRef, endpoint_id: Ref, page: NewestFirst, flt: AttemptQuery, shape: Shape
 ) -> ListMessageAttemptOut:
     app = await ctx.store.get_application(app_id)
     ep = await ctx.store.get_endpoint(app.id, endpoint_id)
     result = await ctx.store.list_attempts(app.id, replace(flt, endpoint_id=ep.id), page)
-    return list_out(ListMessageAttemptOut, result, attempt_out)
+    return await attempts_out(ctx, app.id, result, shape)
 
 
 @router.get(

@@ -49,6 +49,8 @@ _MAX_MS = (1 << 48) - 1  # what an id's timestamp can hold
 def task_data(task: BackgroundTask) -> dict[str, Any]:
     """Progress. Svix reports ``messagesSent``; the count is of deliveries queued, which
     ``messagesQueued`` says plainly, so both are given."""
+    if task.kind is TaskKind.PURGE_CONTENT:
+        return {"messagesPurged": task.done_count, "done": task.status is not TaskStatus.RUNNING}
     data: dict[str, Any] = {
         "messagesQueued": task.done_count,
         "messagesSent": task.done_count,

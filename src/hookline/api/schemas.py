@@ -231,6 +231,7 @@ class MessageIn(Schema):
     channels: Annotated[list[Channel], Field(min_length=1, max_length=10)] | None = None
     tags: Annotated[list[Tag], Field(max_length=5)] | None = None
     application: ApplicationIn | None = None
+    deliver_at: datetime | None = None
 
 
 class MessageOut(Schema):
@@ -241,6 +242,7 @@ class MessageOut(Schema):
     channels: list[str] | None = None
     tags: list[str] | None = None
     timestamp: datetime
+    deliver_at: datetime | None = None
 
 
 class ListMessageOut(ListOut):

@@ -43,6 +43,8 @@ RULES: tuple[tuple[str, str, Capability | None], ...] = (
     ("GET", _EP + "/stats", VIEW),
     ("GET", _APP + "/msg", VIEW),
     ("GET", _MSG, VIEW),
+    ("GET", _EP + "/msg", VIEW),
+    ("GET", _MSG + "/endpoint", VIEW),
     ("GET", _APP + "/attempt/msg/{msg_id}", VIEW),
     ("GET", _APP + "/attempt/endpoint/{endpoint_id}", VIEW),
     ("GET", _MSG + "/attempt/{attempt_id}", VIEW),

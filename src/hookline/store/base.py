@@ -19,6 +19,7 @@ from hookline.models import (
     BackgroundTask,
     Delivery,
     DeliveryResult,
+    DeliveryStatus,
     DeliveryTask,
     Endpoint,
     EndpointHealth,
@@ -43,6 +44,7 @@ from hookline.sources import (
 from hookline.store.records import (
     DEFAULT_MAX_IN_FLIGHT,
     IDEMPOTENCY_TTL_MS,
+    Attempted,
     AttemptFilter,
     ClaimAsk,
     FanoutStep,
@@ -62,6 +64,7 @@ __all__ = [
     "DEFAULT_MAX_IN_FLIGHT",
     "IDEMPOTENCY_TTL_MS",
     "AttemptFilter",
+    "Attempted",
     "ClaimAsk",
     "FanoutStep",
     "MessageFilter",
@@ -276,6 +279,31 @@ class Store(Protocol):
     ) -> Page[Attempt]: ...
     async def get_attempt(self, app_id: str, msg_id: str, attempt_id: str) -> Attempt: ...
     async def list_deliveries(self, app_id: str, msg_id: str) -> list[Delivery]: ...
+    async def messages_by_id(self, app_id: str, msg_ids: Sequence[str]) -> dict[str, Message]: ...
+
+    # where messages went: the latest delivery per (message, endpoint)
+    async def list_attempted_messages(
+        self,
+        app_id: str,
+        endpoint_id: str,
+        flt: MessageFilter,
+        status: DeliveryStatus | None,
+        page: PageRequest,
+    ) -> Page[tuple[Message, Attempted]]: ...
+    async def list_attempted_destinations(
+        self, app_id: str, msg_id: str, page: PageRequest
+    ) -> Page[tuple[Endpoint, Attempted]]: ...
+    async def has_active_endpoint(
+        self, app_id: str, event_type: str, channels: list[str] | None
+    ) -> bool:
+        """Whether a message of this type and channels would reach an enabled endpoint
+        (publish's subscription test; an endpoint with a payload filter counts)."""
+        ...
+
+    # expunge: payloads and response bodies gone for good (see ``sql_expunge``)
+    async def expunge_message(self, app_id: str, msg_ref: str) -> None: ...
+    async def bulk_expunge(self, app_id: str, msg_refs: Sequence[str]) -> dict[str, bool]: ...
+    async def expunge_attempt_content(self, app_id: str, msg_id: str, attempt_id: str) -> None: ...
 
     # dashboard reads: charts, health, the message log, the live tail
     async def traffic(

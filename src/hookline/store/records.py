@@ -23,6 +23,7 @@ class MessageFilter:
     channel: str | None = None
     before_ms: int | None = None
     after_ms: int | None = None
+    tag: str | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -33,6 +34,17 @@ class AttemptFilter:
     endpoint_id: str | None = None
     before_ms: int | None = None
     after_ms: int | None = None
+    tag: str | None = None
+    status_code_class: int | None = None  # 0: no response; 100..500: that hundred
+
+
+@dataclass(slots=True, frozen=True)
+class Attempted:
+    """A message as one endpoint got it, or an endpoint as one message reached it: the
+    latest delivery's status, and when it is next tried (None: nothing more to do)."""
+
+    status: DeliveryStatus
+    next_attempt_at: int | None
 
 
 @dataclass(slots=True, frozen=True)

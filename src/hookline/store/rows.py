@@ -178,7 +178,9 @@ def resealed_endpoint_secrets(
     return box.seal(box.open(secret)), sealed_old_secrets(old, box)
 
 
-MESSAGE_COLS = "id, app_id, event_type, event_id, payload, channels, tags, created_at, headers"
+MESSAGE_COLS = (
+    "id, app_id, event_type, event_id, payload, channels, tags, created_at, headers, deliver_at"
+)
 
 
 def message_from_row(r: Row) -> Message:
@@ -192,6 +194,7 @@ def message_from_row(r: Row) -> Message:
         tags=load(r[6]),
         created_at=r[7],
         headers=load(r[8]),
+        deliver_at=r[9],
     )
 
 
@@ -206,6 +209,7 @@ def message_params(m: Message) -> tuple[Any, ...]:
         dump_opt(m.tags),
         m.created_at,
         dump_opt(m.headers),
+        m.deliver_at,
     )
 
 

@@ -93,6 +93,8 @@ message = Table(
     # a received request's original headers (JSON object), for endpoints that forward some
     Column("headers", Text, nullable=True),
     Column("created_at", BigInteger, nullable=False),
+    # deliverAt: no delivery of the message is due before it (NULL: at once)
+    Column("deliver_at", BigInteger, nullable=True),
     UniqueConstraint("app_id", "event_id", name="uq_message_app_event_id"),
     Index("ix_message_app", "app_id", "id"),
 )
@@ -267,6 +269,13 @@ inbound_request = Table(
         "id",
         sqlite_where=text("sealed_headers IS NOT NULL"),
         postgresql_where=text("sealed_headers IS NOT NULL"),
+    ),
+    # a routed request by its message: expunging the message drops its body too
+    Index(
+        "ix_inbound_request_msg",
+        "msg_id",
+        sqlite_where=text("msg_id IS NOT NULL"),
+        postgresql_where=text("msg_id IS NOT NULL"),
     ),
 )
 

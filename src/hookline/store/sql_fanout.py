@@ -165,6 +165,9 @@ def _targets(
 
 
 def _insert_deliveries(conn: Conn, message: Message, targets: list[str], now_ms: int) -> None:
+    """Due now, or at the message's ``deliverAt`` (a scheduled send): the due time is the
+    queue itself, so the schedule survives a restart like any retry time."""
+    due = now_ms if message.deliver_at is None else max(now_ms, message.deliver_at)
     conn.executemany(
         _INSERT_DELIVERY,
         [
@@ -174,7 +177,7 @@ def _insert_deliveries(conn: Conn, message: Message, targets: list[str], now_ms:
                 ep,
                 message.app_id,
                 PENDING,
-                now_ms,
+                due,
                 int(TriggerType.SCHEDULED),
                 now_ms,
                 now_ms,
@@ -182,7 +185,7 @@ def _insert_deliveries(conn: Conn, message: Message, targets: list[str], now_ms:
             for ep in targets
         ],
     )
-    mark_due(conn, targets, now_ms)
+    mark_due(conn, targets, due)
 
 
 def emit_operational(conn: Conn, event_type: str, data: dict[str, Any], now_ms: int) -> None:

@@ -30,6 +30,7 @@ from hookline.store.base import (
     PublishKey,
     PublishOutcome,
 )
+from hookline.store.sql_attempted import tag_filter
 from hookline.store.sql_base import (
     SqlBase,
     page_of,
@@ -234,6 +235,7 @@ class MessageOps(SqlBase):
             "",
             self._db.dialect,
         )
+        tag_filter(flt.tag, where, params, "", self._db.dialect)
         select = f"SELECT {rows.MESSAGE_COLS} FROM message"
         return await self._read(
             lambda c: page_of(c, select, where, params, "id", page, rows.message_from_row)
@@ -294,11 +296,18 @@ class MessageOps(SqlBase):
             params.append(int(flt.status))
         select = "SELECT " + ", ".join("a." + c.strip() for c in rows.ATTEMPT_COLS.split(","))
         select += " FROM attempt a"
-        if flt.event_types or flt.channel:
+        if flt.status_code_class is not None:
+            if flt.status_code_class == 0:  # no HTTP answer at all
+                where.append("a.response_status = 0")
+            else:
+                where.append("a.response_status >= ? AND a.response_status < ?")
+                params.extend((flt.status_code_class, flt.status_code_class + 100))
+        if flt.event_types or flt.channel or flt.tag:
             select += " JOIN message m ON m.id = a.msg_id"
             time_and_type_filters(
                 flt.event_types, flt.channel, None, None, where, params, "m.", self._db.dialect
             )
+            tag_filter(flt.tag, where, params, "m.", self._db.dialect)
         if flt.before_ms is not None:
             where.append("a.created_at < ?")
             params.append(flt.before_ms)

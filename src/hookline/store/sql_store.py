@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from hookline.errors import StoreError
 from hookline.store.sql_access import AccessOps
+from hookline.store.sql_attempted import AttemptedOps
 from hookline.store.sql_catalog import CatalogOps
 from hookline.store.sql_conn import Conn
 from hookline.store.sql_engine import EngineOps
+from hookline.store.sql_expunge import ExpungeOps
 from hookline.store.sql_fanout import FanoutOps
 from hookline.store.sql_idempotency import IdempotencyOps
 from hookline.store.sql_inbound import InboundOps
@@ -31,6 +33,8 @@ class SqlStore(
     CatalogOps,
     InsightOps,
     PollOps,
+    AttemptedOps,
+    ExpungeOps,
 ):
     """Implements ``hookline.store.base.Store``; a backend supplies the ``Database`` and
     the channel its processes wake each other through."""

@@ -35,6 +35,7 @@ from hookline.store import sql_queue as queue
 from hookline.store.base import PageRequest
 from hookline.store.sql_base import SqlBase, find_endpoint, page_of
 from hookline.store.sql_conn import Conn
+from hookline.store.sql_expunge import purge_chunk
 
 TASK_COLS = (
     "id, kind, status, app_id, endpoint_id, params, cursor, done_count, error, "
@@ -155,6 +156,9 @@ class TaskOps(SqlBase):
         return await self._read(op)
 
     async def advance_task(self, task_id: str, now_ms: int, chunk: int) -> BackgroundTask:
+        purge = await self._read(lambda c: _find_task(c, task_id))
+        if purge is not None and purge.kind is TaskKind.PURGE_CONTENT:
+            return await self._advance_purge(task_id, now_ms, chunk)
         judged = await self._judge_chunk(task_id, chunk)
         if judged is not None and judged[1]:
             chunk = len(judged[1])  # no further than what was judged
@@ -185,13 +189,31 @@ class TaskOps(SqlBase):
             self._work.set()
         return task
 
+    async def _advance_purge(self, task_id: str, now_ms: int, chunk: int) -> BackgroundTask:
+        def op(conn: Conn) -> BackgroundTask | None:
+            task = _find_task(conn, task_id)
+            if task is None or task.status is not TaskStatus.RUNNING:
+                return task
+            purge_chunk(conn, task, now_ms, chunk)
+            conn.execute(
+                "UPDATE background_task SET status = ?, cursor = ?, done_count = ?,"
+                " updated_at = ? WHERE id = ?",
+                (task.status.value, task.cursor, task.done_count, task.updated_at, task.id),
+            )
+            return task
+
+        task = await self._write(op)
+        if task is None:
+            raise NotFound(f"background task {task_id!r} not found")
+        return task
+
     async def _judge_chunk(self, task_id: str, chunk: int) -> Judged | None:
         """The endpoint's payload filter on the task's next chunk, evaluated before the
         write and outside it (a thread), so a slow filter never holds the writer."""
 
         def read(conn: Conn) -> tuple[str, list[tuple[str, bytes | None]]] | None:
             task = _find_task(conn, task_id)
-            if task is None or task.status is not TaskStatus.RUNNING:
+            if task is None or task.status is not TaskStatus.RUNNING or not task.endpoint_id:
                 return None
             endpoint = find_endpoint(conn, task.app_id, task.endpoint_id, self._box)
             if endpoint is None or not endpoint.payload_filter:
@@ -246,7 +268,7 @@ def _advance(
     Filters judged ahead are not run again; any others (the filter changed since) run
     here, and past ``CHUNK_FILTER_S`` of that the chunk ends early."""
     task.updated_at = now_ms
-    endpoint = find_endpoint(conn, task.app_id, task.endpoint_id, box)
+    endpoint = find_endpoint(conn, task.app_id, task.endpoint_id or "", box)
     if endpoint is None:
         task.status, task.error = TaskStatus.FAILED, "the endpoint was deleted"
         return False
