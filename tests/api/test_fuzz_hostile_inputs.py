@@ -54,6 +54,8 @@ class Seeded:
     source_id: str
     source_endpoint_id: str
     request_id: str
+    key_id: str
+    integ_id: str
 
     def request(self, method: str, path: str, body: bytes) -> httpx.Response:
         headers = {"content-type": "application/json"}
@@ -118,6 +120,8 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
         "POST", f"/ingest/api/v1/source/{source['id']}/endpoint", {"url": "https://example.com/s"}
     )["id"]
     request_id = loop.run_until_complete(received(store, source["id"]))
+    key_id = ok("POST", "/api/v1/auth/api-token", {"name": "fuzz"})["id"]
+    integ_id = ok("POST", f"/api/v1/app/{app_id}/integration", {"name": "fuzz"})["id"]
     try:
         yield Seeded(
             loop=loop,
@@ -131,6 +135,8 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
             source_id=source["id"],
             source_endpoint_id=source_endpoint_id,
             request_id=request_id,
+            key_id=key_id,
+            integ_id=integ_id,
         )
     finally:
         loop.run_until_complete(client.aclose())
@@ -181,6 +187,8 @@ class Route:
 
 ENDPOINT_BODY = {"url": "https://example.com/h", "description": "d", "uid": "ep-fuzz"}
 ENDPOINT_STRINGS = (("description", 8192), ("uid", 256))
+KEYS = "/api/v1/auth/api-token"
+INTEG = APP + "/integration"
 ROUTES = [
     Route("POST", "/api/v1/app", {"name": "n", "uid": "u-new"}, (("name", 1024), ("uid", 256))),
     Route("PUT", APP, {"name": "n", "uid": "fuzz"}, (("name", 1024), ("uid", 256))),
@@ -245,6 +253,23 @@ ROUTES = [
     Route("POST", "/api/v1/auth/app/{app_id}/expire-all", {"expiry": 60}, ()),
     Route("POST", "/api/v1/auth/dashboard-access/{app_id}", {}, ()),
     Route("POST", "/api/v1/auth/logout", {}, ()),
+    Route("POST", KEYS, {"name": "k", "expiresAt": "2999-01-01T00:00:00Z"}, (("name", 256),)),
+    Route("PUT", KEYS + "/{key_id}", {"name": "k"}, (("name", 256),)),
+    Route("PATCH", KEYS + "/{key_id}", {"name": "k"}, (("name", 256),)),
+    Route("POST", KEYS + "/{key_id}/expire", {"expiry": 60}, ()),
+    Route("POST", INTEG, {"name": "i", "featureFlags": ["f"]}, (("name", 256),)),
+    Route("PUT", INTEG + "/{integ_id}", {"name": "i"}, (("name", 256),)),
+    Route("POST", INTEG + "/{integ_id}/key/rotate", {}, ()),
+    Route("POST", "/api/v1/environment/export", {}, ()),
+    Route(
+        "POST",
+        "/api/v1/environment/import",
+        {
+            "eventTypes": [{"name": "fuzz.event", "description": "d"}],
+            "applications": [{"name": "n", "uid": "fuzz", "endpoints": [ENDPOINT_BODY]}],
+        },
+        (),
+    ),
 ]
 URL_ROUTES = [r for r in ROUTES if "url" in r.body]
 BODY_ROUTES = [r for r in ROUTES if r.body]  # resend reads no body at all
@@ -353,6 +378,8 @@ def test_every_route_and_kind_is_covered() -> None:
         "{op_endpoint_id}": "{endpoint_id}",
         "{source_endpoint_id}": "{endpoint_id}",
         "fuzz.event": "{event_type_name}",
+        "{key_id}": "{key_id}",
+        "{integ_id}": "{integ_id}",
     }
     covered = set()
     for route in ROUTES:
