@@ -219,8 +219,11 @@ async def _save_app(store: Store, plan: _AppPlan) -> Application:
         app.id = doc.id or app.id
         return await store.create_application(app)
     app = plan.existing
+    before = _app_state(app)
     app.name, app.rate_limit, app.metadata = doc.name, doc.throttle_rate, doc.metadata or {}
     app.uid = doc.uid if doc.uid is not None else app.uid
+    if _app_state(app) == before:
+        return app  # unchanged: an import run twice writes nothing the second time
     app.updated_at = now_ms()
     return await store.update_application(app)
 
@@ -234,6 +237,7 @@ async def _save_endpoint(
         await store.create_endpoint(built)
         return
     ep = existing
+    before = _endpoint_state(ep)
     sent = doc.model_fields_set
     ep.url, ep.description, ep.disabled = built.url, built.description, built.disabled
     ep.uid = built.uid if built.uid is not None else ep.uid
@@ -245,8 +249,34 @@ async def _save_endpoint(
         ep.secret = built.secret
     if "headers" in sent and doc.headers is not None:
         ep.headers = built.headers
+    if _endpoint_state(ep) == before:
+        return
     ep.updated_at = now_ms()
     await store.update_endpoint(ep)
+
+
+def _app_state(app: Application) -> tuple[Any, ...]:
+    return (app.uid, app.name, app.rate_limit, dict(app.metadata))
+
+
+def _endpoint_state(ep: Endpoint) -> tuple[Any, ...]:
+    """What an import sets: equal before and after means there is nothing to write."""
+    return (
+        ep.url,
+        ep.description,
+        ep.disabled,
+        ep.uid,
+        ep.event_types,
+        ep.channels,
+        ep.rate_limit,
+        dict(ep.metadata),
+        ep.max_in_flight,
+        ep.fifo,
+        ep.payload_filter,
+        ep.forward_headers,
+        ep.secret,
+        dict(ep.headers),
+    )
 
 
 def _unique(values: list[str], loc: list[str]) -> None:
