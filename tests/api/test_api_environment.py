@@ -148,7 +148,8 @@ async def test_secrets_and_headers_stay_out_unless_asked_for(
     new = [ep for app in copied["apps"] for ep in app["endpoints"]]
     old = [ep for app in original["apps"] for ep in app["endpoints"]]
     assert [e["id"] for e in new] == [e["id"] for e in old]
-    assert all(n["secret"] != o["secret"] and n["headers"] == {} for n, o in zip(new, old))
+    for n, o in zip(new, old, strict=True):
+        assert n["secret"] != o["secret"] and n["headers"] == {}
     # the source server keeps its secrets and headers when the document comes back
     assert (await client.post(IMPORT, json=doc)).status_code == 204
     assert await _setup(client) == original
