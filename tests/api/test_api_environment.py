@@ -169,6 +169,8 @@ GOOD = {"name": "Good", "uid": "good", "endpoints": [{"url": "https://example.co
         (_doc(GOOD, {"name": "Bad", "endpoints": [{"url": "https://e.com/a", "secret": "s"}]}), ""),
         (_doc(GOOD, {**GOOD, "name": "Twice"}), "applications.uid"),
         (_doc(GOOD, {"name": "Bad", "uid": "bad uid"}), ""),
+        (_doc(GOOD, {"name": "Bad", "id": "acme"}), "applications.1.id"),
+        (_doc({**GOOD, "endpoints": [{"url": "https://e.com/a", "id": "app_x"}]}), "id"),
         (_doc(GOOD, {"name": ""}), ""),
         (_doc({**GOOD, "endpoints": [{"url": "https://e.com/a"}] * 2 + [{}]}), ""),
         (_doc(GOOD, eventTypes=[{"name": "a"}, {"name": "a"}]), "eventTypes"),

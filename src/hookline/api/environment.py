@@ -18,6 +18,7 @@ from functools import partial
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Response
+from pydantic import StringConstraints
 
 from hookline.api.applications import new_application
 from hookline.api.context import Ctx, now_ms, to_datetime
@@ -30,7 +31,6 @@ from hookline.api.schemas import (
     EventTypeOut,
     EventTypeUpsertIn,
     Schema,
-    Uid,
 )
 from hookline.api.strict_json import StrictJsonRoute
 from hookline.errors import NotFound, ValidationFailed
@@ -44,12 +44,17 @@ VERSION = 1
 PAGE = 250
 
 
+# ids as hookline makes them: kept by an import, so they must look like ours
+AppId = Annotated[str, StringConstraints(max_length=40, pattern=r"^app_[A-Za-z0-9]+$")]
+EndpointId = Annotated[str, StringConstraints(max_length=40, pattern=r"^ep_[A-Za-z0-9]+$")]
+
+
 class EndpointDoc(EndpointIn):
-    id: Uid | None = None
+    id: EndpointId | None = None
 
 
 class ApplicationDoc(ApplicationIn):
-    id: Uid | None = None
+    id: AppId | None = None
     endpoints: list[EndpointDoc] | None = None
 
 
