@@ -1,5 +1,6 @@
-"""Who may do what: the admin (everything) or a consumer-portal holder (one application,
-as its capabilities allow); and the token helpers sessions and portal links share.
+"""Who may do what: the admin (everything), a key (the server or one application), or a
+consumer-portal holder (one application, as its capabilities allow); and the token
+helpers sessions, portal links and keys share.
 
 Pure, so the API's token gate and the UI's pages decide with the same rules."""
 
@@ -48,11 +49,15 @@ _IMPLIED = {
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """``app_id`` None is the whole server (the admin token or an operator's session)."""
+    """``app_id`` None is the whole server (the admin token, an operator's session or a
+    server-wide key). ``key_id``: the API or integration key the caller holds; a key
+    scoped to an application reaches every route of that application, not only the
+    portal's allowlist, and no key manages keys."""
 
     app_id: str | None
     capabilities: frozenset[Capability] = ALL_CAPABILITIES
     read_only: bool = False
+    key_id: str | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -85,6 +90,12 @@ def parse_capabilities(values: list[str] | None) -> frozenset[Capability]:
 
 def new_token(prefix: str) -> str:
     return f"{prefix}_{secrets.token_urlsafe(32)}"
+
+
+def censored(token: str) -> str:
+    """What a key's listings show: its prefix and last four characters."""
+    prefix, _, rest = token.rpartition("_")
+    return f"{prefix}_****{rest[-4:]}"
 
 
 def token_hash(token: str) -> str:

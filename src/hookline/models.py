@@ -441,6 +441,13 @@ class AccessKind(enum.StrEnum):
     SESSION = "session"
     PORTAL_LINK = "portal_link"
     PORTAL_TOKEN = "portal_token"
+    API_KEY = "api_key"  # created at /api/v1/auth/api-token: the server or one application
+    INTEGRATION = "integration"  # Svix's integration key: one application
+
+
+PORTAL_KINDS = (AccessKind.SESSION, AccessKind.PORTAL_LINK, AccessKind.PORTAL_TOKEN)
+KEY_KINDS = (AccessKind.API_KEY, AccessKind.INTEGRATION)
+NEVER_MS = 253402300799999  # 9999-12-31T23:59:59.999Z: a key without an expiry
 
 
 @dataclass(slots=True)
@@ -462,4 +469,9 @@ class AccessToken:
     expires_at: int
     grant_id: str | None = None
     label: str | None = None  # Svix's sessionId: expire-all can name the ones to end
-    used_at: int | None = None
+    used_at: int | None = None  # a link: redeemed; a key: last used (throttled)
+    # API keys and integrations: shown in lists; ``hint`` is the censored token
+    name: str | None = None
+    hint: str | None = None
+    feature_flags: list[str] | None = None
+    updated_at: int | None = None

@@ -1,6 +1,7 @@
-"""A portal credential of application A reaches nothing of application B, and only the
-routes its capabilities open. Routes are walked from the app itself, so a route added
-later without a rule is covered (and refused) too."""
+"""A credential scoped to application A (a portal token, an API key with an ``appId``,
+an integration key) reaches nothing of application B, and a portal token only the routes
+its capabilities open. Routes are walked from the app itself, so a route added later
+without a rule is covered (and refused) too."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from hookline.store.base import Store
 
 PUBLIC = {("GET", "/api/v1/health"), ("GET", "/api/v1/health/ping")}
 CATALOGUE = {("GET", "/api/v1/event-type"), ("GET", "/api/v1/event-type/{event_type_name}")}
+WHOAMI = ("GET", "/api/v1/auth/whoami")
 LOGOUT = ("POST", "/api/v1/auth/logout")
 UPSERT = ("PUT", "/api/v1/app/{app_id}/endpoint/{endpoint_id}")
 # a body most write routes accept, so a refusal is the gate's and not validation's
@@ -34,8 +36,9 @@ BODY = {
 
 
 async def _world(client: httpx.AsyncClient) -> dict[str, str]:
-    """Applications A and B with an endpoint each; B has a message, a task, and there
-    are an event type, a source and an operational endpoint."""
+    """Applications A and B with an endpoint each; B has a message, a task and an
+    integration, and there are an event type, a source, an operational endpoint and a
+    server-wide key."""
     a = await create_app_record(client, uid="alpha")
     b = await create_app_record(client, uid="beta")
     ea = await create_endpoint_record(client, a["id"], url="https://example.com/a-hook")
@@ -57,7 +60,14 @@ async def _world(client: httpx.AsyncClient) -> dict[str, str]:
         "/api/v1/operational-webhook/endpoint", json={"url": "https://example.com/o"}
     )
     assert op.status_code == 201, op.text
+    # keys A's credential must not see or change: B's integration, a server-wide key
+    integ = await client.post(f"/api/v1/app/{b['id']}/integration", json={"name": "b"})
+    assert integ.status_code == 201, integ.text
+    key = await client.post("/api/v1/auth/api-token", json={"name": "server"})
+    assert key.status_code == 201, key.text
     return {
+        "integ": integ.json()["id"],
+        "key": key.json()["id"],
         "a": a["id"],
         "b": b["id"],
         "ea": ea["id"],
@@ -86,6 +96,8 @@ async def _snapshot(client: httpx.AsyncClient, w: dict[str, str]) -> list[Any]:
         f"/ingest/api/v1/source/{w['source']}/endpoint",
         "/api/v1/operational-webhook/endpoint",
         f"/api/v1/operational-webhook/endpoint/{w['op']}/secret",
+        f"{b}/integration",
+        "/api/v1/auth/api-token",
     ]
     out = []
     for path in paths:
@@ -109,6 +121,8 @@ def _values(w: dict[str, str], app: str) -> dict[str, str]:
         "event_type_name": "user.created",
         "source_id": w["source"],
         "request_id": "req_0000000000000000000000000",
+        "integ_id": w["integ"],
+        "key_id": w["key"],
     }
 
 
@@ -118,11 +132,28 @@ async def api(store: Store) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://h.test")
 
 
+async def _credential(client: httpx.AsyncClient, kind: str, app_id: str) -> str:
+    """A credential of application A, used once (a key's first use is recorded)."""
+    if kind == "portal":
+        return (await portal_access(client, "alpha"))["token"]
+    if kind == "api_key":
+        resp = await client.post("/api/v1/auth/api-token", json={"name": "a", "appId": app_id})
+        token: str = resp.json()["token"]
+    else:
+        resp = await client.post(f"/api/v1/app/{app_id}/integration", json={"name": "a"})
+        token = resp.json()["key"]
+    assert resp.status_code == 201, resp.text
+    used = await client.get("/api/v1/auth/whoami", headers=bearer(token))
+    assert used.json()["appId"] == app_id, used.text
+    return token
+
+
+@pytest.mark.parametrize("kind", ["portal", "api_key", "integration"])
 async def test_every_route_refuses_another_applications_objects(
-    client: httpx.AsyncClient, store: Store
+    client: httpx.AsyncClient, store: Store, kind: str
 ) -> None:
     w = await _world(client)
-    token = (await portal_access(client, "alpha"))["token"]
+    token = await _credential(client, kind, w["a"])
     before = await _snapshot(client, w)
     app = create_app(ApiContext(store=store, admin_token=TOKEN))
     routes = list(api_routes(app))
@@ -132,7 +163,7 @@ async def test_every_route_refuses_another_applications_objects(
     ) as portal:
         walked = 0
         for method, template in routes:
-            if (method, template) in PUBLIC or (method, template) == LOGOUT:
+            if (method, template) in PUBLIC or (method, template) in (LOGOUT, WHOAMI):
                 continue
             if not template.startswith(("/api/", "/ingest/api/")):
                 continue  # the docs: public, no data
@@ -202,6 +233,7 @@ READS = {
     ("GET", "/api/v1/app/{app_id}/events"),
     *CATALOGUE,
     LOGOUT,
+    WHOAMI,
 }
 SECRET = {("GET", E + "/secret")}
 ROTATE = {("POST", E + "/secret/rotate")}

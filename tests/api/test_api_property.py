@@ -71,7 +71,7 @@ MUST_SUCCEED = [
     ("POST", API + "/msg/{msg_id}/endpoint/{endpoint_id}/resend"),
 ]
 VALID_FIELDS = {"url": "https://example.com/hook", "headers": {"X-Example": "1"}, "filter": "data"}
-MAX_EXAMPLES, STEPS = 25, 30
+MAX_EXAMPLES, STEPS = 25, 36
 STATUSES: defaultdict[str, Counter[bool]] = defaultdict(Counter)  # label -> {is 2xx: n}
 # label -> why a 2xx answer was not what Svix's schema says (first few of each)
 NOT_SVIX_SHAPED: defaultdict[str, list[str]] = defaultdict(list)

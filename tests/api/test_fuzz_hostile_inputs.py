@@ -55,6 +55,8 @@ class Seeded:
     source_endpoint_id: str
     request_id: str
     sink_id: str
+    key_id: str
+    integ_id: str
 
     def request(self, method: str, path: str, body: bytes) -> httpx.Response:
         headers = {"content-type": "application/json"}
@@ -120,6 +122,8 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
         "POST", f"/ingest/api/v1/source/{source['id']}/endpoint", {"url": "https://example.com/s"}
     )["id"]
     request_id = loop.run_until_complete(received(store, source["id"]))
+    key_id = ok("POST", "/api/v1/auth/api-token", {"name": "fuzz"})["id"]
+    integ_id = ok("POST", f"/api/v1/app/{app_id}/integration", {"name": "fuzz"})["id"]
     try:
         yield Seeded(
             loop=loop,
@@ -134,6 +138,8 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
             source_endpoint_id=source_endpoint_id,
             request_id=request_id,
             sink_id=sink_id,
+            key_id=key_id,
+            integ_id=integ_id,
         )
     finally:
         loop.run_until_complete(client.aclose())
@@ -184,6 +190,8 @@ class Route:
 
 ENDPOINT_BODY = {"url": "https://example.com/h", "description": "d", "uid": "ep-fuzz"}
 ENDPOINT_STRINGS = (("description", 8192), ("uid", 256))
+KEYS = "/api/v1/auth/api-token"
+INTEG = APP + "/integration"
 ROUTES = [
     Route("POST", "/api/v1/app", {"name": "n", "uid": "u-new"}, (("name", 1024), ("uid", 256))),
     Route("PUT", APP, {"name": "n", "uid": "fuzz"}, (("name", 1024), ("uid", 256))),
@@ -257,6 +265,23 @@ ROUTES = [
         APP + "/msg?via=router",
         {"eventType": "fuzz.event", "payload": {}, "deliverAt": "2020-01-01T00:00:00Z"},
         (("eventType", 256),),
+    ),
+    Route("POST", KEYS, {"name": "k", "expiresAt": "2999-01-01T00:00:00Z"}, (("name", 256),)),
+    Route("PUT", KEYS + "/{key_id}", {"name": "k"}, (("name", 256),)),
+    Route("PATCH", KEYS + "/{key_id}", {"name": "k"}, (("name", 256),)),
+    Route("POST", KEYS + "/{key_id}/expire", {"expiry": 60}, ()),
+    Route("POST", INTEG, {"name": "i", "featureFlags": ["f"]}, (("name", 256),)),
+    Route("PUT", INTEG + "/{integ_id}", {"name": "i"}, (("name", 256),)),
+    Route("POST", INTEG + "/{integ_id}/key/rotate", {}, ()),
+    Route("POST", "/api/v1/environment/export", {}, ()),
+    Route(
+        "POST",
+        "/api/v1/environment/import",
+        {
+            "eventTypes": [{"name": "fuzz.event", "description": "d"}],
+            "applications": [{"name": "n", "uid": "fuzz", "endpoints": [ENDPOINT_BODY]}],
+        },
+        (),
     ),
 ]
 URL_ROUTES = [r for r in ROUTES if "url" in r.body]
@@ -367,6 +392,8 @@ def test_every_route_and_kind_is_covered() -> None:
         "{source_endpoint_id}": "{endpoint_id}",
         "fuzz.event": "{event_type_name}",
         "/consumer/c1/": "/consumer/{consumer_id}/",
+        "{key_id}": "{key_id}",
+        "{integ_id}": "{integ_id}",
     }
     covered = set()
     for route in ROUTES:

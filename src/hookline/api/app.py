@@ -10,13 +10,16 @@ from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hookline.api import (
+    api_keys,
     applications,
     endpoints,
     endpoints_example,
+    environment,
     event_types,
     ingest_endpoints,
     ingest_requests,
     ingest_sources,
+    integrations,
     message_ops,
     message_views,
     messages,
@@ -109,6 +112,9 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(message_ops.router)
     app.include_router(portal_access.router)
     app.include_router(poller.router)
+    app.include_router(api_keys.router)
+    app.include_router(integrations.router)
+    app.include_router(environment.router)
     for module in (ingest_sources, ingest_requests, ingest_endpoints):
         app.include_router(module.router)
     app.add_middleware(FastPublish, context=context)

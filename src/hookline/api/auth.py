@@ -9,7 +9,12 @@ Three credentials open the API: the admin token (``Authorization: Bearer``); a b
 session of the dashboard or the portal (its cookie plus the page's ``X-CSRF-Token``
 header, which a cross-site request cannot send); and a consumer-portal token
 (``appsk_…``). A credential scoped to one application passes only the routes
-``scoped_routes.RULES`` allow, for objects of its own application."""
+``scoped_routes.RULES`` allow, for objects of its own application.
+
+Keys made at ``/api/v1/auth/api-token`` (``hlk_…``) and integration keys (``integsk_…``)
+are the fourth: server-wide (as the admin token, except for managing keys) or scoped to
+one application (every route under it). Their last use is written at most once a
+``touch_interval_s`` per key, so the hot path does not write on every request."""
 
 from __future__ import annotations
 
@@ -23,13 +28,24 @@ from hookline.access import ADMIN, csrf_token, parse_capabilities, same_secret, 
 from hookline.access import Scope as Access
 from hookline.api.context import ApiContext, check_token
 from hookline.api.errors import api_error_response, error_response, store_error_response
-from hookline.api.scoped_routes import compile_rules, match
+from hookline.api.scoped_routes import (
+    APP_KEY_RULES,
+    Match,
+    app_key_match,
+    compile_rules,
+    manages_keys,
+    match,
+)
 from hookline.errors import NotFound, StoreError, Unauthorized
 from hookline.models import AccessKind, AccessToken
 
 PROTECTED_PREFIXES = ("/api/", "/ingest/api/")
 SESSION_COOKIES = ("hookline_session", "hookline_portal")
 PORTAL_TOKEN_PREFIX = "appsk_"
+API_KEY_PREFIX = "hlk_"
+INTEGRATION_KEY_PREFIX = "integsk_"
+KEY_PREFIXES = {API_KEY_PREFIX: AccessKind.API_KEY, INTEGRATION_KEY_PREFIX: AccessKind.INTEGRATION}
+TOUCH_INTERVAL_S = 60.0
 
 
 class Forbidden(Unauthorized):
@@ -44,11 +60,20 @@ class TokenGate:
     credential.) The caller's ``Access`` goes into ``scope["state"]["access"]``, and the
     hash of a stored credential (session or portal token) into ``credential_hash``."""
 
-    def __init__(self, app: ASGIApp, context: ApiContext, public: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        context: ApiContext,
+        public: Iterable[str] = (),
+        touch_interval_s: float = TOUCH_INTERVAL_S,
+    ) -> None:
         self.app = app
         self.context = context
         self.public = frozenset(public)
         self.rules = compile_rules()
+        self.key_rules = compile_rules(APP_KEY_RULES)
+        self.touch_interval_ms = int(touch_interval_s * 1000)
+        self.touched: dict[str, int] = {}  # key id -> when this process last wrote its use
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
@@ -60,7 +85,9 @@ class TokenGate:
             state = scope.setdefault("state", {})
             try:
                 access = await self.caller(scope)
-                if not access.is_admin:
+                if access.key_id is not None:
+                    await self.check_key(access, scope)
+                elif not access.is_admin:
                     await self.check_scoped(access, scope)
             except (Unauthorized, NotFound) as exc:
                 state.pop("credential_hash", None)
@@ -81,10 +108,27 @@ class TokenGate:
             except Unauthorized:
                 scheme, _, token = header.partition(" ")
                 token = token.strip()
-                if scheme.lower() != "bearer" or not token.startswith(PORTAL_TOKEN_PREFIX):
+                if scheme.lower() != "bearer":
+                    raise
+                kind = KEY_PREFIXES.get(token.partition("_")[0] + "_")
+                if kind is not None:
+                    return await self.key(token, kind)
+                if not token.startswith(PORTAL_TOKEN_PREFIX):
                     raise
             return await self.portal_token(scope, token)
         return await self.session(scope)
+
+    async def key(self, token: str, kind: AccessKind) -> Access:
+        """An API or integration key: unexpired and unrevoked, else 401."""
+        now = int(time.time() * 1000)
+        row = await self.context.store.find_access_token(token_hash(token), kind, now)
+        if row is None:
+            raise Unauthorized("invalid token")
+        last = max(self.touched.get(row.id, 0), row.used_at or 0)
+        if now - last >= self.touch_interval_ms:
+            self.touched[row.id] = now
+            await self.context.store.touch_key(row.id, now)
+        return Access(row.app_id, key_id=row.id)
 
     async def portal_token(self, scope: Scope, token: str) -> Access:
         """A token from ``app-portal-access``: one application, until it expires."""
@@ -114,6 +158,18 @@ class TokenGate:
             return _access(row)
         raise Unauthorized("missing bearer token")
 
+    async def check_key(self, access: Access, scope: Scope) -> None:
+        """No key manages keys; a server-wide key passes everything else, one scoped to
+        an application every route under it (and a few outside it) for its own."""
+        if manages_keys(scope["path"]):
+            raise Forbidden("keys are managed with the admin token")
+        if access.is_admin:
+            return
+        found = app_key_match(self.key_rules, scope["method"], scope["path"])
+        if found is None:
+            raise Forbidden("this key is scoped to one application")
+        await self.check_owner(access, found)
+
     async def check_scoped(self, access: Access, scope: Scope) -> None:
         """Application-scoped callers reach only the allowlisted routes their
         capabilities open, and only for objects of their own application (else 404)."""
@@ -124,6 +180,9 @@ class TokenGate:
         if needed is not None and not access.allows(needed):
             detail = "this credential is read-only" if access.read_only else None
             raise Forbidden(detail or f"this credential lacks the {needed.value} capability")
+        await self.check_owner(access, found)
+
+    async def check_owner(self, access: Access, found: Match) -> None:
         owner = found.rule.owner
         if owner is None:
             return

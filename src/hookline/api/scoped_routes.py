@@ -64,7 +64,23 @@ RULES: tuple[tuple[str, str, Capability | None], ...] = (
     ("GET", "/api/v1/event-type", VIEW),
     ("GET", "/api/v1/event-type/{event_type_name}", VIEW),
     ("POST", "/api/v1/auth/logout", None),
+    ("GET", "/api/v1/auth/whoami", None),
 )
+
+# An application-scoped key reaches every route under its application (publishing,
+# endpoints, messages, attempts, whatever is added there later), and of the routes
+# outside it only these (each checked, like the portal's, against its application).
+APP_KEY_RULES: tuple[tuple[str, str, Capability | None], ...] = (
+    ("GET", "/api/v1/background-task/{task_id}", None),
+    ("GET", "/api/v1/event-type", None),
+    ("GET", "/api/v1/event-type/{event_type_name}", None),
+    ("POST", "/api/v1/auth/logout", None),
+    ("GET", "/api/v1/auth/whoami", None),
+)
+_UNDER_APP = re.compile(r"^/api/v1/app/(?P<app_id>[^/]+)(?:/.*)?$")
+# No key creates, reads or rotates keys, whatever its scope: a leaked key cannot mint a
+# credential that outlives its own revocation. The admin token (or an operator) does.
+_KEY_MANAGEMENT = re.compile(r"^/api/v1/(auth/api-token(?:/.*)?|app/[^/]+/integration(?:/.*)?)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,3 +122,17 @@ def match(rules: tuple[Rule, ...], method: str, path: str) -> Match | None:
         if found is not None:
             return Match(rule, found.groupdict())
     return None
+
+
+def manages_keys(path: str) -> bool:
+    return _KEY_MANAGEMENT.match(path) is not None
+
+
+def app_key_match(rules: tuple[Rule, ...], method: str, path: str) -> Match | None:
+    """The rule an application-scoped key passes, if any: under ``/api/v1/app/{app_id}``
+    any method (the application must be the key's), else ``rules``."""
+    found = _UNDER_APP.match(path)
+    if found is not None:
+        rule = Rule(method, "/api/v1/app/{app_id}", None, _UNDER_APP)
+        return Match(rule, found.groupdict())
+    return match(rules, method, path)

@@ -432,13 +432,28 @@ class Store(Protocol):
     async def expire_access_tokens(
         self, app_id: str, at_ms: int, labels: Sequence[str] | None = None
     ) -> int:
-        """Every credential of the application (only those with a ``label`` in
-        ``labels``, when given) expires at ``at_ms`` at the latest."""
+        """Every portal credential of the application (only those with a ``label`` in
+        ``labels``, when given) expires at ``at_ms`` at the latest; its keys stay."""
         ...
 
     async def purge_access_tokens(self, now_ms: int, limit: int) -> int:
         """Delete up to ``limit`` expired rows."""
         ...
+
+    # API keys and integration keys (``AccessToken`` rows of KEY_KINDS), by id
+    async def list_keys(
+        self, kind: AccessKind, app_id: str | None, page: PageRequest
+    ) -> Page[AccessToken]: ...
+    async def get_key(self, kind: AccessKind, key_id: str, app_id: str | None) -> AccessToken:
+        """NotFound unless the key is of that kind (and of ``app_id``, when given)."""
+        ...
+
+    async def update_key(self, key: AccessToken) -> AccessToken:
+        """Saves name, feature flags, expiry, hash and hint; the scope never changes."""
+        ...
+
+    async def delete_key(self, kind: AccessKind, key_id: str) -> None: ...
+    async def touch_key(self, key_id: str, at_ms: int) -> None: ...
 
     # inbound sources: each owns an application, created and deleted with it
     async def create_source(self, source: Source, app: Application) -> Source:

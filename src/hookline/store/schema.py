@@ -305,6 +305,10 @@ access_token = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=False),
     Column("used_at", BigInteger, nullable=True),
+    Column("name", String(256), nullable=True),
+    Column("hint", String(64), nullable=True),
+    Column("feature_flags", Text, nullable=True),  # JSON list
+    Column("updated_at", BigInteger, nullable=True),
     Index("ix_access_token_app", "app_id", "expires_at"),
     Index("ix_access_token_expires", "expires_at"),
 )

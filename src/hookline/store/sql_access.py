@@ -7,21 +7,22 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from hookline.models import AccessKind, AccessToken
+from hookline.models import PORTAL_KINDS, AccessKind, AccessToken
 from hookline.store.sql_base import SqlBase
 from hookline.store.sql_conn import Conn
 
 COLUMNS = (
     "id, kind, token_hash, grant_id, app_id, capabilities, read_only, label,"
-    " created_at, expires_at, used_at"
+    " created_at, expires_at, used_at, name, hint, feature_flags, updated_at"
 )
+MARKS = ",".join("?" * len(COLUMNS.split(",")))
 
 
 class AccessOps(SqlBase):
     async def create_access_tokens(self, tokens: Sequence[AccessToken]) -> None:
         def op(conn: Conn) -> None:
             conn.executemany(
-                f"INSERT INTO access_token ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO access_token ({COLUMNS}) VALUES ({MARKS})",
                 [
                     (
                         t.id,
@@ -35,6 +36,10 @@ class AccessOps(SqlBase):
                         t.created_at,
                         t.expires_at,
                         t.used_at,
+                        t.name,
+                        t.hint,
+                        None if t.feature_flags is None else json.dumps(t.feature_flags),
+                        t.updated_at,
                     )
                     for t in tokens
                 ],
@@ -83,7 +88,12 @@ class AccessOps(SqlBase):
         self, app_id: str, at_ms: int, labels: Sequence[str] | None = None
     ) -> int:
         def op(conn: Conn) -> int:
-            sql = "UPDATE access_token SET expires_at=? WHERE app_id=? AND expires_at > ?"
+            # portal credentials only: the application's API and integration keys stay
+            kinds = ",".join(f"'{k.value}'" for k in PORTAL_KINDS)
+            sql = (
+                "UPDATE access_token SET expires_at=? WHERE app_id=? AND expires_at > ?"
+                f" AND kind IN ({kinds})"
+            )
             params: list[Any] = [at_ms, app_id, at_ms]
             if labels:
                 sql += f" AND label IN ({','.join('?' * len(labels))})"
@@ -116,4 +126,8 @@ def access_token(r: Sequence[Any]) -> AccessToken:
         created_at=r[8],
         expires_at=r[9],
         used_at=r[10],
+        name=r[11],
+        hint=r[12],
+        feature_flags=None if r[13] is None else list(json.loads(r[13])),
+        updated_at=r[14],
     )

@@ -13,6 +13,7 @@ from hookline.store.sql_fanout import FanoutOps
 from hookline.store.sql_idempotency import IdempotencyOps
 from hookline.store.sql_inbound import InboundOps
 from hookline.store.sql_insights import InsightOps
+from hookline.store.sql_keys import KeyOps
 from hookline.store.sql_messages import MessageOps
 from hookline.store.sql_poll import PollOps
 from hookline.store.sql_sources import SourceOps
@@ -22,6 +23,7 @@ from hookline.store.sql_upkeep import UpkeepOps
 
 class SqlStore(
     AccessOps,
+    KeyOps,
     MessageOps,
     EngineOps,
     FanoutOps,
