@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import itertools
+
 from engine_kit import EngineFactory, now_ms
 
 from hookline.models import DeliveryStatus, EventType
 
 
 def gaps(times: list[float]) -> list[float]:
-    return [b - a for a, b in zip(times, times[1:], strict=False)]
+    return [b - a for a, b in itertools.pairwise(times)]
 
 
 async def test_each_event_type_retries_on_its_own_schedule(engine: EngineFactory) -> None:
