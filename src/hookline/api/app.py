@@ -13,6 +13,7 @@ from hookline.api import (
     applications,
     endpoints,
     endpoints_example,
+    event_type_openapi,
     event_types,
     ingest_endpoints,
     ingest_requests,
@@ -21,6 +22,7 @@ from hookline.api import (
     operational,
     portal_access,
     recovery,
+    stats,
 )
 from hookline.api.auth import TokenGate
 from hookline.api.context import ApiContext
@@ -94,6 +96,8 @@ def create_app(context: ApiContext) -> FastAPI:
     for module in (applications, event_types, endpoints, messages, recovery, operational):
         app.include_router(module.router)
     app.include_router(endpoints_example.router)
+    app.include_router(event_type_openapi.router)
+    app.include_router(stats.router)
     app.include_router(portal_access.router)
     for module in (ingest_sources, ingest_requests, ingest_endpoints):
         app.include_router(module.router)

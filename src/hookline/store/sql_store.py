@@ -13,6 +13,7 @@ from hookline.store.sql_inbound import InboundOps
 from hookline.store.sql_insights import InsightOps
 from hookline.store.sql_messages import MessageOps
 from hookline.store.sql_sources import SourceOps
+from hookline.store.sql_stats import StatsOps
 from hookline.store.sql_tasks import TaskOps
 from hookline.store.sql_upkeep import UpkeepOps
 
@@ -29,6 +30,7 @@ class SqlStore(
     InboundOps,
     CatalogOps,
     InsightOps,
+    StatsOps,
 ):
     """Implements ``hookline.store.base.Store``; a backend supplies the ``Database`` and
     the channel its processes wake each other through."""
