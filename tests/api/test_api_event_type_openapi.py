@@ -181,6 +181,18 @@ def broken(case: str) -> dict[str, Any]:
         }
     elif case == "bad-group":
         hooks["ping"]["post"]["x-svix-group-name"] = "no spaces allowed"
+    elif case == "ref-bomb":  # each level refers to the one below twice: 2**40 values
+        levels = {
+            f"L{i}": {
+                "a": {"$ref": f"#/components/schemas/L{i + 1}"},
+                "b": {"$ref": f"#/components/schemas/L{i + 1}"},
+            }
+            for i in range(40)
+        }
+        spec["components"]["schemas"].update(levels, L40={"type": "string"})
+        hooks["ping"]["post"]["requestBody"] = {
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/L0"}}}
+        }
     elif case == "schema-not-object":
         hooks["ping"]["post"]["requestBody"] = {"content": {"application/json": {"schema": 3}}}
     return spec
@@ -197,6 +209,7 @@ def broken(case: str) -> dict[str, Any]:
         "remote-ref",
         "recursive",
         "bad-group",
+        "ref-bomb",
         "schema-not-object",
     ],
 )

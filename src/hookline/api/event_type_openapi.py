@@ -11,6 +11,7 @@ version, so an export imported elsewhere gives the same catalogue.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import yaml
@@ -75,25 +76,35 @@ def normalised(doc: Any, where: str) -> Any:
     return walk(doc, 0)
 
 
-def _resolve(node: Any, doc: dict[str, Any], seen: tuple[str, ...]) -> Any:
-    """Inline ``#/...`` references; a reference to itself (a recursive schema) or to
-    anything outside the document is refused."""
-    if isinstance(node, list):
-        return [_resolve(v, doc, seen) for v in node]
-    if not isinstance(node, dict):
-        return node
-    ref = node.get("$ref")
-    if isinstance(ref, str):
-        if not ref.startswith("#/") or ref in seen:
-            raise invalid("spec", f"cannot inline the reference {ref!r}")
-        target: Any = doc
-        for part in ref[2:].split("/"):
-            part = part.replace("~1", "/").replace("~0", "~")
-            if not isinstance(target, dict) or part not in target:
-                raise invalid("spec", f"the reference {ref!r} points nowhere")
-            target = target[part]
-        return _resolve(target, doc, (*seen, ref))
-    return {k: _resolve(v, doc, seen) for k, v in node.items()}
+class _Inliner:
+    """Inlines ``#/...`` references; a reference to itself (a recursive schema) or to
+    anything outside the document is refused, and so is an expansion past MAX_NODES
+    values in all (references that fan out to references are a bomb too)."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.doc = doc
+        self.budget = MAX_NODES
+
+    def resolve(self, node: Any, seen: tuple[str, ...] = ()) -> Any:
+        self.budget -= 1
+        if self.budget < 0:
+            raise invalid("spec", "the document's references expand too far")
+        if isinstance(node, list):
+            return [self.resolve(v, seen) for v in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            if not ref.startswith("#/") or ref in seen or len(seen) >= MAX_DEPTH:
+                raise invalid("spec", f"cannot inline the reference {ref!r}")
+            target: Any = self.doc
+            for part in ref[2:].split("/"):
+                part = part.replace("~1", "/").replace("~0", "~")
+                if not isinstance(target, dict) or part not in target:
+                    raise invalid("spec", f"the reference {ref!r} points nowhere")
+                target = target[part]
+            return self.resolve(target, (*seen, ref))
+        return {k: self.resolve(v, seen) for k, v in node.items()}
 
 
 def event_types_of(doc: Any) -> list[EventType]:
@@ -106,12 +117,13 @@ def event_types_of(doc: Any) -> list[EventType]:
     if len(hooks) > MAX_TYPES:
         raise invalid("spec", f"more than {MAX_TYPES} webhooks")
     found = []
+    inliner = _Inliner(doc)
     for name, item in hooks.items():
         try:
             _name.validate_python(name)
         except ValidationError:
             raise invalid("spec", f"{name!r} is not a valid event type name") from None
-        op = _resolve(item, doc, ()).get("post") if isinstance(item, dict) else None
+        op = inliner.resolve(item).get("post") if isinstance(item, dict) else None
         if not isinstance(op, dict):
             raise invalid("spec", f"webhook {name!r} has no post operation")
         found.append(_event_type(name, op))
@@ -168,11 +180,13 @@ async def import_openapi(ctx: Ctx, body: EventTypeImportOpenApiIn) -> EventTypeI
     """Creates and updates (unarchiving) the document's event types in one write."""
     if (body.spec is None) == (body.spec_raw is None):
         raise ApiError("send exactly one of spec and specRaw")
+    # parsing and inlining a document of up to 4 MiB is CPU work: off the event loop
     if body.spec_raw is not None:
-        doc = normalised(parse_raw(body.spec_raw), "specRaw")
+        raw = body.spec_raw
+        doc = await asyncio.to_thread(lambda: normalised(parse_raw(raw), "specRaw"))
     else:
         doc = normalised(body.spec, "spec")
-    found = event_types_of(doc)
+    found = await asyncio.to_thread(event_types_of, doc)
     now = now_ms()
     for et in found:
         et.created_at = et.updated_at = now
