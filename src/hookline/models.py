@@ -139,6 +139,10 @@ class EventType:
     deprecated: bool = False
     created_at: int = 0
     updated_at: int = 0
+    group_name: str | None = None
+    feature_flags: list[str] | None = None
+    # seconds between retries for this event type's messages; None: the server's schedule
+    retry_schedule: list[float] | None = None
 
 
 def subscription_matches(
@@ -278,6 +282,8 @@ class DeliveryTask:
     # messages), and which of them the endpoint passes on (lower-case)
     original_headers: Mapping[str, str] | None = None
     forward_headers: tuple[str, ...] = ()
+    # the message's event type's retry delays (seconds); None: the server's schedule
+    retry_schedule: tuple[float, ...] | None = None
 
 
 @dataclass(slots=True)  # not frozen: built per delivery, and frozen init costs

@@ -33,16 +33,19 @@ class RetryPolicy:
         status: int | None = None,
         retry_after: float | None = None,
         rng: random.Random | None = None,
+        schedule: Sequence[float] | None = None,
     ) -> float | None:
         """Seconds until the next attempt, or None when the schedule is exhausted.
 
         ``attempts_made`` counts the attempt that just failed. A slow-down status
         waits at least a minute; ``Retry-After`` is honoured but clamped to 1x-2x the
         scheduled delay, so a receiver can neither stall nor hammer the queue.
+        ``schedule`` replaces the server's (an event type's own), with the same jitter.
         """
-        if attempts_made > len(self.schedule) or attempts_made < 1:
+        delays = self.schedule if schedule is None else schedule
+        if attempts_made > len(delays) or attempts_made < 1:
             return None
-        base = self.schedule[attempts_made - 1]
+        base = delays[attempts_made - 1]
         spread = base * self.jitter
         delay = base + (rng or random).uniform(-spread, spread) if spread else base
         if status in SLOW_DOWN_STATUSES:

@@ -248,6 +248,25 @@ ROUTES = [
     Route("PATCH", SRC_EP + "/transformation", {"enabled": True}, ()),
     Route("POST", EP + "/send-example", {"eventType": "svix.ping"}, ()),
     Route(
+        "PUT",
+        "/api/v1/event-type/fuzz.event/retry-schedule",
+        {"retrySchedule": [1, {"secs": 2, "nanos": 0}]},
+        (),
+    ),
+    Route(
+        "POST",
+        "/api/v1/event-type/import/openapi",
+        {"spec": {"openapi": "3.1.0", "webhooks": {}}, "dryRun": True},
+        (),
+    ),
+    Route(
+        "POST",
+        "/api/v1/event-type/import/openapi",
+        {"specRaw": "openapi: 3.1.0\nwebhooks: {}\n", "dryRun": True},
+        (("specRaw", 4 * 1024 * 1024),),
+    ),
+    Route("POST", "/api/v1/event-type/export/openapi", {}, ()),
+    Route(
         "POST",
         "/api/v1/auth/app-portal-access/{app_id}",
         {"expiry": 3600, "sessionId": "user_1", "capabilities": ["ViewBase"]},

@@ -15,6 +15,7 @@ from hookline.api import (
     endpoints,
     endpoints_example,
     environment,
+    event_type_openapi,
     event_types,
     ingest_endpoints,
     ingest_requests,
@@ -27,6 +28,7 @@ from hookline.api import (
     poller,
     portal_access,
     recovery,
+    stats,
 )
 from hookline.api.auth import TokenGate
 from hookline.api.context import ApiContext
@@ -110,6 +112,8 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(endpoints_example.router)
     app.include_router(message_views.router)
     app.include_router(message_ops.router)
+    app.include_router(event_type_openapi.router)
+    app.include_router(stats.router)
     app.include_router(portal_access.router)
     app.include_router(poller.router)
     app.include_router(api_keys.router)

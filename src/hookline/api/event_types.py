@@ -15,6 +15,7 @@ from hookline.api.schemas import (
     EventTypeUpsertIn,
     ListEventTypeOut,
 )
+from hookline.api.schemas_catalog import RetryScheduleInOut
 from hookline.api.strict_json import StrictJsonRoute
 from hookline.errors import Conflict, NotFound
 from hookline.models import EventType
@@ -31,6 +32,10 @@ def event_type_out(et: EventType, with_schemas: bool = True) -> EventTypeOut:
         deprecated=et.deprecated,
         schemas=et.schemas if with_schemas else None,
         feature_flag=et.feature_flag,
+        feature_flags=et.feature_flags
+        if et.feature_flags is not None or et.feature_flag is None
+        else [et.feature_flag],
+        group_name=et.group_name,
         created_at=to_datetime(et.created_at),
         updated_at=to_datetime(et.updated_at),
     )
@@ -58,6 +63,8 @@ async def create_event_type(ctx: Ctx, body: EventTypeIn) -> EventTypeOut:
         archived=body.archived,
         deprecated=body.deprecated,
         feature_flag=body.feature_flag,
+        feature_flags=body.feature_flags,
+        group_name=body.group_name,
         created_at=now,
         updated_at=now,
     )
@@ -68,6 +75,7 @@ async def create_event_type(ctx: Ctx, body: EventTypeIn) -> EventTypeOut:
         if not existing.archived:
             raise
         et.created_at = existing.created_at
+        et.retry_schedule = existing.retry_schedule
         return event_type_out(await ctx.store.update_event_type(et))
 
 
@@ -83,9 +91,9 @@ async def upsert_event_type(
     now = now_ms()
     try:
         existing = await ctx.store.get_event_type(event_type_name)
-        created_at = existing.created_at
+        created_at, schedule = existing.created_at, existing.retry_schedule
     except NotFound:
-        created_at = now
+        created_at, schedule = now, None
         response.status_code = 201
     et = EventType(
         name=event_type_name,
@@ -94,8 +102,11 @@ async def upsert_event_type(
         archived=body.archived,
         deprecated=body.deprecated,
         feature_flag=body.feature_flag,
+        feature_flags=body.feature_flags,
+        group_name=body.group_name,
         created_at=created_at,
         updated_at=now,
+        retry_schedule=schedule,
     )
     return event_type_out(await ctx.store.update_event_type(et))
 
@@ -114,6 +125,10 @@ async def patch_event_type(ctx: Ctx, event_type_name: Name, body: EventTypePatch
         et.schemas = body.schemas
     if "feature_flag" in sent:
         et.feature_flag = body.feature_flag
+    if "feature_flags" in sent:
+        et.feature_flags = body.feature_flags
+    if "group_name" in sent:
+        et.group_name = body.group_name
     et.updated_at = now_ms()
     return event_type_out(await ctx.store.update_event_type(et))
 
@@ -131,3 +146,23 @@ async def delete_event_type(
         et.updated_at = now_ms()
         await ctx.store.update_event_type(et)
     return Response(status_code=204)
+
+
+@router.get("/{event_type_name}/retry-schedule", response_model=RetryScheduleInOut)
+async def get_retry_schedule(ctx: Ctx, event_type_name: Name) -> RetryScheduleInOut:
+    """The event type's own delays; null when its messages follow the server's."""
+    et = await ctx.store.get_event_type(event_type_name)
+    return RetryScheduleInOut.of(et.retry_schedule)
+
+
+@router.put("/{event_type_name}/retry-schedule", response_model=RetryScheduleInOut)
+async def set_retry_schedule(
+    ctx: Ctx, event_type_name: Name, body: RetryScheduleInOut
+) -> RetryScheduleInOut:
+    """Counts for every delivery claimed from now on, retries already due included;
+    null goes back to the server's schedule."""
+    et = await ctx.store.get_event_type(event_type_name)
+    et.retry_schedule = body.seconds()
+    et.updated_at = now_ms()
+    await ctx.store.update_event_type(et)
+    return RetryScheduleInOut.of(et.retry_schedule)

@@ -9,7 +9,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from hookline.filters import MAX_FILTER_LENGTH
@@ -77,13 +84,14 @@ class ListApplicationOut(ListOut):
 # ----- event types ----------------------------------------------------------------------
 
 
-class EventTypeIn(Schema):
-    name: EventTypeName
-    description: Annotated[str, StringConstraints(max_length=8192)] = ""
-    archived: bool = False
-    deprecated: bool = False
-    schemas: dict[str, Any] | None = None
-    feature_flag: Uid | None = None
+# Svix's featureFlags: one to 64 distinct flags (``set`` would lose their order)
+FeatureFlags = Annotated[list[Uid], Field(min_length=1, max_length=64)]
+
+
+def _distinct(flags: list[str] | None) -> list[str] | None:
+    if flags is not None and len(set(flags)) != len(flags):
+        raise ValueError("featureFlags must not repeat a flag")
+    return flags
 
 
 class EventTypeUpsertIn(Schema):
@@ -91,7 +99,15 @@ class EventTypeUpsertIn(Schema):
     archived: bool = False
     deprecated: bool = False
     schemas: dict[str, Any] | None = None
-    feature_flag: Uid | None = None
+    feature_flag: Uid | None = None  # deprecated by Svix for featureFlags; still kept
+    feature_flags: FeatureFlags | None = None
+    group_name: Uid | None = None
+
+    _flags = field_validator("feature_flags")(_distinct)
+
+
+class EventTypeIn(EventTypeUpsertIn):
+    name: EventTypeName
 
 
 class EventTypePatch(Schema):
@@ -100,6 +116,10 @@ class EventTypePatch(Schema):
     deprecated: bool | None = None
     schemas: dict[str, Any] | None = None
     feature_flag: Uid | None = None
+    feature_flags: FeatureFlags | None = None
+    group_name: Uid | None = None
+
+    _flags = field_validator("feature_flags")(_distinct)
 
 
 class EventTypeOut(Schema):
@@ -109,6 +129,8 @@ class EventTypeOut(Schema):
     deprecated: bool
     schemas: dict[str, Any] | None = None
     feature_flag: str | None = None
+    feature_flags: list[str] | None = None
+    group_name: str | None = None
     created_at: datetime
     updated_at: datetime
 

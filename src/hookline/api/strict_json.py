@@ -97,6 +97,10 @@ def decode_json(body: bytes) -> Any:
         return _DECODER.decode(text)
     except RecursionError:  # not reachable within MAX_DEPTH; kept so it can never be a 500
         raise RefusedJson("json_too_deep", f"JSON nested deeper than {MAX_DEPTH} levels") from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError:  # an integer past Python's digit limit: out of range, so not JSON we take
+        raise json.JSONDecodeError("a number is out of range", "", 0) from None
 
 
 class _Refused(HTTPException):

@@ -86,6 +86,7 @@ def decide(
         attempts_made,
         status=outcome.status or None,
         retry_after=parse_retry_after(outcome.retry_after),
+        schedule=task.retry_schedule,
     )
     retry_at = None if delay is None else now_ms + int(delay * 1000)
     return DeliveryResult(attempt, retry_at, False, number, event_id, lease)

@@ -117,6 +117,18 @@ class Store(Protocol):
     ) -> Page[EventType]: ...
     async def update_event_type(self, event_type: EventType) -> EventType: ...
     async def delete_event_type(self, name: str) -> None: ...
+    async def all_event_types(self, include_archived: bool) -> list[EventType]:
+        """The whole catalogue by name (an export; catalogues are small)."""
+        ...
+
+    async def import_event_types(
+        self, found: Sequence[EventType], archive_rest: bool, dry_run: bool, now_ms: int
+    ) -> list[str]:
+        """Create or update (and unarchive) each of ``found`` in one transaction, keeping
+        an existing type's creation time and retry schedule; with ``archive_rest``, archive
+        every other live type. Returns the names whose row changed (or would, when
+        ``dry_run``, which writes nothing)."""
+        ...
 
     # endpoints
     async def create_endpoint(self, endpoint: Endpoint) -> Endpoint: ...
@@ -322,6 +334,18 @@ class Store(Protocol):
         a whole number of minutes (else ``ValueError``). Percentiles come from a latency
         histogram: the bound of the histogram bucket that holds the rank, no more than
         the largest duration seen (see ``store.insight_math``)."""
+        ...
+
+    async def attempts_by_event_type(
+        self, app_id: str, since_ms: int, until_ms: int
+    ) -> dict[str, tuple[int, int]]:
+        """(successes, failures) per event type of the application's attempts made in
+        ``[since_ms, until_ms)``."""
+        ...
+
+    async def count_active_apps(self, exclude_disabled: bool) -> int: ...
+    async def endpoint_counts(self) -> tuple[int, int]:
+        """(enabled, disabled) endpoints of every application."""
         ...
 
     async def queue_summary(self, now_ms: int, *, app_id: str | None = None) -> QueueSummary: ...

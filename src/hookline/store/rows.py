@@ -73,7 +73,8 @@ def app_params(a: Application) -> tuple[Any, ...]:
 
 
 EVENT_TYPE_COLS = (
-    "name, description, schemas, archived, deprecated, feature_flag, created_at, updated_at"
+    "name, description, schemas, archived, deprecated, feature_flag, created_at, updated_at,"
+    " group_name, feature_flags, retry_schedule"
 )
 
 
@@ -87,6 +88,9 @@ def event_type_from_row(r: Row) -> EventType:
         feature_flag=r[5],
         created_at=r[6],
         updated_at=r[7],
+        group_name=r[8],
+        feature_flags=load(r[9]),
+        retry_schedule=load(r[10]),
     )
 
 
@@ -100,6 +104,9 @@ def event_type_params(e: EventType) -> tuple[Any, ...]:
         e.feature_flag,
         e.created_at,
         e.updated_at,
+        e.group_name,
+        dump_opt(e.feature_flags),
+        dump_opt(e.retry_schedule),
     )
 
 

@@ -50,6 +50,9 @@ event_type = Table(
     Column("feature_flag", String(256), nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    Column("group_name", String(256), nullable=True),
+    Column("feature_flags", Text, nullable=True),  # JSON list
+    Column("retry_schedule", Text, nullable=True),  # JSON list of seconds
 )
 
 endpoint = Table(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -113,7 +114,7 @@ class CatalogOps(SqlBase):
             if conn.execute("SELECT 1 FROM event_type WHERE name=?", (event_type.name,)).fetchone():
                 raise Conflict(f"event type {event_type.name!r} already exists")
             conn.execute(
-                f"INSERT INTO event_type ({rows.EVENT_TYPE_COLS}) VALUES (?,?,?,?,?,?,?,?)",
+                f"INSERT INTO event_type ({rows.EVENT_TYPE_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 rows.event_type_params(event_type),
             )
             return event_type
@@ -141,14 +142,7 @@ class CatalogOps(SqlBase):
 
     async def update_event_type(self, event_type: EventType) -> EventType:
         def op(conn: Conn) -> EventType:
-            conn.execute(
-                "INSERT INTO event_type (" + rows.EVENT_TYPE_COLS + ") VALUES (?,?,?,?,?,?,?,?)"
-                " ON CONFLICT(name) DO UPDATE SET description=excluded.description,"
-                " schemas=excluded.schemas, archived=excluded.archived,"
-                " deprecated=excluded.deprecated, feature_flag=excluded.feature_flag,"
-                " updated_at=excluded.updated_at",
-                rows.event_type_params(event_type),
-            )
+            _upsert_event_type(conn, event_type)
             return event_type
 
         return await self._write(op)
@@ -159,6 +153,46 @@ class CatalogOps(SqlBase):
                 raise NotFound(f"event type {name!r} not found")
 
         await self._write(op)
+
+    async def all_event_types(self, include_archived: bool) -> list[EventType]:
+        where = "" if include_archived else " WHERE archived = FALSE"
+        return await self._read(
+            lambda c: [
+                rows.event_type_from_row(r)
+                for r in c.execute(
+                    f"SELECT {rows.EVENT_TYPE_COLS} FROM event_type{where} ORDER BY name"
+                )
+            ]
+        )
+
+    async def import_event_types(
+        self, found: Sequence[EventType], archive_rest: bool, dry_run: bool, now_ms: int
+    ) -> list[str]:
+        def op(conn: Conn) -> list[str]:
+            existing = {
+                r[0]: rows.event_type_from_row(r)
+                for r in conn.execute(f"SELECT {rows.EVENT_TYPE_COLS} FROM event_type")
+            }
+            writes: list[EventType] = []
+            for new in found:
+                old = existing.get(new.name)
+                if old is not None:
+                    new = replace(new, created_at=old.created_at, retry_schedule=old.retry_schedule)
+                if old is None or _content(old) != _content(new):
+                    writes.append(new)
+            names = {e.name for e in found}
+            if archive_rest:
+                writes += [
+                    replace(e, archived=True, updated_at=now_ms)
+                    for e in existing.values()
+                    if e.name not in names and not e.archived
+                ]
+            if not dry_run:
+                for e in writes:
+                    _upsert_event_type(conn, e)
+            return [e.name for e in writes]
+
+        return await (self._read(op) if dry_run else self._write(op))
 
     # ----- endpoints ----------------------------------------------------------------
 
@@ -314,3 +348,20 @@ def text_search(
     tests += [f"LOWER({col}) LIKE ? ESCAPE '!'" for col in within]
     params: list[Any] = [search] * len(exact) + [f"%{escaped}%"] * len(within)
     return ["(" + " OR ".join(tests) + ")"], params
+
+
+def _upsert_event_type(conn: Conn, e: EventType) -> None:
+    conn.execute(
+        f"INSERT INTO event_type ({rows.EVENT_TYPE_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+        " ON CONFLICT(name) DO UPDATE SET description=excluded.description,"
+        " schemas=excluded.schemas, archived=excluded.archived,"
+        " deprecated=excluded.deprecated, feature_flag=excluded.feature_flag,"
+        " updated_at=excluded.updated_at, group_name=excluded.group_name,"
+        " feature_flags=excluded.feature_flags, retry_schedule=excluded.retry_schedule",
+        rows.event_type_params(e),
+    )
+
+
+def _content(e: EventType) -> tuple[Any, ...]:
+    """What an import sets: an event type whose content is the same is not modified."""
+    return (e.description, e.schemas, e.archived, e.deprecated, e.group_name, e.feature_flags)

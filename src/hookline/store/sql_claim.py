@@ -11,6 +11,7 @@ however many rows were leased.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from hookline import breaker
 from hookline.models import DeliveryStatus, DeliveryTask, ReadyEndpoint, TriggerType
@@ -109,11 +110,15 @@ def _tasks_for(
 ) -> list[DeliveryTask]:
     msg_ids = list({r[1] for r in claimed})
     ep_ids = list({r[2] for r in claimed})
+    # the event type's retry schedule comes with the message (a primary-key join), so a
+    # schedule changed through the API counts from the next claim, at no extra query
     messages = {
-        r[0]: r if r[6] is None else (*r[:6], rows.load(r[6]))  # headers parsed once
+        r[0]: (*r[:6], None if r[6] is None else rows.load(r[6]), _schedule(r[7]))
         for r in conn.execute(
-            "SELECT id, app_id, event_type, payload, created_at, event_id, headers FROM message"
-            f" WHERE id IN ({marks(len(msg_ids))})",
+            "SELECT m.id, m.app_id, m.event_type, m.payload, m.created_at, m.event_id,"
+            " m.headers, et.retry_schedule FROM message m"
+            " LEFT JOIN event_type et ON et.name = m.event_type"
+            f" WHERE m.id IN ({marks(len(msg_ids))})",
             msg_ids,
         )
     }
@@ -154,6 +159,7 @@ def _tasks_for(
                 lease_until=lease_until,
                 original_headers=msg[6],
                 forward_headers=_lowered(ep.forward_headers),
+                retry_schedule=msg[7],
             )
         )
     conn.executemany(
@@ -161,6 +167,12 @@ def _tasks_for(
         dropped,
     )
     return tasks
+
+
+@lru_cache(maxsize=256)
+def _schedule(text: str | None) -> tuple[float, ...] | None:
+    """A stored schedule parsed once per distinct text (claims see the same few)."""
+    return None if text is None else tuple(float(s) for s in rows.load(text))
 
 
 def _lowered(names: list[str] | None) -> tuple[str, ...]:

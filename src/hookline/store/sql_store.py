@@ -17,6 +17,7 @@ from hookline.store.sql_keys import KeyOps
 from hookline.store.sql_messages import MessageOps
 from hookline.store.sql_poll import PollOps
 from hookline.store.sql_sources import SourceOps
+from hookline.store.sql_stats import StatsOps
 from hookline.store.sql_tasks import TaskOps
 from hookline.store.sql_upkeep import UpkeepOps
 
@@ -37,6 +38,7 @@ class SqlStore(
     PollOps,
     AttemptedOps,
     ExpungeOps,
+    StatsOps,
 ):
     """Implements ``hookline.store.base.Store``; a backend supplies the ``Database`` and
     the channel its processes wake each other through."""
