@@ -286,3 +286,16 @@ async def test_whoami(client: httpx.AsyncClient, anon: httpx.AsyncClient) -> Non
     portal = bearer((await portal_access(client, "acme"))["token"])
     assert (await anon.get("/api/v1/auth/whoami", headers=portal)).json()["appId"] == app["id"]
     assert_error(await anon.get("/api/v1/auth/whoami"), 401)
+
+
+async def test_a_key_of_an_application_named_stats_does_not_reach_server_wide_counts(
+    client: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    """``/api/v1/app/stats/count-active`` looks like a path under an application whose uid
+    is ``stats``; it counts every application, so such a key must not reach it."""
+    await create_app_record(client, uid="stats")
+    key = bearer((await make_key(client, appId="stats"))["token"])
+    assert (await anon.get("/api/v1/app/stats", headers=key)).status_code == 200
+    counted = await anon.get("/api/v1/app/stats/count-active", headers=key)
+    assert assert_error(counted, 403)["code"] == "forbidden"
+    assert (await client.get("/api/v1/app/stats/count-active")).status_code == 200

@@ -80,7 +80,9 @@ APP_KEY_RULES: tuple[tuple[str, str, Capability | None], ...] = (
     ("POST", "/api/v1/auth/logout", None),
     ("GET", "/api/v1/auth/whoami", None),
 )
-_UNDER_APP = re.compile(r"^/api/v1/app/(?P<app_id>[^/]+)(?:/.*)?$")
+# (``/api/v1/app/stats/count-active`` counts every application: it is not under one, even
+# when an application's uid is ``stats``)
+_UNDER_APP = re.compile(r"^/api/v1/app/(?!stats/count-active$)(?P<app_id>[^/]+)(?:/.*)?$")
 # No key creates, reads or rotates keys, whatever its scope: a leaked key cannot mint a
 # credential that outlives its own revocation. The admin token (or an operator) does.
 _KEY_MANAGEMENT = re.compile(r"^/api/v1/(auth/api-token(?:/.*)?|app/[^/]+/integration(?:/.*)?)$")
