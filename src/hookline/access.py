@@ -93,8 +93,9 @@ def new_token(prefix: str) -> str:
 
 
 def censored(token: str) -> str:
-    """What a key's listings show: its prefix and last four characters."""
-    prefix, _, rest = token.rpartition("_")
+    """What a key's listings show: its prefix and last four characters. The prefix ends
+    at the first ``_``: the random part may hold more of them."""
+    prefix, _, rest = token.partition("_")
     return f"{prefix}_****{rest[-4:]}"
 
 

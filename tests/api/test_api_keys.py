@@ -19,6 +19,7 @@ from api_helpers import make_settings as settings_for
 from portal_helpers import bearer, portal_access
 
 from hookline import runtime
+from hookline.access import censored
 from hookline.api import ApiContext, create_app
 from hookline.models import AccessKind, AccessToken
 from hookline.store.base import Store
@@ -299,3 +300,9 @@ async def test_a_key_of_an_application_named_stats_does_not_reach_server_wide_co
     counted = await anon.get("/api/v1/app/stats/count-active", headers=key)
     assert assert_error(counted, 403)["code"] == "forbidden"
     assert (await client.get("/api/v1/app/stats/count-active")).status_code == 200
+
+
+def test_a_censored_key_shows_its_prefix_and_last_four_characters_only() -> None:
+    # the random part is URL-safe base64, which has underscores of its own
+    assert censored("hlk_abc_defgh_ijkl_mnop") == "hlk_****mnop"
+    assert censored("integsk_" + "x" * 38 + "_Q1") == "integsk_****x_Q1"
