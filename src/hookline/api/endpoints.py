@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, Response
 from hookline import ids
 from hookline.addresses import AddressPolicy, shown_url
 from hookline.api.applications import AppRef
-from hookline.api.context import Ctx, Paging, list_out, now_ms, to_datetime
+from hookline.api.context import Ctx, DescendingPaging, list_out, now_ms, to_datetime
 from hookline.api.endpoint_urls import checked_url, kept_url
 from hookline.api.errors import field_error
 from hookline.api.schemas import (
@@ -36,7 +36,7 @@ from hookline.api.updates import reapply
 from hookline.breaker import CLOSED, STATE_NAMES
 from hookline.errors import NotFound
 from hookline.filters import InvalidFilter, compile_filter
-from hookline.models import NOT_FORWARDED, Endpoint
+from hookline.models import NOT_FORWARDED, Endpoint, is_secret_header
 from hookline.signing import InvalidSecret, parse_secret
 
 router = APIRouter(
@@ -120,7 +120,7 @@ def verifying_key(secret: str) -> str:
 
 
 @router.get("", response_model=ListEndpointOut)
-async def list_endpoints(ctx: Ctx, app_id: AppRef, page: Paging) -> ListEndpointOut:
+async def list_endpoints(ctx: Ctx, app_id: AppRef, page: DescendingPaging) -> ListEndpointOut:
     app = await ctx.store.get_application(app_id)
     result = await ctx.store.list_endpoints(app.id, page)
     return list_out(ListEndpointOut, result, endpoint_out)
@@ -278,14 +278,16 @@ async def get_endpoint_secret(ctx: Ctx, app_id: AppRef, endpoint_id: EpRef) -> E
     return EndpointSecretOut(key=verifying_key(ep.secret))
 
 
-@router.post("/{endpoint_id}/secret/rotate", response_model=EndpointSecretOut)
+@router.post("/{endpoint_id}/secret/rotate", status_code=204, response_class=Response)
 async def rotate_endpoint_secret(
     ctx: Ctx, app_id: AppRef, endpoint_id: EpRef, body: EndpointSecretRotateIn
-) -> EndpointSecretOut:
-    """The old key keeps signing alongside the new one until its grace period ends."""
+) -> Response:
+    """The old key keeps signing alongside the new one until its grace period ends.
+    No body, as Svix answers: the new key is read with ``GET .../secret``."""
     app = await ctx.store.get_application(app_id)
     ep = await ctx.store.get_endpoint(app.id, endpoint_id)
-    return EndpointSecretOut(key=verifying_key(await rotate_secret(ctx, ep, body)))
+    await rotate_secret(ctx, ep, body)
+    return Response(status_code=204)
 
 
 async def rotate_secret(ctx: Ctx, ep: Endpoint, body: EndpointSecretRotateIn) -> str:
@@ -304,7 +306,15 @@ async def rotate_secret(ctx: Ctx, ep: Endpoint, body: EndpointSecretRotateIn) ->
 async def get_endpoint_headers(ctx: Ctx, app_id: AppRef, endpoint_id: EpRef) -> EndpointHeadersOut:
     app = await ctx.store.get_application(app_id)
     ep = await ctx.store.get_endpoint(app.id, endpoint_id)
-    return EndpointHeadersOut(headers=ep.headers, sensitive=[])
+    return headers_out(ep.headers)
+
+
+def headers_out(headers: dict[str, str]) -> EndpointHeadersOut:
+    """Svix's answer: credential headers (the names attempts mask) by name only, so
+    reading an endpoint's headers never shows a token; they are still sent."""
+    secret = [name for name in headers if is_secret_header(name)]
+    shown = {name: value for name, value in headers.items() if not is_secret_header(name)}
+    return EndpointHeadersOut(headers=shown, sensitive=secret)
 
 
 @router.put("/{endpoint_id}/headers", status_code=204)
