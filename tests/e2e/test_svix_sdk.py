@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -74,7 +75,10 @@ def test_svix_sdk_round_trip(svix):
         assert attempt.endpoint_id == endpoint.id
         assert attempt.response_status_code == 200
 
-        svix.endpoint.rotate_secret(app.id, endpoint.id, EndpointSecretRotateIn())
+        # Svix answers 204 with no body; SDK 2.9.1 still parses one (later SDKs return None),
+        # so the call raises on the empty body after the rotation has landed, as against Svix.
+        with pytest.raises(json.JSONDecodeError):
+            svix.endpoint.rotate_secret(app.id, endpoint.id, EndpointSecretRotateIn())
         new_secret = svix.endpoint.get_secret(app.id, endpoint.id).key
         assert new_secret.startswith("whsec_")
         assert new_secret != old_secret
