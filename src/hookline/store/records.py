@@ -14,6 +14,8 @@ from hookline.models import DeliveryStatus, Message, ReadyEndpoint
 
 BACK = "-"
 """An iterator starting with it asks for the page before its key (Svix's prevIterator)."""
+AHEAD = "+"
+"""Marks a forward iterator whose key itself starts with ``-`` (an event-type name)."""
 NAME_KEY = "name"
 """A list keyed by event-type name rather than by id (see ``PageRequest.cursor``)."""
 _NAME = re.compile(r"^[a-zA-Z0-9\-_.]{1,256}$")
@@ -38,7 +40,7 @@ class PageRequest:
         if self.iterator is None:
             return self.back, None
         back = self.iterator.startswith(BACK)
-        key = self.iterator[1:] if back else self.iterator
+        key = self.iterator[1:] if back or self.iterator.startswith(AHEAD) else self.iterator
         if not _fits(key, kind):
             raise ValidationFailed(
                 [
@@ -50,6 +52,11 @@ class PageRequest:
                 ]
             )
         return back, key
+
+
+def iterator_after(key: str) -> str:
+    """The forward iterator continuing after ``key``."""
+    return AHEAD + key if key.startswith(BACK) else key
 
 
 def _fits(key: str, kind: str | None) -> bool:

@@ -22,6 +22,7 @@ from hookline.store.base import (
     BACK,
     PageRequest,
 )
+from hookline.store.records import iterator_after
 from hookline.store.sql_conn import Conn, Database
 from hookline.store.wakeup import PeerChannel, WorkSignal
 
@@ -63,10 +64,11 @@ def page_of(
     if not fetched:
         # nothing before the cursor: the first page (no iterator) continues from here;
         # nothing after it: the cursor stays, so a later call sees what is added
-        return Page(data=[], iterator=None if back else cursor, prev_iterator=None, done=True)
+        stay = None if back or cursor is None else iterator_after(cursor)
+        return Page(data=[], iterator=stay, prev_iterator=None, done=True)
     return Page(
         data=[convert(r) for r in fetched],
-        iterator=str(fetched[-1][0]),
+        iterator=iterator_after(str(fetched[-1][0])),
         prev_iterator=BACK + str(fetched[0][0]),
         done=not more,
     )
