@@ -70,6 +70,7 @@ async def both_ways(fetch: List) -> tuple[list[str], list[str]]:
     back = [pages[-1]]
     while (before := await fetch(back[0].prev_iterator)).data:
         back.insert(0, before)
+        assert len(back) <= len(pages), "the walk back does not end"
         if before.done:
             break
     return [i.id for p in pages for i in p.data], [i.id for p in back for i in p.data]
