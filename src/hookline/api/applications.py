@@ -52,8 +52,12 @@ def new_application(body: ApplicationIn) -> Application:
 
 
 @router.get("", response_model=ListApplicationOut)
-async def list_applications(ctx: Ctx, page: Paging) -> ListApplicationOut:
-    result = await ctx.store.list_applications(page)
+async def list_applications(
+    ctx: Ctx,
+    page: Paging,
+    exclude_apps_with_no_endpoints: Annotated[bool, Query()] = False,
+) -> ListApplicationOut:
+    result = await ctx.store.list_applications(page, with_endpoints=exclude_apps_with_no_endpoints)
     return list_out(ListApplicationOut, result, app_out)
 
 

@@ -61,23 +61,39 @@ def check_token(ctx: ApiContext, header: str) -> None:
 Ctx = Annotated[ApiContext, Depends(get_context)]
 
 
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)]
+Iterator = Annotated[str | None, Query(max_length=256)]
+Order = Annotated[str | None, Query(pattern="^(ascending|descending)$")]
+
+
 async def page_request(
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = 50,
-    iterator: Annotated[str | None, Query(max_length=256)] = None,
-    order: Annotated[str | None, Query(pattern="^(ascending|descending)$")] = None,
+    limit: Limit = 50, iterator: Iterator = None, order: Order = None
 ) -> PageRequest:
+    """Lists Svix orders ascending unless asked (applications, event types, ...). The
+    iterator is checked by the store, which knows whose keys the list holds."""
     return PageRequest(limit=limit, iterator=iterator or None, reverse=order == "descending")
 
 
-async def newest_first_page(
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = 50,
-    iterator: Annotated[str | None, Query(max_length=256)] = None,
+async def descending_page(
+    limit: Limit = 50, iterator: Iterator = None, order: Order = None
 ) -> PageRequest:
-    """Messages and attempts list newest first, as Svix does."""
-    return PageRequest(limit=limit, iterator=iterator or None, reverse=True)
+    """Lists Svix orders newest first unless ``order=ascending`` (endpoints, logs)."""
+    return PageRequest(limit=limit, iterator=iterator or None, reverse=order != "ascending")
+
+
+async def newest_first_page(
+    request: Request, limit: Limit = 50, iterator: Iterator = None
+) -> PageRequest:
+    """Messages and attempts list newest first, as Svix does. ``after=`` alone (the
+    route declares it) starts at the oldest items after the cut and walks toward newer
+    ones, returned newest first all the same: Svix's reading of ``after``."""
+    query = request.query_params
+    back = not iterator and "after" in query and "before" not in query
+    return PageRequest(limit=limit, iterator=iterator or None, reverse=True, back=back)
 
 
 Paging = Annotated[PageRequest, Depends(page_request)]
+DescendingPaging = Annotated[PageRequest, Depends(descending_page)]
 NewestFirst = Annotated[PageRequest, Depends(newest_first_page)]
 
 

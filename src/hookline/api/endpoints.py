@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, Response
 from hookline import ids
 from hookline.addresses import AddressPolicy, shown_url
 from hookline.api.applications import AppRef
-from hookline.api.context import Ctx, Paging, list_out, now_ms, to_datetime
+from hookline.api.context import Ctx, DescendingPaging, list_out, now_ms, to_datetime
 from hookline.api.endpoint_urls import checked_url, kept_url, same_kind
 from hookline.api.errors import field_error
 from hookline.api.schemas import (
@@ -36,7 +36,7 @@ from hookline.api.updates import reapply
 from hookline.breaker import CLOSED, STATE_NAMES
 from hookline.errors import NotFound
 from hookline.filters import InvalidFilter, compile_filter
-from hookline.models import NOT_FORWARDED, Endpoint
+from hookline.models import NOT_FORWARDED, Endpoint, is_secret_header
 from hookline.signing import InvalidSecret, parse_secret
 
 router = APIRouter(
@@ -120,7 +120,7 @@ def verifying_key(secret: str) -> str:
 
 
 @router.get("", response_model=ListEndpointOut)
-async def list_endpoints(ctx: Ctx, app_id: AppRef, page: Paging) -> ListEndpointOut:
+async def list_endpoints(ctx: Ctx, app_id: AppRef, page: DescendingPaging) -> ListEndpointOut:
     app = await ctx.store.get_application(app_id)
     result = await ctx.store.list_endpoints(app.id, page)
     return list_out(ListEndpointOut, result, endpoint_out)
@@ -284,7 +284,11 @@ async def get_endpoint_secret(ctx: Ctx, app_id: AppRef, endpoint_id: EpRef) -> E
 async def rotate_endpoint_secret(
     ctx: Ctx, app_id: AppRef, endpoint_id: EpRef, body: EndpointSecretRotateIn
 ) -> EndpointSecretOut:
-    """The old key keeps signing alongside the new one until its grace period ends."""
+    """The old key keeps signing alongside the new one until its grace period ends.
+
+    Answers 200 with the new key, as the Svix SDKs since 2.x read it (their
+    ``rotate_secret`` parses an ``EndpointSecretOut``); Svix's spec says 204 with no body,
+    which older SDKs expect, and they ignore a body. docs/svix-compatibility.md says so."""
     app = await ctx.store.get_application(app_id)
     ep = await ctx.store.get_endpoint(app.id, endpoint_id)
     return EndpointSecretOut(key=verifying_key(await rotate_secret(ctx, ep, body)))
@@ -306,7 +310,15 @@ async def rotate_secret(ctx: Ctx, ep: Endpoint, body: EndpointSecretRotateIn) ->
 async def get_endpoint_headers(ctx: Ctx, app_id: AppRef, endpoint_id: EpRef) -> EndpointHeadersOut:
     app = await ctx.store.get_application(app_id)
     ep = await ctx.store.get_endpoint(app.id, endpoint_id)
-    return EndpointHeadersOut(headers=ep.headers, sensitive=[])
+    return headers_out(ep.headers)
+
+
+def headers_out(headers: dict[str, str]) -> EndpointHeadersOut:
+    """Svix's answer: credential headers (the names attempts mask) by name only, so
+    reading an endpoint's headers never shows a token; they are still sent."""
+    secret = [name for name in headers if is_secret_header(name)]
+    shown = {name: value for name, value in headers.items() if not is_secret_header(name)}
+    return EndpointHeadersOut(headers=shown, sensitive=secret)
 
 
 @router.put("/{endpoint_id}/headers", status_code=204)

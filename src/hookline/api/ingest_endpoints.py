@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from hookline.api import endpoints
-from hookline.api.context import Ctx, Paging
+from hookline.api.context import Ctx, DescendingPaging
 from hookline.api.endpoints import EpRef
 from hookline.api.ingest_schemas import TransformationPatchIn
 from hookline.api.ingest_sources import PREFIX, NotSupported, SourceRef
@@ -40,7 +40,7 @@ async def app_of(ctx: Ctx, source_id: str) -> str:
 
 
 @router.get("", response_model=ListEndpointOut)
-async def list_endpoints(ctx: Ctx, source_id: SourceRef, page: Paging) -> ListEndpointOut:
+async def list_endpoints(ctx: Ctx, source_id: SourceRef, page: DescendingPaging) -> ListEndpointOut:
     return await endpoints.list_endpoints(ctx, await app_of(ctx, source_id), page)
 
 

@@ -11,9 +11,9 @@ import base64
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path
 
-from hookline.api.context import MAX_PAGE_LIMIT, Ctx, list_out, now_ms, to_datetime, to_ms
+from hookline.api.context import Ctx, DescendingPaging, list_out, now_ms, to_datetime, to_ms
 from hookline.api.ingest_schemas import (
     InboundRequestOut,
     IngestLogOut,
@@ -23,22 +23,12 @@ from hookline.api.ingest_schemas import (
 from hookline.api.ingest_sources import PREFIX, SourceRef
 from hookline.api.strict_json import StrictJsonRoute
 from hookline.sources import InboundFilter, InboundRequest, Source, Verdict, shown_headers
-from hookline.store.base import PageRequest
 
 router = APIRouter(prefix=PREFIX, tags=["Ingest Source"], route_class=StrictJsonRoute)
 RequestRef = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9_]+$")]
 
 
-async def newest_first(
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT)] = 50,
-    iterator: Annotated[str | None, Query(max_length=256)] = None,
-    order: Annotated[str | None, Query(pattern="^(ascending|descending)$")] = None,
-) -> PageRequest:
-    """Logs read newest first unless ``order=ascending``."""
-    return PageRequest(limit=limit, iterator=iterator or None, reverse=order != "ascending")
-
-
-LogPage = Annotated[PageRequest, Depends(newest_first)]
+LogPage = DescendingPaging
 _MAX_MS = (1 << 48) - 1  # what an id's timestamp can hold
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from hookline.addresses import shown_url
-from hookline.api.context import Ctx, Paging, list_out, to_datetime
+from hookline.api.context import Ctx, DescendingPaging, list_out, to_datetime
 from hookline.api.endpoint_urls import checked_url, kept_url
 from hookline.api.endpoints import (
     EpRef,
     checked_headers,
     checked_secret,
+    headers_out,
     new_endpoint,
     rotate_secret,
     update_endpoint,
@@ -74,7 +75,9 @@ async def _find(ctx: Ctx, ref: str) -> Endpoint:
 
 
 @router.get("", response_model=ListOperationalEndpointOut)
-async def list_operational_endpoints(ctx: Ctx, page: Paging) -> ListOperationalEndpointOut:
+async def list_operational_endpoints(
+    ctx: Ctx, page: DescendingPaging
+) -> ListOperationalEndpointOut:
     result = await ctx.store.list_endpoints(OPERATIONAL_APP_ID, page)
     return list_out(ListOperationalEndpointOut, result, operational_out)
 
@@ -141,7 +144,7 @@ async def rotate_operational_secret(
 
 @router.get("/{endpoint_id}/headers", response_model=EndpointHeadersOut)
 async def get_operational_headers(ctx: Ctx, endpoint_id: EpRef) -> EndpointHeadersOut:
-    return EndpointHeadersOut(headers=(await _find(ctx, endpoint_id)).headers, sensitive=[])
+    return headers_out((await _find(ctx, endpoint_id)).headers)
 
 
 @router.put("/{endpoint_id}/headers", status_code=204)

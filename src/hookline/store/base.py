@@ -42,8 +42,10 @@ from hookline.sources import (
     Verdict,
 )
 from hookline.store.records import (
+    BACK,
     DEFAULT_MAX_IN_FLIGHT,
     IDEMPOTENCY_TTL_MS,
+    NAME_KEY,
     Attempted,
     AttemptFilter,
     ClaimAsk,
@@ -61,8 +63,10 @@ from hookline.store.records import (
 )
 
 __all__ = [
+    "BACK",
     "DEFAULT_MAX_IN_FLIGHT",
     "IDEMPOTENCY_TTL_MS",
+    "NAME_KEY",
     "AttemptFilter",
     "Attempted",
     "ClaimAsk",
@@ -93,10 +97,11 @@ class Store(Protocol):
     async def create_application(self, app: Application) -> Application: ...
     async def get_application(self, ref: str) -> Application: ...
     async def list_applications(
-        self, page: PageRequest, *, search: str | None = None
+        self, page: PageRequest, *, search: str | None = None, with_endpoints: bool = False
     ) -> Page[Application]:
-        """``search``: the id or uid exactly, or a substring of the name or uid (any case).
-        Filtered in SQL as the keyset walks, so pages stay full and iterators valid."""
+        """``search``: the id or uid exactly, or a substring of the name or uid (any case);
+        ``with_endpoints``: only applications with at least one endpoint. Filtered in SQL
+        as the keyset walks, so pages stay full and iterators valid."""
         ...
 
     async def update_application(self, app: Application) -> Application:

@@ -15,12 +15,11 @@ from typing import Any
 from hookline import ids
 from hookline.models import OPERATIONAL_APP_ID, Message, MessageSearch, Page
 from hookline.store import rows
-from hookline.store.base import PageRequest
+from hookline.store.base import BACK, PageRequest
 from hookline.store.sql_conn import Conn
 from hookline.store.sql_queue import marks
 
 SEARCH_SCAN_ROWS = 2000
-BACK = "-"  # an iterator starting with it asks for the newer messages before its id
 MESSAGE_SELECT = "SELECT " + ", ".join("m." + c.strip() for c in rows.MESSAGE_COLS.split(","))
 
 
@@ -73,8 +72,7 @@ def _checks(conn: Conn, query: MessageSearch) -> tuple[list[str], list[Any]]:
 def search(
     conn: Conn, query: MessageSearch, page: PageRequest, app_id: str | None
 ) -> Page[Message]:
-    back = bool(page.iterator and page.iterator.startswith(BACK))
-    start = page.iterator[1:] if back and page.iterator else page.iterator
+    back, start = page.cursor("msg")
     where, params = _ranges(query, app_id)
     if start:
         where.append("m.id > ?" if back else "m.id < ?")

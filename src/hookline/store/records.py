@@ -4,17 +4,72 @@ keys, claims, idempotent responses, retention batches. Backend-neutral, like the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from hookline import ids
+from hookline.errors import ValidationFailed
 from hookline.models import DeliveryStatus, Message, ReadyEndpoint
+
+BACK = "-"
+"""An iterator starting with it asks for the page before its key (Svix's prevIterator)."""
+AHEAD = "+"
+"""Marks a forward iterator whose key itself starts with ``-`` (an event-type name)."""
+NAME_KEY = "name"
+"""A list keyed by event-type name rather than by id (see ``PageRequest.cursor``)."""
+_NAME = re.compile(r"^[a-zA-Z0-9\-_.]{1,256}$")
+_ID_PREFIX = re.compile(r"^[a-z]{1,16}$")
 
 
 @dataclass(slots=True, frozen=True)
 class PageRequest:
+    """A page of a keyset-paginated list. ``iterator`` is the key of the item the page
+    continues after, or ``-`` and a key for the page before it (still in the list's
+    order); ``back`` without an iterator starts from the list's far end (``after=``)."""
+
     limit: int = 50
     iterator: str | None = None
-    reverse: bool = False  # walk toward older items (Svix's default for messages)
+    reverse: bool = False  # the list's order is descending (Svix's default for messages)
+    back: bool = False
+
+    def cursor(self, kind: str | None = None) -> tuple[bool, str | None]:
+        """(walking back?, key) from the iterator; 422 unless the key is one of this
+        list's: an id with prefix ``kind`` (any of ours if None) or, for ``NAME_KEY``,
+        an event-type name. A garbage iterator must not read as the first page."""
+        if self.iterator is None:
+            return self.back, None
+        back = self.iterator.startswith(BACK)
+        key = self.iterator[1:] if back or self.iterator.startswith(AHEAD) else self.iterator
+        if not _fits(key, kind):
+            raise ValidationFailed(
+                [
+                    {
+                        "loc": ["query", "iterator"],
+                        "msg": "not an iterator of this list",
+                        "type": "value_error",
+                    }
+                ]
+            )
+        return back, key
+
+
+def iterator_after(key: str) -> str:
+    """The forward iterator continuing after ``key``."""
+    return AHEAD + key if key.startswith(BACK) else key
+
+
+def _fits(key: str, kind: str | None) -> bool:
+    if kind == NAME_KEY:
+        return _NAME.match(key) is not None
+    prefix, sep, _ = key.rpartition("_")
+    if not sep or (prefix != kind if kind is not None else not _ID_PREFIX.match(prefix)):
+        return False
+    try:
+        ids.id_timestamp_ms(key)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(slots=True, frozen=True)

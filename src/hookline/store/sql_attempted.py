@@ -76,7 +76,9 @@ class AttemptedOps(SqlBase):
         def convert(r: rows.Row) -> tuple[Message, Attempted]:
             return rows.message_from_row(r), _attempted(r, _N_MSG)
 
-        return await self._read(lambda c: page_of(c, select, where, params, "m.id", page, convert))
+        return await self._read(
+            lambda c: page_of(c, select, where, params, "m.id", page, convert, kind="msg")
+        )
 
     async def list_attempted_destinations(
         self, app_id: str, msg_id: str, page: PageRequest
@@ -92,7 +94,9 @@ class AttemptedOps(SqlBase):
         def convert(r: rows.Row) -> tuple[Endpoint, Attempted]:
             return rows.endpoint_from_row(r, box), _attempted(r, _N_EP)
 
-        return await self._read(lambda c: page_of(c, select, where, params, "e.id", page, convert))
+        return await self._read(
+            lambda c: page_of(c, select, where, params, "e.id", page, convert, kind="ep")
+        )
 
     async def messages_by_id(self, app_id: str, msg_ids: Sequence[str]) -> dict[str, Message]:
         """For attempt lists that show their message (``with_msg``)."""

@@ -19,8 +19,10 @@ from hookline.signing.at_rest import KEY_HINT, SecretBox, UndecryptableSecret
 from hookline.store import rows
 from hookline.store import sql_queue as queue
 from hookline.store.base import (
+    BACK,
     PageRequest,
 )
+from hookline.store.records import iterator_after
 from hookline.store.sql_conn import Conn, Database
 from hookline.store.wakeup import PeerChannel, WorkSignal
 
@@ -35,26 +37,40 @@ def page_of(
     key: str,
     page: PageRequest,
     convert: Callable[[Any], T],
+    *,
+    kind: str | None = None,
 ) -> Page[T]:
-    """Keyset pagination over a time-ordered key; the iterator is the last key seen."""
+    """Keyset pagination over a unique key (column 0), both ways, as Svix pages: the
+    iterator is the last key of the page, ``prev_iterator`` is ``-`` and its first key,
+    and a page reached backwards comes in the list's order too. ``done`` says there is
+    nothing further in the direction walked. ``kind`` is the key's id prefix (or
+    ``NAME_KEY``): an iterator that is not one of this list's is a 422."""
+    back, cursor = page.cursor(kind)
     where = list(where)
     params = list(params)
-    op, order = ("<", "DESC") if page.reverse else (">", "ASC")
-    if page.iterator:
+    descending = page.reverse != back  # the direction of the walk, not of the list
+    op, order = ("<", "DESC") if descending else (">", "ASC")
+    if cursor is not None:
         where.append(f"{key} {op} ?")
-        params.append(page.iterator)
+        params.append(cursor)
     sql = select + (" WHERE " + " AND ".join(where) if where else "")
     sql += f" ORDER BY {key} {order} LIMIT ?"
     params.append(page.limit + 1)
     fetched = conn.execute(sql, params).fetchall()
-    done = len(fetched) <= page.limit
+    more = len(fetched) > page.limit
     fetched = fetched[: page.limit]
-    last = fetched[-1] if fetched else None
+    if back:
+        fetched.reverse()
+    if not fetched:
+        # nothing before the cursor: the first page (no iterator) continues from here;
+        # nothing after it: the cursor stays, so a later call sees what is added
+        stay = None if back or cursor is None else iterator_after(cursor)
+        return Page(data=[], iterator=stay, prev_iterator=None, done=True)
     return Page(
         data=[convert(r) for r in fetched],
-        iterator=str(last[0]) if last is not None else page.iterator,  # key is column 0
-        prev_iterator=None,
-        done=done,
+        iterator=iterator_after(str(fetched[-1][0])),
+        prev_iterator=BACK + str(fetched[0][0]),
+        done=not more,
     )
 
 

@@ -19,6 +19,7 @@ from hookline.signing.at_rest import SecretBox
 from hookline.store import rows
 from hookline.store import sql_queue as queue
 from hookline.store.base import (
+    NAME_KEY,
     PageRequest,
 )
 from hookline.store.sql_base import (
@@ -54,12 +55,14 @@ class CatalogOps(SqlBase):
         return found
 
     async def list_applications(
-        self, page: PageRequest, *, search: str | None = None
+        self, page: PageRequest, *, search: str | None = None, with_endpoints: bool = False
     ) -> Page[Application]:
         select = f"SELECT {rows.APP_COLS} FROM application"
         where, params = text_search(search, exact=("id", "uid"), within=("name", "uid"))
+        if with_endpoints:  # the endpoint table's app_id index answers each probe
+            where.append("EXISTS (SELECT 1 FROM endpoint e WHERE e.app_id = application.id)")
         return await self._read(
-            lambda c: page_of(c, select, where, params, "id", page, rows.app_from_row)
+            lambda c: page_of(c, select, where, params, "id", page, rows.app_from_row, kind="app")
         )
 
     async def update_application(self, app: Application) -> Application:
@@ -137,7 +140,9 @@ class CatalogOps(SqlBase):
         select = f"SELECT {rows.EVENT_TYPE_COLS} FROM event_type"
         where = [] if include_archived else ["archived = FALSE"]
         return await self._read(
-            lambda c: page_of(c, select, where, [], "name", page, rows.event_type_from_row)
+            lambda c: page_of(
+                c, select, where, [], "name", page, rows.event_type_from_row, kind=NAME_KEY
+            )
         )
 
     async def update_event_type(self, event_type: EventType) -> EventType:
@@ -227,6 +232,7 @@ class CatalogOps(SqlBase):
                 "id",
                 page,
                 lambda r: rows.endpoint_from_row(r, self._box),
+                kind="ep",
             )
         )
 

@@ -297,7 +297,9 @@ class InboundOps(SqlBase):
             params.append(ids.boundary_id(REQUEST_PREFIX, flt.after_ms + 1))
         select = f"SELECT {_COLS} FROM inbound_request"
         return await self._read(
-            lambda c: page_of(c, select, where, list(params), "id", page, request_from_row)
+            lambda c: page_of(
+                c, select, where, list(params), "id", page, request_from_row, kind=REQUEST_PREFIX
+            )
         )
 
     async def replay_inbound(self, source_id: str, request_id: str, now_ms: int) -> InboundRequest:

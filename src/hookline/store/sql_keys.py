@@ -23,8 +23,9 @@ class KeyOps(SqlBase):
             where.append("app_id=?")
             params.append(app_id)
         select = f"SELECT {COLUMNS} FROM access_token"
+        prefix = "integ" if kind is AccessKind.INTEGRATION else "key"
         return await self._read(
-            lambda c: page_of(c, select, where, params, "id", page, access_token)
+            lambda c: page_of(c, select, where, params, "id", page, access_token, kind=prefix)
         )
 
     async def get_key(self, kind: AccessKind, key_id: str, app_id: str | None) -> AccessToken:

@@ -238,7 +238,9 @@ class MessageOps(SqlBase):
         tag_filter(flt.tag, where, params, "", self._db.dialect)
         select = f"SELECT {rows.MESSAGE_COLS} FROM message"
         return await self._read(
-            lambda c: page_of(c, select, where, params, "id", page, rows.message_from_row)
+            lambda c: page_of(
+                c, select, where, params, "id", page, rows.message_from_row, kind="msg"
+            )
         )
 
     async def resend(self, app_id: str, msg_id: str, endpoint_id: str, now_ms: int) -> Delivery:
@@ -315,7 +317,9 @@ class MessageOps(SqlBase):
             where.append("a.created_at > ?")
             params.append(flt.after_ms)
         return await self._read(
-            lambda c: page_of(c, select, where, params, "a.id", page, rows.attempt_from_row)
+            lambda c: page_of(
+                c, select, where, params, "a.id", page, rows.attempt_from_row, kind="atmpt"
+            )
         )
 
     async def get_attempt(self, app_id: str, msg_id: str, attempt_id: str) -> Attempt:

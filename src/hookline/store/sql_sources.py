@@ -116,7 +116,7 @@ class SourceOps(SqlBase):
     async def list_sources(self, page: PageRequest) -> Page[Source]:
         return await self._read(
             lambda c: page_of(
-                c, _SELECT, [], [], "id", page, lambda r: source_from_row(r, self._box)
+                c, _SELECT, [], [], "id", page, lambda r: source_from_row(r, self._box), kind="src"
             )
         )
 

@@ -142,7 +142,7 @@ class TaskOps(SqlBase):
             params.append(kind.value)
         select = f"SELECT {TASK_COLS} FROM background_task"
         return await self._read(
-            lambda c: page_of(c, select, where, params, "id", page, task_from_row)
+            lambda c: page_of(c, select, where, params, "id", page, task_from_row, kind="qtask")
         )
 
     async def running_tasks(self) -> list[BackgroundTask]:

@@ -9,7 +9,7 @@ forward, ``?before=`` back), and the health of a page's endpoints is one
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import quote
 
@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from hookline.addresses import shown_url
+from hookline.errors import ValidationFailed
 from hookline.models import Application, Page
 from hookline.store.base import PageRequest
 from hookline.ui import charts
@@ -40,6 +41,17 @@ class Paged(Generic[T]):
     prev: str | None  # ?before= for the page before
 
 
+async def page_or_first(
+    fetch: Callable[[PageRequest], Awaitable[Page[T]]], page: PageRequest
+) -> Page[T]:
+    """A cursor the store refuses (hand-edited, or another list's) shows the first page,
+    as the pages answer any hostile query value; the API answers it 422."""
+    try:
+        return await fetch(page)
+    except ValidationFailed:
+        return await fetch(replace(page, iterator=None))
+
+
 async def paged(
     fetch: Callable[[PageRequest], Awaitable[Page[T]]],
     key: Callable[[T], str],
@@ -50,14 +62,14 @@ async def paged(
     """One page of an id-ordered listing, forward from ``iterator`` or back from
     ``before`` (the store walks toward older ids, and the page is turned round)."""
     if before:
-        page = await fetch(PageRequest(limit=limit, iterator=before, reverse=True))
+        page = await page_or_first(fetch, PageRequest(limit=limit, iterator=before, reverse=True))
         items = list(reversed(page.data))
         return Paged(
             items,
             next=key(items[-1]) if items else None,
             prev=None if page.done or not items else key(items[0]),
         )
-    page = await fetch(PageRequest(limit=limit, iterator=iterator))
+    page = await page_or_first(fetch, PageRequest(limit=limit, iterator=iterator))
     items = page.data
     return Paged(
         items,

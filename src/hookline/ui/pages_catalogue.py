@@ -13,6 +13,7 @@ from fastapi.responses import Response
 
 from hookline.models import EventType
 from hookline.store.base import PageRequest
+from hookline.ui.pages_apps import page_or_first
 from hookline.ui.render import render
 from hookline.ui.session import config_of, customer, operator
 from hookline.ui.viewer import Viewer
@@ -51,8 +52,10 @@ def _indent(value: Any) -> str:
 
 
 async def _catalogue(request: Request, viewer: Viewer, iterator: str | None) -> Response:
-    page = await config_of(request).store.list_event_types(
-        PageRequest(limit=PAGE_SIZE, iterator=iterator), include_archived=viewer.is_admin
+    store = config_of(request).store
+    page = await page_or_first(
+        lambda p: store.list_event_types(p, include_archived=viewer.is_admin),
+        PageRequest(limit=PAGE_SIZE, iterator=iterator),
     )
     return render(
         request,

@@ -19,6 +19,7 @@ from fastapi.responses import Response
 from hookline.errors import ApiError, NotFound
 from hookline.models import Delivery, DeliveryStatus, Endpoint, Message, MessageSearch
 from hookline.store.base import AttemptFilter, PageRequest
+from hookline.ui.pages_apps import page_or_first
 from hookline.ui.render import render
 from hookline.ui.session import config_of, customer, operator
 from hookline.ui.viewer import Viewer
@@ -139,8 +140,9 @@ async def _message_log(
         endpoint_id = (
             (await store.get_endpoint(app_id, q.endpoint)).id if app_id else q.endpoint.strip()
         )
-    page = await store.search_messages(
-        q.search(endpoint_id), PageRequest(limit=PAGE_SIZE, iterator=q.iterator), app_id=app_id
+    page = await page_or_first(
+        lambda p: store.search_messages(q.search(endpoint_id), p, app_id=app_id),
+        PageRequest(limit=PAGE_SIZE, iterator=q.iterator),
     )
     # a page reached backwards (an iterator from ``prev_iterator``) is "done" when
     # nothing newer is left; one reached forwards when nothing older is

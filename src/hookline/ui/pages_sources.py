@@ -18,6 +18,7 @@ from hookline.sources import (
     shown_headers,
 )
 from hookline.store.base import PageRequest
+from hookline.ui.pages_apps import page_or_first
 from hookline.ui.pages_messages import BadFilter
 from hookline.ui.render import render
 from hookline.ui.session import config_of, operator
@@ -52,7 +53,7 @@ async def source_list(
     request: Request, viewer: Annotated[Viewer, Depends(operator)], iterator: Iterator = None
 ) -> Response:
     store = config_of(request).store
-    page = await store.list_sources(PageRequest(limit=PAGE_SIZE, iterator=iterator))
+    page = await page_or_first(store.list_sources, PageRequest(limit=PAGE_SIZE, iterator=iterator))
     counts: dict[str, Counter[str]] = {}
     for source in page.data:
         recent = await store.list_inbound_requests(
@@ -90,9 +91,8 @@ async def source_page(
             wanted = Verdict(verdict)
         except ValueError:
             raise BadFilter(f"unknown verdict {verdict!r}") from None
-    page = await store.list_inbound_requests(
-        source.id,
-        InboundFilter(verdict=wanted),
+    page = await page_or_first(
+        lambda p: store.list_inbound_requests(source.id, InboundFilter(verdict=wanted), p),
         PageRequest(limit=PAGE_SIZE, iterator=iterator, reverse=True),
     )
     return render(

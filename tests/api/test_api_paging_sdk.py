@@ -1,0 +1,136 @@
+"""The official svix SDK (2.9.1, unchanged) pages both ways against a real server on
+127.0.0.1, and sees Svix's answers for headers, rotation and the application filter."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+from api_helpers import TOKEN
+from svix.api import (
+    ApplicationIn,
+    ApplicationListOptions,
+    EndpointHeadersIn,
+    EndpointIn,
+    EndpointListOptions,
+    EndpointSecretRotateIn,
+    MessageIn,
+    MessageListOptions,
+    Ordering,
+    SvixAsync,
+    SvixOptions,
+)
+from svix.exceptions import HTTPValidationError
+
+from hookline.api import ApiContext, create_app
+from hookline.store.base import Store
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:  # pytest owns the signals
+        yield
+
+
+@pytest.fixture
+async def svix(store: Store) -> AsyncIterator[SvixAsync]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    app = create_app(ApiContext(store=store, admin_token=TOKEN, public_url=base))
+    server = _Server(uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    client = SvixAsync(TOKEN, SvixOptions(server_url=base, retry_schedule=[]))
+    try:
+        while not server.started:
+            assert not task.done(), "server did not start"
+            await asyncio.sleep(0.01)
+        yield client
+    finally:
+        await client._httpx_client.aclose()  # SDK 2.9.1 has no close()
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+List = Callable[[str | None], Awaitable[Any]]
+
+
+async def both_ways(fetch: List) -> tuple[list[str], list[str]]:
+    """Ids forward with ``iterator``, then back from the last page with ``prevIterator``."""
+    pages = [await fetch(None)]
+    while not pages[-1].done:
+        pages.append(await fetch(pages[-1].iterator))
+    back = [pages[-1]]
+    while (before := await fetch(back[0].prev_iterator)).data:
+        back.insert(0, before)
+        assert len(back) <= len(pages), "the walk back does not end"
+        if before.done:
+            break
+    return [i.id for p in pages for i in p.data], [i.id for p in back for i in p.data]
+
+
+async def test_sdk_lists_page_both_ways_in_svix_orders(svix: SvixAsync) -> None:
+    apps = [(await svix.application.create(ApplicationIn(name=f"a{n}"))).id for n in range(5)]
+    for order, expected in ((None, sorted(apps)), (Ordering.DESCENDING, sorted(apps)[::-1])):
+        forward, back = await both_ways(
+            lambda it, order=order: svix.application.list(
+                ApplicationListOptions(limit=2, iterator=it, order=order)
+            )
+        )
+        assert forward == back == expected, order
+
+    app = apps[0]
+    eps = [
+        (await svix.endpoint.create(app, EndpointIn(url=f"https://example.com/{n}"))).id
+        for n in range(4)
+    ]
+    forward, back = await both_ways(
+        lambda it: svix.endpoint.list(app, EndpointListOptions(limit=3, iterator=it))
+    )
+    assert forward == back == sorted(eps, reverse=True)  # Svix lists endpoints newest first
+    forward, _ = await both_ways(
+        lambda it: svix.endpoint.list(
+            app, EndpointListOptions(limit=3, iterator=it, order=Ordering.ASCENDING)
+        )
+    )
+    assert forward == sorted(eps)
+
+    msgs = [
+        (await svix.message.create(app, MessageIn(event_type="a.b", payload={"n": n}))).id
+        for n in range(5)
+    ]
+    forward, back = await both_ways(
+        lambda it: svix.message.list(app, MessageListOptions(limit=2, iterator=it))
+    )
+    assert forward == back == sorted(msgs, reverse=True)
+
+    with pytest.raises(HTTPValidationError):
+        await svix.application.list(ApplicationListOptions(iterator=eps[0]))
+
+
+async def test_sdk_sees_sensitive_headers_rotation_and_the_app_filter(svix: SvixAsync) -> None:
+    app = (await svix.application.create(ApplicationIn(name="with"))).id
+    empty = (await svix.application.create(ApplicationIn(name="without"))).id
+    ep = (await svix.endpoint.create(app, EndpointIn(url="https://example.com/h"))).id
+    await svix.endpoint.set_headers(
+        app, ep, EndpointHeadersIn(headers={"Authorization": "Bearer t0k3n", "X-Team": "a"})
+    )
+    headers = await svix.endpoint.get_headers(app, ep)
+    assert headers.headers == {"X-Team": "a"} and headers.sensitive == ["Authorization"]
+
+    old = (await svix.endpoint.get_secret(app, ep)).key
+    # the SDK parses the new key from the answer (docs/svix-compatibility.md: not 204)
+    rotated = await svix.endpoint.rotate_secret(app, ep, EndpointSecretRotateIn())
+    assert rotated.key != old
+    assert (await svix.endpoint.get_secret(app, ep)).key == rotated.key
+
+    kept = await svix.application.list(ApplicationListOptions(exclude_apps_with_no_endpoints=True))
+    assert [a.id for a in kept.data] == [app]
+    listed = await svix.application.list(ApplicationListOptions())
+    assert {a.id for a in listed.data} == {app, empty}
