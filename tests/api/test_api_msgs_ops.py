@@ -18,6 +18,7 @@ from api_helpers import (
     create_message_record,
 )
 
+from hookline.api import message_views
 from hookline.breaker import HealthPolicy
 from hookline.models import ErrorKind, TaskStatus
 from hookline.store.base import Store
@@ -322,3 +323,36 @@ async def test_precheck(client: httpx.AsyncClient, world: dict[str, Any]) -> Non
     assert_error(
         await client.post("/api/v1/app/nope/msg/precheck/active", json={"eventType": "a"}), 404
     )
+
+
+async def test_count_attempts_by_endpoint_counts_what_the_list_shows(
+    client: httpx.AsyncClient, store: Store, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = world["base"]
+    await create_message_record(client, "acme", tags=["blue"])
+    await deliver(store, 204)
+    for _ in range(3):
+        await create_message_record(client, "acme")
+    await deliver(store, 503)
+    other_ep = await create_endpoint_record(client, world["app"]["id"], uid="other-hook")
+
+    async def count(ref: str = "hook", **params: Any) -> dict[str, Any]:
+        resp = await client.get(f"{base}/attempt/endpoint/{ref}/count", params=params)
+        assert resp.status_code == 200, resp.text
+        listed = await client.get(f"{base}/attempt/endpoint/{ref}", params=params)
+        body: dict[str, Any] = resp.json()
+        assert body["count"] == len(listed.json()["data"]), (params, body)
+        return body
+
+    assert await count() == {"count": 4, "approximated": False}
+    assert (await count(status_code_class=500))["count"] == 3
+    assert (await count(status_code_class=200, tag="blue"))["count"] == 1
+    assert (await count(status=0))["count"] == 1
+    assert (await count(other_ep["id"]))["count"] == 0
+    monkeypatch.setattr(message_views, "COUNT_CEILING", 2)
+    capped = await client.get(f"{base}/attempt/endpoint/hook/count")
+    assert capped.json() == {"count": 2, "approximated": True}
+    assert_error(await client.get(f"{base}/attempt/endpoint/ep_missing/count"), 404)
+    foreign = f"/api/v1/app/other/attempt/endpoint/{world['ep']['id']}/count"
+    assert_error(await client.get(foreign), 404)
+    assert_error(await client.get(f"{base}/attempt/endpoint/hook/count?status_code_class=7"), 422)

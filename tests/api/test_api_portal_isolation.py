@@ -226,6 +226,7 @@ READS = {
     ("GET", "/api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}"),
     ("GET", "/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}"),
     ("GET", "/api/v1/app/{app_id}/msg/{msg_id}/raw"),
+    ("GET", "/api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}/count"),
     ("GET", "/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}/headers"),
     ("GET", E + "/msg"),
     ("GET", "/api/v1/app/{app_id}/msg/{msg_id}/endpoint"),

@@ -52,6 +52,7 @@ RULES: tuple[tuple[str, str, Capability | None], ...] = (
     ("GET", _APP + "/attempt/endpoint/{endpoint_id}", VIEW),
     ("GET", _MSG + "/attempt/{attempt_id}", VIEW),
     ("GET", _MSG + "/raw", VIEW),
+    ("GET", _APP + "/attempt/endpoint/{endpoint_id}/count", VIEW),
     ("GET", _MSG + "/attempt/{attempt_id}/headers", VIEW),
     ("POST", _MSG + "/endpoint/{endpoint_id}/resend", ATTEMPTS),
     ("POST", _EP + "/recover", ATTEMPTS),

@@ -285,6 +285,29 @@ class MessageOps(SqlBase):
     async def list_attempts(
         self, app_id: str, flt: AttemptFilter, page: PageRequest, msg_id: str | None = None
     ) -> Page[Attempt]:
+        cols = ", ".join("a." + c.strip() for c in rows.ATTEMPT_COLS.split(","))
+        select, where, params = self._attempts_where(f"SELECT {cols}", app_id, flt, msg_id)
+        return await self._read(
+            lambda c: page_of(
+                c, select, where, params, "a.id", page, rows.attempt_from_row, kind="atmpt"
+            )
+        )
+
+    async def count_attempts(self, app_id: str, flt: AttemptFilter, ceiling: int) -> int:
+        """How many attempts ``list_attempts`` would list, counting at most ``ceiling + 1``
+        (Svix's count is approximate past a ceiling: a count of every row is a scan)."""
+        select, where, params = self._attempts_where("SELECT 1", app_id, flt, None)
+        sql = f"SELECT COUNT(*) FROM ({select} WHERE {' AND '.join(where)} LIMIT ?) capped"
+
+        def op(conn: Conn) -> int:
+            return int(conn.execute(sql, (*params, ceiling + 1)).fetchone()[0])
+
+        return await self._read(op)
+
+    def _attempts_where(
+        self, select: str, app_id: str, flt: AttemptFilter, msg_id: str | None
+    ) -> tuple[str, list[str], list[Any]]:
+        """The FROM and WHERE both attempt reads share, after ``select``."""
         where: list[str] = ["a.app_id = ?"]
         params: list[Any] = [app_id]
         if msg_id is not None:
@@ -296,7 +319,6 @@ class MessageOps(SqlBase):
         if flt.status is not None:
             where.append("a.status = ?")
             params.append(int(flt.status))
-        select = "SELECT " + ", ".join("a." + c.strip() for c in rows.ATTEMPT_COLS.split(","))
         select += " FROM attempt a"
         if flt.status_code_class is not None:
             if flt.status_code_class == 0:  # no HTTP answer at all
@@ -316,11 +338,7 @@ class MessageOps(SqlBase):
         if flt.after_ms is not None:
             where.append("a.created_at > ?")
             params.append(flt.after_ms)
-        return await self._read(
-            lambda c: page_of(
-                c, select, where, params, "a.id", page, rows.attempt_from_row, kind="atmpt"
-            )
-        )
+        return select, where, params
 
     async def get_attempt(self, app_id: str, msg_id: str, attempt_id: str) -> Attempt:
         def op(conn: Conn) -> Attempt | None:
