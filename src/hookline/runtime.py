@@ -374,6 +374,9 @@ def build_roles(settings: Settings, dev: bool = False, *, migrated: bool = False
             public_url=public_url(settings),
             action_names=frozenset(declared),
             poll_settle_s=settings.poll_settle,
+            portal_name=settings.portal_name,
+            portal_logo_url=settings.portal_logo_url,
+            portal_color=settings.portal_primary_color,
         )
         intake = IntakeConfig(
             max_body_bytes=settings.inbound_max_body_bytes,

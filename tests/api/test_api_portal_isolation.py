@@ -18,7 +18,11 @@ from hookline.api.scoped_routes import compile_rules, match
 from hookline.store.base import Store
 
 PUBLIC = {("GET", "/api/v1/health"), ("GET", "/api/v1/health/ping")}
-CATALOGUE = {("GET", "/api/v1/event-type"), ("GET", "/api/v1/event-type/{event_type_name}")}
+CATALOGUE = {
+    ("GET", "/api/v1/event-type"),
+    ("GET", "/api/v1/event-type/{event_type_name}"),
+    ("GET", "/api/v1/environment/settings"),
+}
 WHOAMI = ("GET", "/api/v1/auth/whoami")
 LOGOUT = ("POST", "/api/v1/auth/logout")
 UPSERT = ("PUT", "/api/v1/app/{app_id}/endpoint/{endpoint_id}")

@@ -1,6 +1,7 @@
 """A message's raw payload and an attempt's headers, from a real delivery by a real
 ``hookline serve``: the bytes as published, the headers as sent (credentials named but
-never shown) and the receiver's response headers."""
+never shown) and the receiver's response headers; and the environment's settings, as the
+server was configured."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ PAYLOAD = {"amount": 1250, "note": "caf\u00e9 \u2603", "nested": {"b": [1, 2.5, 
 
 
 def test_raw_payload_and_attempt_headers_show_what_was_sent(start_server):
-    server = start_server()
+    branding = {"HOOKLINE_PORTAL_NAME": "Acme Hooks", "HOOKLINE_PORTAL_PRIMARY_COLOR": "#123456"}
+    server = start_server(env_overrides=branding)
     svix = Svix(server.token, SvixOptions(server_url=server.base_url))
     http = httpx.Client(base_url=server.base_url, headers=server.auth, timeout=10)
     try:
@@ -70,6 +72,14 @@ def test_raw_payload_and_attempt_headers_show_what_was_sent(start_server):
             assert http.get(f"/api/v1/app/{other.id}/msg/{msg.id}/raw").status_code == 404
             missing = http.get(f"{base}/attempt/atmpt_missing/headers")
             assert missing.status_code == 404 and missing.json()["code"]
+
+        # Svix's environment settings report the portal's branding from the server's
+        settings = http.get("/api/v1/environment/settings")
+        assert settings.status_code == 200, settings.text
+        shown = settings.json()
+        assert (shown["displayName"], shown["customColor"]) == ("Acme Hooks", "#123456")
+        assert shown["logoUrl"] is None
+        assert shown["enableTransformations"] is False and shown["enableMessageTags"] is True
     finally:
         http.close()
         svix._httpx_client.close()

@@ -36,6 +36,10 @@ class ApiContext:
     action_names: frozenset[str] = frozenset()
     # Seconds a message's id must have aged before a poll hands it out (``poll_settle``).
     poll_settle_s: float = 5.0
+    # The consumer portal's branding, which Svix's environment settings also report.
+    portal_name: str = "hookline"
+    portal_logo_url: str | None = None
+    portal_color: str = "#4f46e5"
 
     def new_secret(self) -> str:
         return generate_secret()

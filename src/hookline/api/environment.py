@@ -74,6 +74,33 @@ class EnvironmentOut(Schema):
     applications: list[dict[str, Any]]
 
 
+class EnvironmentSettingsOut(Schema):
+    """Svix's settings of an environment: what its portal shows and which features it
+    offers. hookline's come from the server's settings; the features hookline lacks are
+    reported off, so a client that reads them hides those controls."""
+
+    display_name: str
+    custom_color: str
+    logo_url: str | None
+    enable_channels: bool = True
+    enable_message_tags: bool = True
+    enable_integration_management: bool = True
+    enable_message_stream: bool = False
+    enable_transformations: bool = False
+    enable_endpoint_oauth_config: bool = False
+    enable_endpoint_mtls_config: bool = False
+    show_use_svix_play: bool = False
+    show_svix_brand_footer: bool = False
+    wipe_successful_payload: bool = False
+
+
+@router.get("/settings", response_model=EnvironmentSettingsOut)
+async def environment_settings(ctx: Ctx) -> EnvironmentSettingsOut:
+    return EnvironmentSettingsOut(
+        display_name=ctx.portal_name, custom_color=ctx.portal_color, logo_url=ctx.portal_logo_url
+    )
+
+
 @router.post("/export", response_model=EnvironmentOut, operation_id="v1.environment.export")
 async def export_environment(
     ctx: Ctx, include_secrets: Annotated[bool, Query()] = False

@@ -67,6 +67,7 @@ RULES: tuple[tuple[str, str, Capability | None], ...] = (
     ("GET", "/api/v1/background-task/{task_id}", VIEW),
     ("GET", "/api/v1/event-type", VIEW),
     ("GET", "/api/v1/event-type/{event_type_name}", VIEW),
+    ("GET", "/api/v1/environment/settings", VIEW),
     ("POST", "/api/v1/auth/logout", None),
     ("GET", "/api/v1/auth/whoami", None),
 )
@@ -78,6 +79,7 @@ APP_KEY_RULES: tuple[tuple[str, str, Capability | None], ...] = (
     ("GET", "/api/v1/background-task/{task_id}", None),
     ("GET", "/api/v1/event-type", None),
     ("GET", "/api/v1/event-type/{event_type_name}", None),
+    ("GET", "/api/v1/environment/settings", None),
     ("POST", "/api/v1/auth/logout", None),
     ("GET", "/api/v1/auth/whoami", None),
 )
