@@ -1,5 +1,5 @@
-"""The real app served by uvicorn on a 127.0.0.1 socket, for tests driving the official
-Svix SDK over HTTP."""
+"""The real app served by uvicorn on a 127.0.0.1 socket, for tests driving it over HTTP
+(the official Svix SDK among them). Imported as ``live_server``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import uvicorn
 from api_helpers import TOKEN
@@ -23,12 +24,14 @@ class _Server(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def serving(store: Store) -> AsyncIterator[str]:
-    """Yields the base URL; the server stops when the block ends."""
+async def serving(store: Store, **context: Any) -> AsyncIterator[str]:
+    """Yields the base URL; the server stops when the block ends. ``context``: more
+    ``ApiContext`` fields."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    app = create_app(ApiContext(store=store, admin_token=TOKEN, public_url=base))
+    fields: dict[str, Any] = {"public_url": base, **context}
+    app = create_app(ApiContext(store=store, admin_token=TOKEN, **fields))
     server = _Server(uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from api_helpers import BASE, TOKEN, assert_error, make_settings, new_secret
-from live_helpers import serve
+from live_server import serving
 from svix.api import EnvironmentIn, EventTypeIn, Svix, SvixOptions
 
 from hookline import runtime
@@ -209,7 +209,7 @@ async def test_the_svix_sdk_exports_and_imports(
 ) -> None:
     await _seed(client)
     target = other._transport.app.state.context.store  # type: ignore[attr-defined]
-    async with serve(store) as source, serve(target) as dest:
+    async with serving(store) as source, serving(target) as dest:
         names = await asyncio.to_thread(_sdk_copy, source, dest)
     assert names == ["user.created"]  # the archived one is copied, and listed as archived
     listed = await _ok(other, "GET", "/api/v1/event-type?include_archived=true")

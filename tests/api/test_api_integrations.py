@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from api_helpers import TOKEN, assert_error, assert_list_shape, create_app_record
-from live_helpers import serve
+from live_server import serving
 from portal_helpers import bearer
 from svix.api import (
     ApplicationIn,
@@ -131,5 +131,5 @@ def _as_integration(sdk: Svix, mine: str, theirs: str) -> None:
 
 
 async def test_the_svix_sdk_manages_integrations_and_uses_their_keys(store: Store) -> None:
-    async with serve(store) as base:
+    async with serving(store) as base:
         await asyncio.to_thread(_sdk_flow, base)

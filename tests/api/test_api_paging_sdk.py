@@ -3,15 +3,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-import uvicorn
-from api_helpers import TOKEN
+from live_server import svix_sdk
 from svix.api import (
     ApplicationIn,
     ApplicationListOptions,
@@ -23,39 +19,16 @@ from svix.api import (
     MessageListOptions,
     Ordering,
     SvixAsync,
-    SvixOptions,
 )
 from svix.exceptions import HTTPValidationError
 
-from hookline.api import ApiContext, create_app
 from hookline.store.base import Store
-
-
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:  # pytest owns the signals
-        yield
 
 
 @pytest.fixture
 async def svix(store: Store) -> AsyncIterator[SvixAsync]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    app = create_app(ApiContext(store=store, admin_token=TOKEN, public_url=base))
-    server = _Server(uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    client = SvixAsync(TOKEN, SvixOptions(server_url=base, retry_schedule=[]))
-    try:
-        while not server.started:
-            assert not task.done(), "server did not start"
-            await asyncio.sleep(0.01)
+    async with svix_sdk(store) as client:
         yield client
-    finally:
-        await client._httpx_client.aclose()  # SDK 2.9.1 has no close()
-        server.should_exit = True
-        await task
-        sock.close()
 
 
 List = Callable[[str | None], Awaitable[Any]]

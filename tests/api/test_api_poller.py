@@ -6,17 +6,15 @@ id order, at least once, with no gap, whatever order publishes commit in."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from api_helpers import TOKEN, assert_error
+from live_server import serving
 from portal_helpers import bearer, portal_access
 from svix.api import (
     ApplicationIn,
@@ -30,17 +28,10 @@ from svix.api import (
 )
 
 from hookline import ids
-from hookline.api import ApiContext, create_app
 from hookline.models import Message
 from hookline.store.base import Store
 
 SETTLE = 0.3  # seconds a message's id must age before a poll hands it out
-
-
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:  # pytest owns the signals
-        yield
 
 
 @pytest.fixture
@@ -51,21 +42,8 @@ def settle() -> float:
 
 @pytest.fixture
 async def live(store: Store, settle: float) -> AsyncIterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    app = create_app(ApiContext(store=store, admin_token=TOKEN, poll_settle_s=settle))
-    server = _Server(uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            assert not task.done(), "server did not start"
-            await asyncio.sleep(0.01)
+    async with serving(store, poll_settle_s=settle) as base:
         yield base
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
 
 
 @pytest.fixture

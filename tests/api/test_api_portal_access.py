@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from api_helpers import TOKEN, assert_error, create_app_record, make_settings
+from live_server import serving
 from portal_helpers import ACCESS, bearer, link_key, portal_access
 from svix.api import (
     ApplicationIn,
@@ -29,7 +28,6 @@ from svix.exceptions import HttpError
 
 from hookline import runtime
 from hookline.access import token_hash
-from hookline.api import ApiContext, create_app
 from hookline.models import AccessKind
 from hookline.store.base import Store
 
@@ -207,29 +205,10 @@ async def test_dashboard_access_grants_everything(client: httpx.AsyncClient, sto
     assert_error(await client.post("/api/v1/auth/dashboard-access/nobody"), 404)
 
 
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:  # pytest owns the signals
-        yield
-
-
 @pytest.fixture
 async def live(store: Store) -> AsyncIterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    app = create_app(ApiContext(store=store, admin_token=TOKEN, public_url=base))
-    server = _Server(uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            assert not task.done(), "server did not start"
-            await asyncio.sleep(0.01)
+    async with serving(store) as base:
         yield base
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
 
 
 def _sdk_flow(base_url: str) -> None:
