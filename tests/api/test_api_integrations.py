@@ -54,7 +54,8 @@ async def test_shapes_and_the_key_lifecycle(
     assert_error(await client.get(_path("theirs", integ)), 404)
     assert (await client.get(_path("theirs"))).json()["data"] == []
     updated = await client.put(_path("mine", integ), json={"name": "Make"})
-    assert updated.json()["name"] == "Make" and updated.json()["featureFlags"] == []
+    # no flags: the field is left out, as Svix's schema wants at least one when it is there
+    assert updated.json()["name"] == "Make" and "featureFlags" not in updated.json()
     assert (await anon.get("/api/v1/app/mine/endpoint", headers=key)).status_code == 200
     rotated = await client.post(_path("mine", integ, "key/rotate"))
     assert rotated.status_code == 200 and set(rotated.json()) == {"key"}

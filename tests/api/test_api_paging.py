@@ -166,6 +166,8 @@ async def test_every_list_route_refuses_an_iterator_not_its_own(
     assert src.status_code == 201, src.text
     refs = {"app_id": app["id"], "endpoint_id": ep["id"], "msg_id": msg["id"]}
     refs["source_id"] = src.json()["id"]
+    refs["sink_id"] = (await create_endpoint_record(client, app["id"], url="poll://"))["id"]
+    refs["consumer_id"] = "consumer-1"
     routes = await list_routes(store)
     assert len(routes) >= 12, routes
     for route in routes:

@@ -19,21 +19,17 @@ from typing import Any, cast
 
 import pytest
 from api_helpers import TOKEN
+from svix_schema import COMPATIBILITY, answered_differently
 
 from hookline.api import ApiContext, create_app
 from hookline.store.base import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "tests" / "reference"
-COMPATIBILITY = ROOT / "docs" / "svix-compatibility.md"
 METHODS = ("get", "post", "put", "patch", "delete")
 # a table row of the not-served list: | `METHOD /path` | reason |, METHOD may be *, and a
 # path ending in * covers every path that starts with what comes before it
 ROW = re.compile(r"^\|\s*`(\*|GET|POST|PUT|PATCH|DELETE) (/[^`]*)`\s*\|\s*([^|]*?)\s*\|\s*$")
-# a row of the deliberate-differences list: | `METHOD /path` | status | reason |
-DIFFERENT = re.compile(
-    r"^\|\s*`(GET|POST|PUT|PATCH|DELETE) (/[^`]*)`\s*\|\s*(\d{3})\s*\|\s*([^|]*?)\s*\|\s*$"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,13 +145,6 @@ def _served_pairs() -> list[tuple[Operation, dict[str, Any], dict[str, Any]]]:
             theirs = svix_spec("svix-openapi.json")["paths"][op.path][op.method.lower()]
             pairs.append((op, theirs, mine))
     return pairs
-
-
-@cache
-def answered_differently() -> dict[tuple[str, str], str]:
-    """(method, path) → the success status hookline answers instead of Svix's."""
-    found = (DIFFERENT.match(line) for line in COMPATIBILITY.read_text().splitlines())
-    return {(m[1], m[2]): m[3] for m in found if m and len(m[4]) > 20}
 
 
 def test_served_operations_answer_with_svix_success_status() -> None:

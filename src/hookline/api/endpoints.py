@@ -175,7 +175,11 @@ async def get_endpoint(ctx: Ctx, app_id: AppRef, endpoint_id: EpRef) -> Endpoint
     return endpoint_out(await ctx.store.get_endpoint(app.id, endpoint_id))
 
 
-@router.put("/{endpoint_id}", response_model=EndpointOut)
+@router.put(
+    "/{endpoint_id}",
+    response_model=EndpointOut,
+    responses={201: {"model": EndpointOut, "description": "Created: the id named nothing yet"}},
+)
 async def upsert_endpoint(
     ctx: Ctx, app_id: AppRef, endpoint_id: EpRef, body: EndpointUpsertIn, response: Response
 ) -> EndpointOut:

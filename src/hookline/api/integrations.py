@@ -40,7 +40,8 @@ class IntegrationIn(Schema):
 class IntegrationOut(Schema):
     id: str
     name: str
-    feature_flags: list[str] = Field(default_factory=list)
+    # left out when empty: Svix's schema wants at least one flag when the field is there
+    feature_flags: list[str] = Field(default_factory=list, exclude_if=lambda flags: not flags)
     created_at: datetime
     updated_at: datetime
 

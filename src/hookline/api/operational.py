@@ -96,7 +96,13 @@ async def get_operational_endpoint(ctx: Ctx, endpoint_id: EpRef) -> OperationalE
     return operational_out(await _find(ctx, endpoint_id))
 
 
-@router.put("/{endpoint_id}", response_model=OperationalEndpointOut)
+@router.put(
+    "/{endpoint_id}",
+    response_model=OperationalEndpointOut,
+    responses={
+        201: {"model": OperationalEndpointOut, "description": "Created: the id named nothing yet"}
+    },
+)
 async def upsert_operational_endpoint(
     ctx: Ctx, endpoint_id: EpRef, body: OperationalEndpointUpsertIn, response: Response
 ) -> OperationalEndpointOut:
