@@ -57,10 +57,9 @@ def test_the_revision_list_is_the_history_of_the_scripts() -> None:
     assert scripts.get_current_head() == migrate.HEAD
 
 
-def test_migrations_produce_the_declared_schema(empty_url: str) -> None:
-    assert migrate.upgrade(migrate.alembic_url(empty_url)) == (None, migrate.HEAD)
-    assert migrate.upgrade(migrate.alembic_url(empty_url)) == (migrate.HEAD, migrate.HEAD)
-    engine = create_engine(migrate.alembic_url(empty_url))
+def assert_declared_schema(url: str) -> None:
+    """The database at ``url`` has exactly the schema ``store/schema.py`` declares."""
+    engine = create_engine(migrate.alembic_url(url))
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(
@@ -88,6 +87,23 @@ def test_migrations_produce_the_declared_schema(empty_url: str) -> None:
     }
     assert reflected == declared
     assert any(where for where in declared.values())
+
+
+def test_migrations_produce_the_declared_schema(empty_url: str) -> None:
+    assert migrate.upgrade(migrate.alembic_url(empty_url)) == (None, migrate.HEAD)
+    assert migrate.upgrade(migrate.alembic_url(empty_url)) == (migrate.HEAD, migrate.HEAD)
+    assert_declared_schema(empty_url)
+
+
+def test_a_first_start_on_sqlite_creates_the_declared_schema_at_the_head(tmp_path: Path) -> None:
+    """A first start on SQLite creates the declared schema at once rather than replaying
+    the history; it must be what the history gives, and later migrations start from it."""
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    found = migrate.check(url, create=True)
+    assert (found.revision, found.tables) == (migrate.HEAD, True)
+    assert_declared_schema(url)
+    assert migrate.upgrade(migrate.alembic_url(url)) == (migrate.HEAD, migrate.HEAD)
+    assert migrate.check(url, create=True) == found  # a second start changes nothing
 
 
 def test_an_empty_database_gets_the_schema_at_a_first_start(empty_url: str) -> None:
