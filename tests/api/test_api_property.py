@@ -50,6 +50,7 @@ SCHEMA = schemathesis.openapi.from_dict(_DOC)
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
 API = "/api/v1/app/{app_id}"
 OPS = "/api/v1/operational-webhook/endpoint"
+SOURCES = "/ingest/api/v1/source"
 # Handlers that only ever answered 404 before the test knew valid ids: each must succeed.
 MUST_SUCCEED = [
     ("GET", API + "/endpoint/{endpoint_id}"),
@@ -73,7 +74,7 @@ MUST_SUCCEED = [
 VALID_FIELDS = {"url": "https://example.com/hook", "headers": {"X-Example": "1"}, "filter": "data"}
 # Each run walks its own shuffled order of every operation (those that need existing
 # objects twice) once through, so every operation is called in every run.
-MAX_EXAMPLES, STEPS = 8, len(OPERATIONS) + len(MUST_SUCCEED)
+MAX_EXAMPLES, STEPS = 12, len(OPERATIONS) + len(MUST_SUCCEED)
 STATUSES: defaultdict[str, Counter[bool]] = defaultdict(Counter)  # label -> {is 2xx: n}
 # label -> why a 2xx answer was not what Svix's schema says (first few of each)
 NOT_SVIX_SHAPED: defaultdict[str, list[str]] = defaultdict(list)
@@ -162,6 +163,10 @@ class ApiClient(RuleBasedStateMachine):
             ("POST", "/api/v1/event-type", {}, {"name": "user.created", "description": "d"}),
             ("POST", API + "/endpoint", {"app_id": None}, {"url": "https://example.com/h"}),
             ("POST", API + "/msg", {"app_id": None}, {"eventType": "user.created", "payload": {}}),
+            ("POST", API + "/endpoint", {"app_id": None}, {"url": "poll://"}),
+            ("POST", API + "/integration", {"app_id": None}, {"name": "zap"}),
+            ("POST", "/api/v1/auth/api-token", {}, {"name": "deploys"}),
+            ("POST", SOURCES, {}, {"name": "gh", "type": "github", "config": {"secret": "s3"}}),
         ]
         for method, path, params, body in setup:
             operation = SCHEMA[path][method]
@@ -221,13 +226,23 @@ class ApiClient(RuleBasedStateMachine):
             app_id = self.owned[attempt]
         elif "msg_id" in params and (msg := pick("msg")):
             params["msg_id"], app_id = msg, self.owned.get(msg)
+        for name, kind in (("sink_id", "sink"), ("integ_id", "integration")):
+            if name in params and (value := pick(kind, app_id)):
+                params[name], app_id = value, app_id or self.owned.get(value)
+        if "consumer_id" in params:
+            params["consumer_id"] = "consumer-1"
         if "endpoint_id" in params:
             operational = case.operation.path.startswith(OPS)
             if endpoint := pick("op-endpoint" if operational else "endpoint", app_id):
                 params["endpoint_id"], app_id = endpoint, app_id or self.owned.get(endpoint)
         if "app_id" in params and (app := app_id or pick("app")):
             params["app_id"] = app
-        for name, kind in (("event_type_name", "event-type"), ("task_id", "task")):
+        for name, kind in (
+            ("event_type_name", "event-type"),
+            ("task_id", "task"),
+            ("key_id", "key"),
+            ("source_id", "source"),
+        ):
             if name in params and (value := pick(kind)):
                 params[name] = value
 
@@ -252,7 +267,14 @@ class ApiClient(RuleBasedStateMachine):
         if path in ("/api/v1/app", API):
             self.remember("app", body.get("id"))
         elif path in (API + "/endpoint", API + "/endpoint/{endpoint_id}"):
-            self.remember("endpoint", body.get("id"), app_id)
+            kind = "sink" if body.get("url") == "poll://" else "endpoint"
+            self.remember(kind, body.get("id"), app_id)
+        elif path in (API + "/integration", API + "/integration/{integ_id}"):
+            self.remember("integration", body.get("id"), app_id)
+        elif path == "/api/v1/auth/api-token":
+            self.remember("key", body.get("id"))
+        elif path == SOURCES:
+            self.remember("source", body.get("id"))
         elif path == API + "/msg":
             self.remember("msg", body.get("id"), app_id)
         elif path in ("/api/v1/event-type", "/api/v1/event-type/{event_type_name}"):
