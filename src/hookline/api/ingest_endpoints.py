@@ -54,7 +54,11 @@ async def get_endpoint(ctx: Ctx, source_id: SourceRef, endpoint_id: EpRef) -> En
     return await endpoints.get_endpoint(ctx, await app_of(ctx, source_id), endpoint_id)
 
 
-@router.put("/{endpoint_id}", response_model=EndpointOut)
+@router.put(
+    "/{endpoint_id}",
+    response_model=EndpointOut,
+    responses={201: {"model": EndpointOut, "description": "Created: the id named nothing yet"}},
+)
 async def upsert_endpoint(
     ctx: Ctx, source_id: SourceRef, endpoint_id: EpRef, body: EndpointUpsertIn, response: Response
 ) -> EndpointOut:
