@@ -87,17 +87,20 @@ def _lease(
             picked = "SELECT id FROM delivery WHERE id = ? AND next_attempt_at <= ?"
             picked, params = picked + skip_locked(conn), [head[0], now_ms]
         else:
-            picked, params = "SELECT ?", [head[0]]
+            picked, params = "SELECT ? AS id", [head[0]]
     else:
         picked = (
             "SELECT id FROM delivery WHERE endpoint_id = ? AND next_attempt_at <= ?"
             " ORDER BY next_attempt_at LIMIT ?" + skip_locked(conn)
         )
         params = [ep.endpoint_id, now_ms, n]
+    # The rows are picked in a CTE, which PostgreSQL evaluates once: a LIMIT sub-select
+    # inside ``WHERE id IN (...)`` may be evaluated again by the plan, leasing more than n.
     return conn.execute(
-        "UPDATE delivery SET status = ?, lease_owner = ?, next_attempt_at = ?"
-        f" WHERE id IN ({picked}) RETURNING id, msg_id, endpoint_id, attempts, trigger",
-        (SENDING, owner, lease_until, *params),
+        f"WITH picked AS ({picked}) UPDATE delivery SET status = ?, lease_owner = ?,"
+        " next_attempt_at = ? WHERE id IN (SELECT id FROM picked)"
+        " RETURNING id, msg_id, endpoint_id, attempts, trigger",
+        (*params, SENDING, owner, lease_until),
     ).fetchall()
 
 
