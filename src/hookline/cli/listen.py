@@ -14,8 +14,9 @@ from collections.abc import Awaitable, Callable
 import click
 from aiohttp import web
 
+from hookline.cli.root import main, use_uvloop
 from hookline.errors import SignatureError
-from hookline.signing import Webhook
+from hookline.signing import InvalidSecret, Webhook
 
 
 def _describe(body: bytes) -> str:
@@ -61,3 +62,20 @@ async def serve(host: str, port: int, webhook: Webhook | None, status: int) -> N
         await stop.wait()
     finally:
         await runner.cleanup()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=9000, show_default=True, type=int)
+@click.option("--secret", default=None, help="The endpoint's whsec_/whpk_ key, to verify.")
+@click.option("--status", default=200, show_default=True, type=int, help="Status to answer.")
+def listen(host: str, port: int, secret: str | None, status: int) -> None:
+    """Receive webhooks locally: print each one and verify its signature."""
+    webhook = None
+    if secret:
+        try:
+            webhook = Webhook(secret)
+        except InvalidSecret as exc:
+            raise click.BadParameter(str(exc), param_hint="--secret") from None
+    use_uvloop()
+    asyncio.run(serve(host, port, webhook, status))
