@@ -195,6 +195,13 @@ def test_delivery_is_signed(hookline_server, webhook_receiver):
     assert verified == {"n": 1} and request.webhook_id == msg
 
 
+def test_svix_client(hookline_server):
+    from svix.api import ApplicationIn
+
+    app = hookline_server.svix().application.create(ApplicationIn(name="from svix"))
+    assert hookline_server.get(f"/app/{app.id}")["name"] == "from svix"
+
+
 def test_fails_on_purpose(hookline_server):
     assert False, "this test fails on purpose"
 """
@@ -212,11 +219,11 @@ def test_server_fixture_readme_example_and_deliveries(pytester: pytest.Pytester)
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_webhooks=readme_example(), test_deliveries=DELIVERY_TESTS)
     result = pytester.runpytest(*_plugin_args())
-    result.assert_outcomes(passed=6, failed=1)
+    result.assert_outcomes(passed=7, failed=1)
     # the failing test's report shows what the server printed
     result.stdout.fnmatch_lines(["*hookline server output*", "hookline API: http://127.0.0.1:*"])
     pids = (pytester.path / "pids.txt").read_text().split()
-    assert len(pids) == 6 and len(set(pids)) == 1, f"one server per session, got {pids}"
+    assert len(pids) == 7 and len(set(pids)) == 1, f"one server per session, got {pids}"
     pid = int(pids[0])
     assert not _alive(pid), "the server outlived the session"
 

@@ -68,6 +68,7 @@ class HooklineServer:
         self._env = {**DEFAULT_ENV, **(env or {})}
         self._proc: subprocess.Popen[bytes] | None = None
         self._client: httpx.Client | None = None
+        self._svix: Any = None
 
     @property
     def log_path(self) -> Path:
@@ -123,6 +124,10 @@ class HooklineServer:
         if self._client is not None:
             self._client.close()
             self._client = None
+        svix_http = getattr(self._svix, "_httpx_client", None)
+        if isinstance(svix_http, httpx.Client):
+            svix_http.close()
+        self._svix = None
         proc, self._proc = self._proc, None
         if proc is None:
             return None
@@ -174,7 +179,11 @@ class HooklineServer:
         return self._json("DELETE", path)
 
     def svix(self) -> Any:
-        """A ``svix.Svix`` client for this server (needs the ``svix`` package)."""
-        from svix.api import Svix, SvixOptions
+        """A ``svix.Svix`` client for this server (needs the ``svix`` package): one per
+        server, closed when it stops (the SDK has no close of its own, and an unclosed
+        keep-alive socket is a ResourceWarning)."""
+        if self._svix is None:
+            from svix.api import Svix, SvixOptions
 
-        return Svix(self.token, SvixOptions(server_url=self.url))
+            self._svix = Svix(self.token, SvixOptions(server_url=self.url))
+        return self._svix
