@@ -22,6 +22,11 @@ ROOT = Path(__file__).resolve().parents[2]
 MARKER = "<!-- pytest-plugin-example -->"
 
 
+# The fixture runs go in a subprocess, as an application's suite would: an in-process run
+# drops the modules it imported afterwards (httpx's lazily imported httpcore among them),
+# which leaves the next in-process run with two copies of httpcore.
+
+
 def _plugin_args() -> list[str]:
     """``-p`` unless the installed metadata already loads the plugin (it may not be
     registered twice under two names)."""
@@ -210,7 +215,7 @@ def test_fails_on_purpose(hookline_server):
 def test_receiver_and_signer_fixtures(pytester: pytest.Pytester) -> None:
     pytester.makeini(INI)
     pytester.makepyfile(test_receiver=RECEIVER_TESTS)
-    result = pytester.runpytest(*_plugin_args())
+    result = pytester.runpytest_subprocess(*_plugin_args())
     result.assert_outcomes(passed=7)
 
 
@@ -218,7 +223,7 @@ def test_server_fixture_readme_example_and_deliveries(pytester: pytest.Pytester)
     pytester.makeini(INI)
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_webhooks=readme_example(), test_deliveries=DELIVERY_TESTS)
-    result = pytester.runpytest(*_plugin_args())
+    result = pytester.runpytest_subprocess(*_plugin_args())
     result.assert_outcomes(passed=7, failed=1)
     # the failing test's report shows what the server printed
     result.stdout.fnmatch_lines(["*hookline server output*", "hookline API: http://127.0.0.1:*"])
@@ -256,11 +261,15 @@ def test_pyproject_declares_the_entry_point() -> None:
 # Checks the installed metadata: it holds once hookline is installed from this pyproject
 # (pip install -e .). An install made before the entry point existed has no pytest11 entry
 # at all, and then this test skips rather than fail on the stale install.
-_INSTALLED = {
-    ep.name: ep.value
-    for ep in importlib.metadata.distribution("hookline").entry_points
-    if ep.group == "pytest11"
-}
+def _installed_pytest11() -> dict[str, str]:
+    try:
+        found = importlib.metadata.distribution("hookline").entry_points
+    except importlib.metadata.PackageNotFoundError:
+        return {}
+    return {ep.name: ep.value for ep in found if ep.group == "pytest11"}
+
+
+_INSTALLED = _installed_pytest11()
 
 
 @pytest.mark.skipif(not _INSTALLED, reason="hookline installed before its pytest11 entry point")

@@ -80,9 +80,11 @@ class HooklineServer:
 
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKLINE_")}
-        # The server runs the hookline the test imported, installed or from a source tree.
-        source = str(Path(hookline.__file__).resolve().parents[1])
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, env.get("PYTHONPATH")]))
+        # The server runs the hookline the test imported; a source tree (not an installed
+        # package, whose site-packages must not go ahead of the standard library) is added.
+        source = Path(hookline.__file__).resolve().parents[1]
+        if source.name not in ("site-packages", "dist-packages"):
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source), env.get("PYTHONPATH")]))
         env |= self._env
         env |= {"HOOKLINE_DATA_DIR": str(self.directory / "data"), "HOOKLINE_API_TOKEN": self.token}
         argv = [sys.executable, "-m", "hookline", "serve", "--dev", "--workers", "0"]
