@@ -21,17 +21,56 @@ it hangs, resets the connection, dribbles or floods the body, or answers with ga
         rx.hang("/hang")
         rx.huge("/huge")
         ...
+
+For an application's own tests, the pytest plugin (``hookline.testing.pytest_plugin``)
+offers ``webhook_receiver``, ``sign_request`` and ``hookline_server``; see docs/testing.md.
 """
 
-from hookline.testing.chaos import ChaosExchange, ChaosReceiver, MiB
-from hookline.testing.receiver import ReceivedRequest, Receiver, Script, ThreadedReceiver
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hookline.testing.chaos import ChaosExchange, ChaosReceiver, MiB
+    from hookline.testing.receiver import ReceivedRequest, Receiver, Script, ThreadedReceiver
+    from hookline.testing.server import HooklineServer, HooklineServerError
+    from hookline.testing.signers import SignedRequest, sign_request
+
+# Imported on first use: pytest loads this package (its plugin module) in every test run
+# of a project with hookline installed, which should not pay for aiohttp or httpx.
+_WHERE = {
+    "ChaosExchange": "chaos",
+    "ChaosReceiver": "chaos",
+    "MiB": "chaos",
+    "ReceivedRequest": "receiver",
+    "Receiver": "receiver",
+    "Script": "receiver",
+    "ThreadedReceiver": "receiver",
+    "HooklineServer": "server",
+    "HooklineServerError": "server",
+    "SignedRequest": "signers",
+    "sign_request": "signers",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
 
 __all__ = [
     "ChaosExchange",
     "ChaosReceiver",
+    "HooklineServer",
+    "HooklineServerError",
     "MiB",
     "ReceivedRequest",
     "Receiver",
     "Script",
+    "SignedRequest",
     "ThreadedReceiver",
+    "sign_request",
 ]

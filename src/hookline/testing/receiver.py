@@ -50,16 +50,21 @@ class ReceivedRequest:
 
 @dataclass(slots=True)
 class Script:
-    """How one path answers: each of ``statuses`` once, in order, then ``default`` forever."""
+    """How one path answers: each of ``statuses`` once, in order, then ``default`` forever;
+    likewise each of ``delays`` (seconds before answering) once, then ``delay``."""
 
     statuses: deque[int] = field(default_factory=deque)
     default: int = 200
     body: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    delays: deque[float] = field(default_factory=deque)
 
     def next_status(self) -> int:
         return self.statuses.popleft() if self.statuses else self.default
+
+    def next_delay(self) -> float:
+        return self.delays.popleft() if self.delays else self.delay
 
 
 class Recording:
@@ -161,12 +166,26 @@ class Receiver(Recording):
         body: bytes | str = b"",
         headers: Mapping[str, str] | None = None,
         delay: float = 0.0,
+        delays: Iterable[float] = (),
     ) -> None:
         """Set how ``path`` answers from now on, replacing any earlier script for it."""
         data = body.encode() if isinstance(body, str) else body
-        script = Script(deque(statuses), default, data, dict(headers or {}), delay)
+        script = Script(deque(statuses), default, data, dict(headers or {}), delay, deque(delays))
         with self._lock:
             self._scripts[path] = script
+
+    def fail(self, path: str, times: int = 2, status: int = 500) -> None:
+        """The next ``times`` requests to ``path`` get ``status``; later ones 200."""
+        self.script(path, [status] * times)
+
+    def timeout(self, path: str, seconds: float, times: int = 1) -> None:
+        """The next ``times`` requests to ``path`` wait ``seconds`` before their 200: set
+        it past the sender's timeout and the sender gives up; later requests answer at once."""
+        self.script(path, delays=[seconds] * times)
+
+    def gone(self, path: str) -> None:
+        """Every request to ``path`` gets ``410 Gone`` (a sender should stop sending)."""
+        self.script(path, default=410)
 
     def requests(self, path: str | None = None) -> list[ReceivedRequest]:
         """A snapshot of what arrived so far, in arrival order."""
@@ -225,12 +244,13 @@ class Receiver(Recording):
             self._peak[record.path] = max(self._peak[record.path], active)
             script = self._scripts.get(request.path) or Script()
             status = script.next_status()
+            delay = script.next_delay()
         self._changed.set()
         try:
             if (gate := self._gates.get(request.path)) is not None:
                 await gate.wait()
-            if script.delay > 0:
-                await asyncio.sleep(script.delay)
+            if delay > 0:
+                await asyncio.sleep(delay)
             response = web.Response(status=status, body=script.body, headers=dict(script.headers))
             await response.prepare(request)
             await response.write_eof()
@@ -293,13 +313,26 @@ class ThreadedReceiver:
         body: bytes | str = b"",
         headers: Mapping[str, str] | None = None,
         delay: float = 0.0,
+        delays: Iterable[float] = (),
     ) -> None:
         self._receiver.script(
-            path, statuses, default=default, body=body, headers=headers, delay=delay
+            path, statuses, default=default, body=body, headers=headers, delay=delay, delays=delays
         )
+
+    def fail(self, path: str, times: int = 2, status: int = 500) -> None:
+        self._receiver.fail(path, times, status)
+
+    def timeout(self, path: str, seconds: float, times: int = 1) -> None:
+        self._receiver.timeout(path, seconds, times)
+
+    def gone(self, path: str) -> None:
+        self._receiver.gone(path)
 
     def requests(self, path: str | None = None) -> list[ReceivedRequest]:
         return self._receiver.requests(path)
+
+    def unanswered(self, path: str | None = None) -> list[ReceivedRequest]:
+        return self._receiver.unanswered(path)
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
         self._run(self._receiver.wait_until(predicate, timeout))
@@ -308,6 +341,15 @@ class ThreadedReceiver:
         self, count: int, path: str | None = None, timeout: float = 30.0
     ) -> list[ReceivedRequest]:
         return self._run(self._receiver.wait_for(count, path, timeout))
+
+    async def wait_for_async(
+        self, count: int, path: str | None = None, timeout: float = 30.0
+    ) -> list[ReceivedRequest]:
+        """:meth:`wait_for` for async tests: awaits without blocking the test's loop."""
+        future = asyncio.run_coroutine_threadsafe(
+            self._receiver.wait_for(count, path, timeout), self._loop
+        )
+        return await asyncio.wrap_future(future)
 
     def _run(self, coro: Coroutine[Any, Any, _T]) -> _T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
