@@ -48,7 +48,7 @@ if not settings.configured:
 
 from django.db import connections  # noqa: E402 - needs the settings above
 from django.http import HttpRequest, HttpResponse, JsonResponse  # noqa: E402
-from django.test import Client  # noqa: E402
+from django.test import AsyncClient, Client  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from hookline.integrations.django import verify_webhook  # noqa: E402
@@ -72,6 +72,12 @@ def _dispatching(request: HttpRequest, event: VerifiedEvent) -> HttpResponse:
     return JsonResponse({"duplicate": registry.dispatch(event).duplicate})
 
 
+@verify_webhook(BY_NAME["github"].verifier())
+async def _async_view(request: HttpRequest, event: VerifiedEvent) -> HttpResponse:
+    seen.append(event)
+    return JsonResponse({"type": event.event_type, "async": True})
+
+
 _twilio = BY_NAME["twilio"].verifier()
 urlpatterns = [
     *(path(f"hooks/{c.name}", verify_webhook(c.verifier())(_view)) for c in CASES),
@@ -79,6 +85,7 @@ urlpatterns = [
     path("override/twilio", verify_webhook(_twilio, url=PUBLIC_BASE)(_view)),
     path("tenant/<int:tenant>/github", verify_webhook(BY_NAME["github"].verifier())(_view)),
     path("dispatch/shopify", _dispatching),
+    path("async/github", _async_view),
 ]
 
 
@@ -201,3 +208,17 @@ def test_django_store_racing_threads_have_one_winner() -> None:
     for worker in workers:
         worker.join(timeout=30)
     assert [sorted(w) for w in wins] == [[False] * (threads - 1) + [True]] * rounds
+
+
+async def test_an_async_view_is_verified_the_same_way() -> None:
+    client = AsyncClient(enforce_csrf_checks=True)
+    case = BY_NAME["github"]
+    for secret, status in [(case.secret, 200), (case.wrong, 401)]:
+        body, headers = case.request(f"{BASE}/async/github", secret=secret)
+        content_type = headers.pop("Content-Type")
+        response = await client.post(
+            "/async/github", data=body, content_type=content_type, headers=headers
+        )
+        assert response.status_code == status
+    assert [e.event_type for e in seen] == ["push"]
+    assert response.json()["code"] == "invalid_signature"

@@ -143,3 +143,17 @@ def test_the_registry_in_a_view_runs_a_handler_once_per_delivery() -> None:
     answers = [client.post("/github", data=body, headers=headers).json for _ in range(2)]
     assert answers == [{"duplicate": False}, {"duplicate": True}]
     assert calls == [BY_NAME["github"].event_id]
+
+
+def test_an_async_view_gets_the_event_too() -> None:
+    app = Flask(__name__)
+
+    @app.post("/github")
+    @verify_webhook(BY_NAME["github"].verifier())
+    async def hook(event: VerifiedEvent) -> Any:
+        return jsonify(type=event.event_type)
+
+    body, headers = BY_NAME["github"].request(f"{BASE}/github")
+    response = app.test_client().post("/github", data=body, headers=headers)
+    assert response.status_code == 200
+    assert response.json == {"type": "push"}

@@ -6,11 +6,13 @@
         return HttpResponse(status=204)
 
 The view is CSRF-exempt (a provider sends no CSRF token; the signature is the check).
+Async views are decorated the same way.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -18,9 +20,23 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from hookline.integrations.http import public_url, rejection
-from hookline.receive import VerificationError, Verifier
+from hookline.receive import VerificationError, VerifiedEvent, Verifier
 
-View = Callable[..., HttpResponse]
+View = Callable[..., Any]  # returns an HttpResponse, or (async views) awaits to one
+
+
+def _verified(
+    verifier: Verifier, request: HttpRequest, trust_forwarded: bool, url: str | None
+) -> VerifiedEvent | HttpResponse:
+    """The event, or the 401 to answer instead."""
+    headers = dict(request.headers.items())
+    seen = public_url(
+        request.build_absolute_uri(), headers, trust_forwarded=trust_forwarded, base=url
+    )
+    try:
+        return verifier.verify(request.body, headers, url=seen, method=request.method or "POST")
+    except VerificationError as exc:
+        return JsonResponse(rejection(exc), status=401)
 
 
 def verify_webhook(
@@ -36,20 +52,21 @@ def verify_webhook(
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            headers = dict(request.headers.items())
-            seen = public_url(
-                request.build_absolute_uri(), headers, trust_forwarded=trust_forwarded, base=url
-            )
-            try:
-                event = verifier.verify(
-                    request.body, headers, url=seen, method=request.method or "POST"
-                )
-            except VerificationError as exc:
-                return JsonResponse(rejection(exc), status=401)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            event = _verified(verifier, request, trust_forwarded, url)
+            if isinstance(event, HttpResponse):
+                return event
             return view(request, event, *args, **kwargs)
 
-        exempt: View = csrf_exempt(wrapper)
+        @functools.wraps(view)
+        async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            event = _verified(verifier, request, trust_forwarded, url)
+            if isinstance(event, HttpResponse):
+                return event
+            return await view(request, event, *args, **kwargs)
+
+        chosen = async_wrapper if inspect.iscoroutinefunction(view) else wrapper
+        exempt: View = csrf_exempt(chosen)
         return exempt
 
     return decorate
