@@ -8,6 +8,7 @@ module as the URL conf.
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import tempfile
 import threading
@@ -32,6 +33,7 @@ from receive_signers import (
 from hookline.receive import VerifiedEvent, WebhookHandlers
 
 _FOLDER = Path(tempfile.mkdtemp(prefix="hookline-django-"))
+atexit.register(shutil.rmtree, _FOLDER, True)  # also when no test here runs
 if not settings.configured:
     settings.configure(
         SECRET_KEY="test-only-" + "k" * 40,

@@ -51,13 +51,13 @@ def build_app(*, errors: bool = True) -> FastAPI:
 APP = build_app()
 
 
-def TestClient(app: FastAPI) -> httpx.AsyncClient:
+def asgi_client(app: FastAPI) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE)
 
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with TestClient(APP) as test_client:
+    async with asgi_client(APP) as test_client:
         yield test_client
 
 
@@ -111,7 +111,7 @@ async def test_twilio_form_body_is_read_raw() -> None:
     """The form's fields are signed (sorted), and the event carries them all; an
     ``&`` inside a value survives."""
     case = BY_NAME["twilio"]
-    async with TestClient(build_app()) as client:
+    async with asgi_client(build_app()) as client:
         body, headers = case.request(f"{BASE}/hooks/twilio")
         assert (await post(client, "/hooks/twilio", body, headers)).status_code == 200
     assert body == TWILIO_BODY
@@ -140,7 +140,7 @@ async def test_twilio_behind_a_proxy_needs_trust_forwarded_or_the_public_url(
 
 async def test_without_the_error_handler_the_answer_is_still_401() -> None:
     case = BY_NAME["github"]
-    async with TestClient(build_app(errors=False)) as client:
+    async with asgi_client(build_app(errors=False)) as client:
         body, headers = case.request(f"{BASE}/hooks/github", secret=case.wrong)
         response = await post(client, "/hooks/github", body, headers)
     assert response.status_code == 401
@@ -169,7 +169,7 @@ async def test_async_and_sync_handlers_run_once_per_webhook_id() -> None:
         return {"duplicate": done.duplicate, "handled": done.handled}
 
     body, headers = BY_NAME["standard"].request(f"{BASE}/hook")
-    async with TestClient(app) as client:
+    async with asgi_client(app) as client:
         first = (await post(client, "/hook", body, headers)).json()
         again = (await post(client, "/hook", body, headers)).json()
     assert first == {"duplicate": False, "handled": 2}
