@@ -1,5 +1,15 @@
 """Verify a provider's webhook request, with or without the hookline server.
 
+In an application, one call per provider (``verifier.py``) and a handler registry
+(``handlers.py``); the FastAPI, Flask and Django adapters are in ``hookline.integrations``:
+
+    from hookline.receive import VerificationError, verify_stripe
+
+    event = verify_stripe(body, headers, secret="whsec_...")  # VerifiedEvent
+    event.event_type, event.id, event.data, event.timestamp
+
+The server's inbound sources use the config form:
+
     from hookline.receive import ReceivedRequest, parse_config, verify
 
     config = parse_config("github", {"secret": "..."})
@@ -44,11 +54,27 @@ from hookline.receive.config import (
     public_view,
     stored_config,
 )
+from hookline.receive.handlers import (
+    Dispatched,
+    IdempotencyStore,
+    MemoryIdempotencyStore,
+    WebhookHandlers,
+)
 from hookline.receive.types import (
     REASONS,
     ReceivedRequest,
     VerificationError,
     VerifiedEvent,
+)
+from hookline.receive.verifier import (
+    Verifier,
+    verify_github,
+    verify_hmac,
+    verify_shopify,
+    verify_slack,
+    verify_standard,
+    verify_stripe,
+    verify_twilio,
 )
 from hookline.receive.verify import verify
 
@@ -56,12 +82,24 @@ __all__ = [
     "PROVIDERS",
     "REASONS",
     "ConfigError",
+    "Dispatched",
+    "IdempotencyStore",
+    "MemoryIdempotencyStore",
     "ProviderConfig",
     "ReceivedRequest",
     "VerificationError",
     "VerifiedEvent",
+    "Verifier",
+    "WebhookHandlers",
     "parse_config",
     "public_view",
     "stored_config",
     "verify",
+    "verify_github",
+    "verify_hmac",
+    "verify_shopify",
+    "verify_slack",
+    "verify_standard",
+    "verify_stripe",
+    "verify_twilio",
 ]

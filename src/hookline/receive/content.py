@@ -169,6 +169,7 @@ def finish(
     own_type: object = None,
     dedup: object = None,
     body: Body,
+    timestamp: int | None = None,
 ) -> VerifiedEvent:
     """The event of a verified request. Event type: the configured ``eventTypeHeader`` if
     the request has it, else the provider's own (``own_type``), else the body's ``type``,
@@ -184,4 +185,5 @@ def finish(
         event_type=event_type,
         dedup_key=dedup_key(dedup),
         payload=body.payload,
+        timestamp=timestamp,
     )

@@ -30,8 +30,16 @@ from hookline.receive.types import (
 _PLACEHOLDER = re.compile(r"\{(body|timestamp|url)\}")
 
 
-def _event(config: ProviderConfig, request: ReceivedRequest) -> VerifiedEvent:
-    return finish(config.provider, config.event_type_header, request, body=read_body(request))
+def _event(
+    config: ProviderConfig, request: ReceivedRequest, timestamp: int | None = None
+) -> VerifiedEvent:
+    return finish(
+        config.provider,
+        config.event_type_header,
+        request,
+        body=read_body(request),
+        timestamp=timestamp,
+    )
 
 
 def verify_none(
@@ -89,11 +97,11 @@ def verify_hmac(
     header = config.header or ""
     value = required(request, header).strip()
     timestamp = ""
+    seconds: int | None = None
     if config.timestamp_header:
         timestamp = required(request, config.timestamp_header).strip()
-        within_tolerance(
-            unix_seconds(timestamp, config.timestamp_header, millis=True), config.tolerance_s, now
-        )
+        seconds = unix_seconds(timestamp, config.timestamp_header, millis=True)
+        within_tolerance(seconds, config.tolerance_s, now)
     if config.prefix:
         if value[: len(config.prefix)].lower() != config.prefix.lower():
             raise VerificationError(MALFORMED, f"the {header} header lacks its prefix")
@@ -102,4 +110,4 @@ def verify_hmac(
     content = _signed_content(config, request, timestamp)
     expected = (mac(s, content, config.algorithm) for s in config.secrets)
     require_signature(expected, [given])
-    return _event(config, request)
+    return _event(config, request, seconds)

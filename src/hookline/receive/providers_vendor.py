@@ -91,6 +91,7 @@ def verify_stripe(
         request,
         dedup=body_field(body.document, "id"),
         body=body,
+        timestamp=timestamp,
     )
 
 
@@ -103,7 +104,8 @@ def verify_slack(
     ``event_id``; form posts (slash commands, interactivity) verify the same way."""
     stamp = required(request, "x-slack-request-timestamp").strip()
     signature = required(request, "x-slack-signature").strip()
-    within_tolerance(unix_seconds(stamp, "X-Slack-Request-Timestamp"), config.tolerance_s, now)
+    seconds = unix_seconds(stamp, "X-Slack-Request-Timestamp")
+    within_tolerance(seconds, config.tolerance_s, now)
     if not signature.startswith("v0="):
         raise VerificationError(MALFORMED, "X-Slack-Signature does not start with v0=")
     given = from_hex(signature[3:], "X-Slack-Signature")
@@ -123,6 +125,7 @@ def verify_slack(
         own_type=own,
         dedup=body_field(document, "event_id"),
         body=body,
+        timestamp=seconds,
     )
     challenge = body_field(document, "challenge")
     if body_field(document, "type") == "url_verification" and isinstance(challenge, str):
@@ -132,6 +135,7 @@ def verify_slack(
             payload=event.payload,
             challenge=raw(challenge),
             content_type="text/plain",
+            timestamp=seconds,
         )
     return event
 
@@ -151,7 +155,8 @@ def verify_standard(
     msg_id = _svix_header(request, "id")
     stamp = _svix_header(request, "timestamp")
     _svix_header(request, "signature")
-    within_tolerance(unix_seconds(stamp, "webhook-timestamp"), config.tolerance_s, now)
+    seconds = unix_seconds(stamp, "webhook-timestamp")
+    within_tolerance(seconds, config.tolerance_s, now)
     verified = False
     for secret in config.secrets:
         try:  # one second of slack: the check above is the one that decides tolerance
@@ -169,4 +174,5 @@ def verify_standard(
         request,
         dedup=msg_id,
         body=read_body(request),
+        timestamp=seconds,
     )

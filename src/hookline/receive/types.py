@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
+
+import orjson
 
 # Stable reason codes: what intake stores as a rejection's reason and what the log shows.
 MISSING_HEADER: Final = "missing_header"  # a header the scheme needs is absent or empty
@@ -73,7 +75,9 @@ class VerifiedEvent:
     ``payload`` is the JSON object the message carries (see the package docstring for how
     non-JSON bodies are converted). ``challenge``, when set, is the body to answer a
     provider's handshake with (Slack ``url_verification``), of media type ``content_type``;
-    such a request is answered, not routed.
+    such a request is answered, not routed. ``timestamp`` is the signed time (unix
+    seconds) for schemes that sign one (Stripe, Slack, Standard Webhooks, hmac with a
+    timestamp header), else None.
     """
 
     event_type: str
@@ -81,3 +85,16 @@ class VerifiedEvent:
     payload: bytes = field(repr=False)
     challenge: bytes | None = None
     content_type: str | None = None
+    timestamp: int | None = None
+
+    @property
+    def id(self) -> str | None:
+        """The provider's delivery id (``webhook-id`` and its kin): what handlers
+        deduplicate by. The same value as ``dedup_key``."""
+        return self.dedup_key
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The payload as a JSON object, parsed on each access (it is always an object)."""
+        value: dict[str, Any] = orjson.loads(self.payload)
+        return value
