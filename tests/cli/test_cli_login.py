@@ -15,8 +15,6 @@ import httpx
 from api_helpers import TOKEN
 from cli_server import Cli, ThreadedServer
 
-from hookline.cli.client import Api
-
 NO_ENV: dict[str, str | None] = {"HOOKLINE_URL": None, "HOOKLINE_TOKEN": None}
 
 
@@ -69,10 +67,6 @@ def test_401_and_a_refused_connection_are_one_line_with_a_hint(cli: Cli) -> None
     refused = cli.run("app", "list", ok=False, HOOKLINE_URL="http://127.0.0.1:1")
     assert refused.stderr.startswith("error: cannot connect to http://127.0.0.1:1")
     assert "hookline login" in refused.stderr and "Traceback" not in refused.output
-
-
-def test_the_client_repr_hides_the_token() -> None:
-    assert TOKEN not in repr(Api("http://127.0.0.1:1", TOKEN))
 
 
 def test_the_installed_console_script_logs_in_and_lists(
