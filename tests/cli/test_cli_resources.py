@@ -15,6 +15,9 @@ import pytest
 import yaml
 from api_helpers import TOKEN
 from cli_server import Cli, ThreadedServer
+from click.testing import CliRunner
+
+from hookline.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -272,3 +275,27 @@ def test_seed_makes_a_demo_once(cli: Cli, api: httpx.Client, server: ThreadedSer
     endpoints = get(api, "/api/v1/app/demo/endpoint")["data"]
     assert [e["url"] for e in endpoints] == [url]
     assert len(get(api, "/api/v1/app/demo/msg")["data"]) == 3
+
+
+def test_names_are_shown_as_written_never_as_markup(cli: Cli) -> None:
+    name = "[bold]Acme[/bold] [/oops]"
+    cli.run("app", "create", "--name", name, "--uid", "markup")
+    assert name in cli.run("app", "get", "markup").stdout
+    assert name in cli.run("app", "list").stdout
+
+
+def test_a_validation_error_names_the_field(cli: Cli) -> None:
+    cli.run("app", "create", "--name", "Val", "--uid", "val")
+    result = cli.run("endpoint", "create", "val", "--url", "ftp://example.invalid/x", ok=False)
+    assert result.stderr.startswith("error: validation: url: ")
+
+
+def test_application_arguments_complete_from_the_server(cli: Cli) -> None:
+    made = cli.json("app", "create", "--name", "Completed", "--uid", "completed-app")
+    env = {**cli.env, "_HOOKLINE_COMPLETE": "bash_complete"}
+    env |= {"COMP_WORDS": "hookline endpoint list comp", "COMP_CWORD": "3"}
+    result = CliRunner().invoke(main, [], prog_name="hookline", env=env)
+    assert "plain,completed-app" in result.stdout.splitlines()
+    env["COMP_WORDS"] = "hookline endpoint list app_"
+    result = CliRunner().invoke(main, [], prog_name="hookline", env=env)
+    assert f"plain,{made['id']}" in result.stdout.splitlines()

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from hookline.cli.client import Api, ApiError, Session, api_command
 from hookline.cli.output import console, echo_json
@@ -90,5 +91,5 @@ def seed(session: Session, urls: tuple[str, ...]) -> None:
     for heading in ("kind", "id", "about", "status"):
         table.add_column(heading, overflow="fold", no_wrap=heading == "id")
     for kind, ident, about, new in made:
-        table.add_row(kind, ident, about, "created" if new else "exists")
+        table.add_row(*(Text(v) for v in (kind, ident, about, "created" if new else "exists")))
     console().print(table)

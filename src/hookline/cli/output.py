@@ -18,6 +18,7 @@ import click
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from hookline.cli.client import Api, CliError, Session
 
@@ -35,14 +36,15 @@ def echo_json(body: Any) -> None:
     click.echo(json.dumps(body, indent=2, ensure_ascii=False))
 
 
-def cell(value: Any) -> str:
+def cell(value: Any) -> Text:
+    """A value as plain text: names and payloads are data, never Rich markup."""
     if value is None:
-        return ""
+        return Text("")
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return Text("yes" if value else "no")
     if isinstance(value, list | dict):
-        return json.dumps(value, ensure_ascii=False) if value else ""
-    return str(value)
+        return Text(json.dumps(value, ensure_ascii=False) if value else "")
+    return Text(str(value))
 
 
 def show_list(
@@ -61,7 +63,7 @@ def show_list(
     out = console()
     out.print(table)
     if not body.get("done", True) and body.get("iterator"):
-        out.print(f"more: --iterator {body['iterator']}")
+        out.print(f"more: --iterator {body['iterator']}", markup=False)
 
 
 def show_one(session: Session, body: Any, title: str = "") -> None:
@@ -76,7 +78,7 @@ def show_one(session: Session, body: Any, title: str = "") -> None:
     table.add_column("field", style="bold", no_wrap=True)
     table.add_column("value", overflow="fold")
     for key, value in body.items():
-        table.add_row(key, cell(value))
+        table.add_row(Text(key), cell(value))
     console().print(table)
 
 
@@ -86,7 +88,7 @@ def done(session: Session, text: str, body: Any = None) -> None:
         if body is not None:
             echo_json(body)
         return
-    console().print(text)
+    console().print(text, markup=False)
 
 
 def wait_task(session: Session, started: dict[str, Any], wait: bool) -> None:
@@ -123,4 +125,5 @@ def _follow(api: Api, task: dict[str, Any]) -> dict[str, Any]:
 def _summary(task: dict[str, Any]) -> None:
     data = task.get("data") or {}
     counts = ", ".join(f"{k}={v}" for k, v in data.items() if k not in ("done", "error"))
-    console().print(f"task {task['id']} ({task.get('task')}): {task.get('status')}  {counts}")
+    line = f"task {task['id']} ({task.get('task')}): {task.get('status')}  {counts}"
+    console().print(line, markup=False)
