@@ -299,3 +299,10 @@ def test_application_arguments_complete_from_the_server(cli: Cli) -> None:
     env["COMP_WORDS"] = "hookline endpoint list app_"
     result = CliRunner().invoke(main, [], prog_name="hookline", env=env)
     assert f"plain,{made['id']}" in result.stdout.splitlines()
+
+
+def test_ids_stay_whole_on_a_narrow_terminal(cli: Cli) -> None:
+    made = cli.json("app", "create", "--name", "A rather long application name", "--uid", "narrow")
+    assert made["id"] in cli.run("app", "list", COLUMNS="40").stdout
+    eps = cli.run("endpoint", "list", "narrow", COLUMNS="40")
+    assert "endpoints of narrow" in eps.stdout

@@ -89,7 +89,8 @@ def seed(session: Session, urls: tuple[str, ...]) -> None:
         return
     table = Table(title="hookline seed", title_justify="left")
     for heading in ("kind", "id", "about", "status"):
-        table.add_column(heading, overflow="fold", no_wrap=heading == "id")
+        widest = max(len(ident) for _, ident, _, _ in made) if heading == "id" else None
+        table.add_column(heading, overflow="fold", min_width=widest)
     for kind, ident, about, new in made:
         table.add_row(*(Text(v) for v in (kind, ident, about, "created" if new else "exists")))
     console().print(table)

@@ -23,6 +23,7 @@ from rich.text import Text
 from hookline.cli.client import Api, CliError, Session
 
 PIPE_WIDTH = 200
+IDS = frozenset({"id", "uid", "msgId", "endpointId", "eventId"})
 TASK_POLL = 0.2  # seconds between reads of a running background task
 
 
@@ -55,10 +56,13 @@ def show_list(
         echo_json(body)
         return
     table = Table(title=title, title_justify="left")
+    rows = body.get("data", [])
     for key, heading in columns:
-        wide = key in ("id", "uid", "url", "name", "eventType", "msgId", "endpointId")
-        table.add_column(heading, overflow="fold", no_wrap=wide)
-    for row in body.get("data", []):
+        # an id must stay whole on one line, to be copied: its column is never narrower
+        # than its longest id (Rich's no_wrap would cut it short on a narrow terminal)
+        whole = max((len(str(r.get(key) or "")) for r in rows), default=0) if key in IDS else 0
+        table.add_column(heading, overflow="fold", min_width=max(whole, len(heading)) or None)
+    for row in rows:
         table.add_row(*(cell(row.get(key)) for key, _ in columns))
     out = console()
     out.print(table)
