@@ -85,7 +85,9 @@ def test_the_installed_console_script_logs_in_and_lists(
         return done
 
     hookline("login", "--url", server.url, "--token-stdin", stdin=f"{TOKEN}\n")
-    listed = json.loads(hookline("app", "list", "--json").stdout)
+    listing = hookline("app", "list", "--json")
+    assert listing.stderr == ""  # no log lines about requests
+    listed = json.loads(listing.stdout)
     headers = {"Authorization": f"Bearer {TOKEN}"}
     direct = httpx.get(f"{server.url}/api/v1/app", headers=headers).json()
     assert listed == direct and "done" in listed

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import ssl
 import sys
 from collections.abc import Callable
@@ -67,13 +68,16 @@ def _tls() -> ssl.SSLContext:
 class Api:
     """A thin authenticated client; ``request`` returns the decoded JSON (None for 204)."""
 
-    def __init__(self, url: str, token: str, transport: httpx.BaseTransport | None = None):
+    def __init__(self, url: str, token: str) -> None:
+        # httpx logs each request at INFO, the CLI's default level: only --log-level debug
+        # should show them (the output is the command's, not a request log)
+        level = logging.getLogger().getEffectiveLevel()
+        logging.getLogger("httpx").setLevel(level if level <= logging.DEBUG else logging.WARNING)
         self.url = url.rstrip("/")
         self._http = httpx.Client(
             base_url=self.url,
             headers={"Authorization": f"Bearer {token}", "User-Agent": "hookline-cli"},
             timeout=TIMEOUT,
-            transport=transport,
             verify=_tls(),
         )
 
