@@ -69,6 +69,14 @@ def profile_names(env: Mapping[str, str] | None = None) -> list[str]:
     return sorted(_read(config_path(env)))
 
 
+def profile_urls(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Each profile's server URL (never its token), by name."""
+    return {
+        name: table.get("url", DEFAULT_URL)
+        for name, table in sorted(_read(config_path(env)).items())
+    }
+
+
 def resolve(profile: str | None = None, env: Mapping[str, str] | None = None) -> Profile:
     """The server and token to use; the environment's win over the file's."""
     env = os.environ if env is None else env

@@ -9,7 +9,6 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from hookline import runtime, supervisor
 from hookline.cli.root import main, use_uvloop
 from hookline.config import Settings
 from hookline.signing.at_rest import UndecryptableSecret, generate_key
@@ -24,6 +23,8 @@ def _settings(**overrides: Any) -> Settings:
 
 def _banner(settings: Settings, dev: bool) -> None:
     """What ``make run`` shows, and what tests and the benchmark read back."""
+    from hookline import runtime
+
     if settings.run_api:
         click.echo(f"hookline API: http://{settings.host}:{settings.port}/api/v1")
         token = runtime.admin_token(settings)
@@ -41,6 +42,8 @@ def _banner(settings: Settings, dev: bool) -> None:
 
 
 def _run(settings: Settings, dev: bool) -> None:
+    from hookline import runtime
+
     try:
         roles = runtime.build_roles(settings, dev=dev)
     except (ValueError, runtime.SchemaError) as exc:  # a bad key or URL, a schema behind
@@ -70,6 +73,8 @@ def serve(
     host: str | None, port: int | None, dev: bool, no_worker: bool, workers: int | None
 ) -> None:
     """Run the API and the delivery workers: one process each, supervised."""
+    from hookline import runtime, supervisor
+
     settings = _settings(host=host, port=port, run_worker=False if no_worker else None)
     count = supervisor.default_workers() if workers is None else workers
     if (
@@ -109,6 +114,8 @@ def child(
     no_maintenance: bool,
 ) -> None:
     """One process of ``hookline serve``, started by its supervising parent."""
+    from hookline import runtime, supervisor
+
     settings = _settings(
         host=host,
         port=port,
@@ -133,6 +140,8 @@ def worker(dev: bool) -> None:
 @main.command()
 def migrate() -> None:
     """Bring the database schema up to date (safe to run from several processes at once)."""
+    from hookline import runtime
+
     settings = _settings()
     try:
         click.echo(runtime.migrate_database(settings))
@@ -154,6 +163,8 @@ def rotate_secret_key(batch_size: int) -> None:
     Run it after restarting with the new key in HOOKLINE_SECRET_KEY and the old one in
     HOOKLINE_SECRET_KEYS_PREVIOUS; afterwards the old key can be dropped.
     """
+    from hookline import runtime  # the server's modules load only when it runs
+
     settings = _settings()
     try:
         count = asyncio.run(runtime.reseal_secrets(settings, batch_size))
