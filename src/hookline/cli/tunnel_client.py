@@ -10,7 +10,6 @@ the server explains (bad credential, no such endpoint) ends the command instead.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import re
 import socket
@@ -202,7 +201,8 @@ class Listener:
                 allow_redirects=False,
             ) as resp:
                 text = (await resp.content.read(MAX_BODY)).decode("utf-8", errors="replace")
-                result |= {"status": resp.status, "headers": dict(resp.headers), "body": text}
+                shown = {str(k): v for k, v in resp.headers.items()}  # istr keys to str
+                result |= {"status": resp.status, "headers": shown, "body": text}
         except TimeoutError:
             result |= {"status": 0, "error": "timeout", "body": f"no answer in {self.timeout:g}s"}
         except aiohttp.ClientConnectorError as exc:
@@ -213,8 +213,11 @@ class Listener:
             result |= {"status": 0, "error": "connection_error", "body": str(exc)}
         result["durationMs"] = int((time.perf_counter() - started) * 1000)
         self._print(frame, headers, body, result)
-        with contextlib.suppress(Exception):  # a closed socket: the delivery is retried
+        try:
             await ws.send_str(orjson.dumps(result).decode())
+        except (aiohttp.ClientError, ConnectionError, RuntimeError) as exc:
+            # the socket closed: the server records the delivery as failed and retries it
+            self.echo(f"could not answer {frame.get('msgId', '')}: {exc or type(exc).__name__}")
 
     def _print(
         self, frame: dict[str, Any], headers: dict[str, str], body: bytes, result: dict[str, Any]
