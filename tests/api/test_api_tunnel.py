@@ -9,7 +9,10 @@ sends it again on the next attach, where an answer completes it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +20,24 @@ import aiohttp
 import httpx
 import orjson
 import pytest
+import uvicorn
 from api_helpers import TOKEN, make_settings
 from live_server import serving
 from portal_helpers import bearer, portal_access
 
-from hookline import runtime
+from hookline import ids, runtime
+from hookline.api import ApiContext, create_app
+from hookline.cli.tunnel_client import BACKOFF_BASE_S, Listener
+from hookline.models import Application, Endpoint
 from hookline.store.base import Store
 
 TUNNEL = "tunnel://"
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:  # pytest owns the signals
+        yield
 
 
 @pytest.fixture
@@ -136,3 +149,48 @@ async def test_an_unreachable_target_and_a_dropped_socket_are_failed_attempts(
 async def _has(base: str, app: str, endpoint: str, n: int) -> list[dict[str, Any]] | None:
     found = await attempts(base, app, endpoint)
     return found if len(found) >= n else None
+
+
+async def test_the_listener_reconnects_with_growing_capped_delays(
+    store: Store, tmp_path: Path
+) -> None:
+    """Refused while the server is down, it retries after delays that double (with jitter)
+    and attaches once the server is up."""
+    settings = make_settings(tmp_path).model_copy(update={"poll_interval": 0.1})
+    t = int(time.time() * 1000)
+    app = await store.create_application(
+        Application(id=ids.new_id("app"), name="r", created_at=t, updated_at=t)
+    )
+    ep = Endpoint(ids.new_id("ep"), app.id, TUNNEL, "whsec_" + "A" * 32, created_at=t, updated_at=t)
+    await store.create_endpoint(ep)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))  # bound, not listening yet: connections are refused
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    lines: list[str] = []
+    async with aiohttp.ClientSession() as http:
+        listener = Listener(
+            http, socket_url(base, app.id, ep.id), TOKEN, "http://127.0.0.1:9/", echo=lines.append
+        )
+        running = asyncio.create_task(listener.run())
+        try:
+            await until(lambda: _lines(lines, "reconnecting", 3))
+            delays = [float(line.rsplit(" ", 1)[1].rstrip("s")) for line in lines[:3]]
+            for n, delay in enumerate(delays):  # base 0.5 s doubling, times jitter in [0.5, 1]
+                assert BACKOFF_BASE_S * 2**n * 0.5 - 0.05 <= delay <= BACKOFF_BASE_S * 2**n + 0.05
+            context = ApiContext(store=store, admin_token=TOKEN, public_url=base)
+            context.tunnels = runtime.tunnels(settings, store, dev=True)
+            server = _Server(uvicorn.Config(create_app(context), lifespan="off", log_level="error"))
+            serving_task = asyncio.create_task(server.serve(sockets=[sock]))
+            try:
+                await until(lambda: _lines(lines, "connected: forwarding", 1), timeout=30)
+            finally:
+                running.cancel()
+                server.should_exit = True
+                await serving_task
+        finally:
+            running.cancel()
+            sock.close()
+
+
+async def _lines(lines: list[str], text: str, n: int) -> bool:
+    return sum(text in line for line in lines) >= n
