@@ -85,6 +85,16 @@ def is_polling(url: str) -> bool:
     return url == POLL_URL
 
 
+# A tunnel endpoint: its deliveries are queued as for any endpoint, but the workers never
+# claim them; a ``hookline listen`` connected to the API does, and forwards them.
+TUNNEL_URL = "tunnel://"
+
+
+def is_tunnel(url: str) -> bool:
+    """An endpoint delivered through a connected listener (``tunnel://``), not by HTTP."""
+    return url == TUNNEL_URL
+
+
 POLLING_REFUSED = "a polling endpoint receives no deliveries: its consumers poll for messages"
 
 

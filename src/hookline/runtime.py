@@ -31,6 +31,7 @@ from hookline.delivery.actions import ActionRunner
 from hookline.delivery.fanout import Fanout, FanoutConfig
 from hookline.delivery.maintenance import DAY_MS, Maintenance, MaintenanceConfig
 from hookline.delivery.sender import Sender, SenderConfig
+from hookline.delivery.tunnel import TunnelConfig, Tunnels
 from hookline.delivery.worker import Worker, WorkerConfig
 from hookline.inbound.common import TrustedProxies
 from hookline.inbound.intake import IntakeApp, IntakeConfig
@@ -293,6 +294,33 @@ def http_limits(settings: Settings) -> HttpLimits:
     )
 
 
+def sender_config(settings: Settings, dev: bool) -> SenderConfig:
+    return SenderConfig(
+        request_timeout=settings.request_timeout,
+        connect_timeout=settings.connect_timeout,
+        max_response_body=settings.max_response_body,
+        send_svix_headers=settings.send_svix_headers,
+        policy=address_policy(settings, dev),
+    )
+
+
+def tunnels(settings: Settings, store: Store, dev: bool) -> Tunnels:
+    """The API's tunnel sessions: deliveries signed, timed and retried as the worker's."""
+    return Tunnels(
+        store,
+        RetryPolicy(settings.retry_schedule, settings.retry_jitter),
+        sender_config(settings, dev),
+        TunnelConfig(
+            lease_seconds=settings.lease_seconds,
+            poll_interval=settings.poll_interval,
+            request_timeout=settings.request_timeout,
+            max_in_flight=settings.endpoint_max_in_flight,
+            max_response_body=settings.max_response_body,
+            health=health_policy(settings),
+        ),
+    )
+
+
 @dataclass(slots=True)
 class Roles:
     store: Store
@@ -338,15 +366,7 @@ def build_roles(settings: Settings, dev: bool = False, *, migrated: bool = False
             store, MaintenanceConfig(retention_ms=retention_ms, insight_settle_ms=settle_ms)
         )
     if settings.run_worker:
-        sender = Sender(
-            SenderConfig(
-                request_timeout=settings.request_timeout,
-                connect_timeout=settings.connect_timeout,
-                max_response_body=settings.max_response_body,
-                send_svix_headers=settings.send_svix_headers,
-                policy=address_policy(settings, dev),
-            )
-        )
+        sender = Sender(sender_config(settings, dev))
         worker = Worker(
             store,
             sender,
@@ -377,6 +397,7 @@ def build_roles(settings: Settings, dev: bool = False, *, migrated: bool = False
             portal_name=settings.portal_name,
             portal_logo_url=settings.portal_logo_url,
             portal_color=settings.portal_primary_color,
+            tunnels=tunnels(settings, store, dev),
         )
         intake = IntakeConfig(
             max_body_bytes=settings.inbound_max_body_bytes,
@@ -392,7 +413,7 @@ def build_roles(settings: Settings, dev: bool = False, *, migrated: bool = False
             port=settings.port,
             loop="none",
             http=protocol_class(http_limits(settings)),
-            ws="none",
+            ws="websockets-sansio",  # the tunnel's socket; uvicorn pings it every 20 s
             lifespan="off",
             log_level="warning",
             access_log=False,

@@ -29,6 +29,7 @@ from hookline.api import (
     portal_access,
     recovery,
     stats,
+    tunnel,
 )
 from hookline.api.auth import TokenGate
 from hookline.api.context import ApiContext
@@ -119,6 +120,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(api_keys.router)
     app.include_router(integrations.router)
     app.include_router(environment.router)
+    app.include_router(tunnel.router)
     for module in (ingest_sources, ingest_requests, ingest_endpoints):
         app.include_router(module.router)
     app.add_middleware(FastPublish, context=context)

@@ -78,7 +78,7 @@ class TokenGate:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
         if (
-            scope["type"] == "http"
+            scope["type"] in ("http", "websocket")  # a socket is refused before its upgrade
             and path.startswith(PROTECTED_PREFIXES)
             and path not in self.public
         ):
@@ -165,7 +165,7 @@ class TokenGate:
             raise Forbidden("keys are managed with the admin token")
         if access.is_admin:
             return
-        found = app_key_match(self.key_rules, scope["method"], scope["path"])
+        found = app_key_match(self.key_rules, _method(scope), scope["path"])
         if found is None:
             raise Forbidden("this key is scoped to one application")
         await self.check_owner(access, found)
@@ -173,7 +173,7 @@ class TokenGate:
     async def check_scoped(self, access: Access, scope: Scope) -> None:
         """Application-scoped callers reach only the allowlisted routes their
         capabilities open, and only for objects of their own application (else 404)."""
-        found = match(self.rules, scope["method"], scope["path"])
+        found = match(self.rules, _method(scope), scope["path"])
         if found is None:
             raise Forbidden("this credential cannot use this route")
         needed = found.rule.capability
@@ -201,6 +201,11 @@ def _access(row: AccessToken) -> Access:
     if row.app_id is None:
         return ADMIN
     return Access(row.app_id, parse_capabilities(row.capabilities), row.read_only)
+
+
+def _method(scope: Scope) -> str:
+    """A WebSocket handshake is a GET, and its scope names no method."""
+    return str(scope.get("method", "GET"))
 
 
 def _header(scope: Scope, name: bytes) -> bytes:

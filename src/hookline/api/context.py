@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel
@@ -19,6 +19,20 @@ from hookline.signing import generate_secret
 from hookline.store.base import PageRequest, Store
 
 MAX_PAGE_LIMIT = 250
+
+
+class FrameChannel(Protocol):
+    """An accepted WebSocket as text frames; ``receive`` raises once the socket closes."""
+
+    async def send(self, frame: str) -> None: ...
+    async def receive(self) -> str: ...
+
+
+class TunnelHub(Protocol):
+    """Serves a tunnel endpoint's deliveries to an attached listener (the delivery layer's
+    ``Tunnels``, wired in by the composition root)."""
+
+    async def attach(self, endpoint_id: str, channel: FrameChannel) -> None: ...
 
 
 @dataclass(slots=True)
@@ -40,6 +54,8 @@ class ApiContext:
     portal_name: str = "hookline"
     portal_logo_url: str | None = None
     portal_color: str = "#4f46e5"
+    # Where ``hookline listen`` sockets are served; None: tunnel endpoints cannot attach.
+    tunnels: TunnelHub | None = None
 
     def new_secret(self) -> str:
         return generate_secret()

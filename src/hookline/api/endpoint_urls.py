@@ -14,7 +14,7 @@ from yarl import URL
 
 from hookline.addresses import AddressPolicy, shown_url
 from hookline.api.errors import field_error
-from hookline.models import action_name, is_polling
+from hookline.models import action_name, is_polling, is_tunnel
 
 _HOST = re.compile(r"^[A-Za-z0-9_~-]+(?:\.[A-Za-z0-9_~-]+)*\.?$")
 
@@ -27,8 +27,8 @@ def checked_url(
     ``action://NAME`` runs a local action: accepted only when ``actions`` (the names the
     server's actions file declares; None where actions are not allowed) holds NAME. It
     reaches no network, so the host checks do not apply; nor does ``poll://``, a polling
-    endpoint."""
-    if is_polling(url):  # read by its consumers, never sent to
+    endpoint, nor ``tunnel://``, which a connected ``hookline listen`` receives."""
+    if is_polling(url) or is_tunnel(url):  # read by its consumers or a listener
         return url
     name = action_name(url)
     if name is not None and actions is not None:

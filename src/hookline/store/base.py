@@ -242,6 +242,11 @@ class Store(Protocol):
         so only a hint: ``claim`` checks every limit again."""
         ...
 
+    async def ready_tunnel(self, endpoint_id: str, now_ms: int) -> ReadyEndpoint | None:
+        """A tunnel endpoint (``tunnel://``) with due work and no pause, for its connected
+        listener to ``claim`` from; None otherwise. ``ready_endpoints`` never lists one."""
+        ...
+
     async def claim(
         self,
         owner: str,

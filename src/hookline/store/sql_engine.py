@@ -26,6 +26,9 @@ class EngineOps(SqlBase):
     ) -> list[ReadyEndpoint]:
         return await self._read(lambda conn: queue.ready_endpoints(conn, now_ms, limit, exclude))
 
+    async def ready_tunnel(self, endpoint_id: str, now_ms: int) -> ReadyEndpoint | None:
+        return await self._read(lambda conn: queue.ready_tunnel(conn, endpoint_id, now_ms))
+
     async def claim(
         self,
         owner: str,

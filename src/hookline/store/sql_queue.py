@@ -12,8 +12,10 @@ same with ten thousand queued rows as with ten million.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from hookline.models import (
+    TUNNEL_URL,
     DeliveryStatus,
     ReadyEndpoint,
 )
@@ -122,27 +124,44 @@ def ready_endpoints(
 ) -> list[ReadyEndpoint]:
     skip = f" AND s.endpoint_id NOT IN ({marks(len(exclude))})" if exclude else ""
     found = conn.execute(
-        "SELECT s.endpoint_id, s.app_id, e.max_in_flight, e.rate_limit, a.rate_limit, e.fifo,"
-        " s.breaker_state, s.next_due_at FROM endpoint_state s"
-        " JOIN endpoint e ON e.id = s.endpoint_id"
-        " LEFT JOIN application a ON a.id = s.app_id"
-        " WHERE s.next_due_at <= ? AND (s.paused_until IS NULL OR s.paused_until <= ?)"
-        f"{skip} ORDER BY s.next_due_at LIMIT ?",
-        (now_ms, now_ms, *exclude, limit),
+        f"{_READY} WHERE s.next_due_at <= ? AND (s.paused_until IS NULL OR s.paused_until <= ?)"
+        # a tunnel endpoint's deliveries wait for a connected listener, which claims them
+        f" AND e.url <> ?{skip} ORDER BY s.next_due_at LIMIT ?",
+        (now_ms, now_ms, TUNNEL_URL, *exclude, limit),
     ).fetchall()
-    return [
-        ReadyEndpoint(
-            endpoint_id=r[0],
-            app_id=r[1],
-            max_in_flight=r[2],
-            rate_limit=r[3],
-            app_rate_limit=r[4],
-            fifo=bool(r[5]),
-            breaker_state=r[6],
-            next_due_at=r[7],
-        )
-        for r in found
-    ]
+    return [_ready(r) for r in found]
+
+
+def ready_tunnel(conn: Conn, endpoint_id: str, now_ms: int) -> ReadyEndpoint | None:
+    """A tunnel endpoint, if it has due work and no pause: what its listener claims from
+    (``ready_endpoints`` leaves tunnel endpoints out)."""
+    found = conn.execute(
+        f"{_READY} WHERE s.endpoint_id = ? AND e.url = ? AND s.next_due_at <= ?"
+        " AND (s.paused_until IS NULL OR s.paused_until <= ?)",
+        (endpoint_id, TUNNEL_URL, now_ms, now_ms),
+    ).fetchone()
+    return None if found is None else _ready(found)
+
+
+_READY = (
+    "SELECT s.endpoint_id, s.app_id, e.max_in_flight, e.rate_limit, a.rate_limit, e.fifo,"
+    " s.breaker_state, s.next_due_at FROM endpoint_state s"
+    " JOIN endpoint e ON e.id = s.endpoint_id"
+    " LEFT JOIN application a ON a.id = s.app_id"
+)
+
+
+def _ready(r: Any) -> ReadyEndpoint:
+    return ReadyEndpoint(
+        endpoint_id=r[0],
+        app_id=r[1],
+        max_in_flight=r[2],
+        rate_limit=r[3],
+        app_rate_limit=r[4],
+        fifo=bool(r[5]),
+        breaker_state=r[6],
+        next_due_at=r[7],
+    )
 
 
 def release(conn: Conn, owner: str, now_ms: int) -> None:
