@@ -13,7 +13,7 @@ import logging
 import os
 import sqlite3
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -176,11 +176,22 @@ def create_sqlite(url: str) -> None:
     head, instead of replaying every revision (each SQLite ``ALTER`` rebuilds its table,
     seconds in all). A test checks that both give the same schema; later releases migrate
     from the stamp as from any upgraded database."""
-    from sqlalchemy import create_engine, pool, text
+    from sqlalchemy import create_engine, event, pool, text
 
     from hookline.store.schema import metadata
 
     engine = create_engine(alembic_url(url), poolclass=pool.NullPool)
+
+    # sqlite3 opens no transaction before DDL, so each CREATE would commit (and sync) on
+    # its own: one explicit transaction makes the schema one commit, and all or nothing
+    @event.listens_for(engine, "connect")
+    def _no_implicit_transactions(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
     try:
         with engine.begin() as conn:
             metadata.create_all(conn)
