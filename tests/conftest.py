@@ -107,7 +107,12 @@ def _emptied(url: str) -> bool:
                     " AND tablename <> 'alembic_version'"
                 )
             ]
-            conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables))
+            # DELETE with the foreign keys' triggers off: a few milliseconds where TRUNCATE
+            # (new files for every table) takes a tenth of a second, once per test
+            conn.execute("SET session_replication_role = replica")
+            for table in tables:
+                conn.execute(f'DELETE FROM "{table}"')  # type: ignore[arg-type]
+            conn.execute("SET session_replication_role = DEFAULT")
             (version,) = conn.execute("SELECT count(*) FROM alembic_version").fetchone() or (0,)
             return bool(version)
     except psycopg.Error:

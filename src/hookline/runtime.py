@@ -14,16 +14,12 @@ import os
 import secrets
 import signal
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import uvicorn
-
 from hookline.addresses import AddressPolicy
-from hookline.api import ApiContext, create_app
-from hookline.api.http_server import HttpLimits, protocol_class
 from hookline.breaker import BreakerPolicy, HealthPolicy
 from hookline.config import Settings
 from hookline.delivery.action_config import LEASE_HEADROOM_S, ActionSpec, load_actions
@@ -33,18 +29,17 @@ from hookline.delivery.maintenance import DAY_MS, Maintenance, MaintenanceConfig
 from hookline.delivery.sender import Sender, SenderConfig
 from hookline.delivery.tunnel import TunnelConfig, Tunnels
 from hookline.delivery.worker import Worker, WorkerConfig
-from hookline.inbound.common import TrustedProxies
-from hookline.inbound.intake import IntakeApp, IntakeConfig
-from hookline.inbound.router import Router, RouterConfig
 from hookline.retry import RetryPolicy
 from hookline.signing.at_rest import SecretBox, check_key, generate_key
 from hookline.store import migrate
 from hookline.store.base import Store
 from hookline.store.migrate import SchemaError as SchemaError  # the CLI reports it in a line
 from hookline.store.migrate import redact as redact  # a URL without its password, to print
-from hookline.ui import Branding, UiConfig, mount_ui
 
 if TYPE_CHECKING:
+    import uvicorn
+
+    from hookline.inbound.router import Router
     from hookline.store.sql_store import SqlStore
     from hookline.store.sqlite import SqliteStore
 
@@ -283,17 +278,6 @@ def health_policy(settings: Settings) -> HealthPolicy:
     )
 
 
-def http_limits(settings: Settings) -> HttpLimits:
-    return HttpLimits(
-        max_header_bytes=settings.max_header_bytes,
-        max_headers=settings.max_headers,
-        header_timeout=settings.header_timeout,
-        keepalive_timeout=settings.keepalive_timeout,
-        body_timeout=settings.body_timeout,
-        max_connections=settings.max_connections,
-    )
-
-
 def sender_config(settings: Settings, dev: bool) -> SenderConfig:
     return SenderConfig(
         request_timeout=settings.request_timeout,
@@ -326,18 +310,10 @@ class Roles:
     store: Store
     worker: Worker | None
     sender: Sender | None
-    api: uvicorn.Server | None
+    api: uvicorn.Server | None  # the API process's parts: hookline.api_process
     maintenance: Maintenance | None = None
     router: Router | None = None  # runs with the API: it routes what intake stored
     fanout: Fanout | None = None  # runs with the worker: background fan-out
-
-
-class _ApiServer(uvicorn.Server):
-    """uvicorn without its own signal handling: the runtime owns shutdown order."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 def actions(settings: Settings) -> dict[str, ActionSpec]:
@@ -385,60 +361,20 @@ def build_roles(settings: Settings, dev: bool = False, *, migrated: bool = False
             ActionRunner(declared, max_output=settings.max_response_body),
         )
     if settings.run_api:
-        context = ApiContext(
-            store=store,
-            admin_token=admin_token(settings),
-            max_payload_bytes=settings.max_payload_bytes,
-            secret_rotation_grace_s=settings.secret_rotation_grace,
-            address_policy=address_policy(settings, dev),
-            public_url=public_url(settings),
-            action_names=frozenset(declared),
-            poll_settle_s=settings.poll_settle,
-            portal_name=settings.portal_name,
-            portal_logo_url=settings.portal_logo_url,
-            portal_color=settings.portal_primary_color,
-            tunnels=tunnels(settings, store, dev),
+        from hookline import api_process  # FastAPI and the UI: never in a worker process
+
+        api, router = api_process.build(
+            settings,
+            store,
+            api_process.ApiWiring(
+                admin_token=admin_token(settings),
+                public_url=public_url(settings),
+                address_policy=address_policy(settings, dev),
+                action_names=frozenset(declared),
+                tunnels=tunnels(settings, store, dev),
+            ),
         )
-        intake = IntakeConfig(
-            max_body_bytes=settings.inbound_max_body_bytes,
-            trusted_proxies=TrustedProxies.parse(settings.trusted_proxies),
-        )
-        router = Router(store, RouterConfig(poll_interval=settings.poll_interval))
-        api_app = create_app(context)
-        if settings.ui_enabled:
-            mount_ui(api_app, ui_config(settings, store, context))
-        config = uvicorn.Config(
-            IntakeApp(api_app, store, intake),
-            host=settings.host,
-            port=settings.port,
-            loop="none",
-            http=protocol_class(http_limits(settings)),
-            ws="websockets-sansio",  # the tunnel's socket; uvicorn pings it every 20 s
-            lifespan="off",
-            log_level="warning",
-            access_log=False,
-            server_header=False,
-            # X-Forwarded-* count only from HOOKLINE_TRUSTED_PROXIES, and only for intake
-            proxy_headers=False,
-            timeout_graceful_shutdown=10,
-        )
-        api = _ApiServer(config)
     return Roles(store, worker, sender, api, maintenance, router, fanout)
-
-
-def ui_config(settings: Settings, store: Store, context: ApiContext) -> UiConfig:
-    return UiConfig(
-        store=store,
-        admin_token=context.admin_token,
-        public_url=context.public_url,
-        session_ttl_s=settings.ui_session_ttl,
-        frame_ancestors=settings.portal_frame_ancestors,
-        branding=Branding(
-            logo_url=settings.portal_logo_url,
-            primary_color=settings.portal_primary_color,
-            name=settings.portal_name,
-        ),
-    )
 
 
 class RoleStopped(Exception):

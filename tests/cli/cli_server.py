@@ -116,6 +116,9 @@ class Cli:
             "HOOKLINE_TOKEN": TOKEN,
             "HOOKLINE_CONFIG": str(self.config),
             "HOOKLINE_PROFILE": None,
+            # pytest-xdist's workers get COLUMNS=80 from execnet; output that is not a
+            # terminal has the CLI's own fixed width unless a test sets COLUMNS
+            "COLUMNS": None,
         }
 
     def run(

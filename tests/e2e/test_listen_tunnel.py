@@ -17,14 +17,19 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 import standardwebhooks.webhooks
 
-from conftest import SRC_DIR, Api, ServerHandle
+import hookline
 from hookline.testing import Receiver
+
+if TYPE_CHECKING:  # types only: several conftest modules share that name in a whole run
+    from conftest import Api, ServerHandle
+
+SRC_DIR = Path(hookline.__file__).resolve().parents[1]
 
 TUNNEL = "tunnel://"
 
