@@ -282,3 +282,27 @@ def test_tracing_is_on_when_the_standard_variables_name_an_exporter(
     monkeypatch.setenv("HOOKLINE_OTEL", "true")
     assert tracing_wanted(Settings())
     assert Tracing().start_publish("app", "a.b", [(b"traceparent", b"x")]) is None
+
+
+def test_the_standard_variables_configure_the_exporter_and_the_resource() -> None:
+    """``OTEL_TRACES_EXPORTER=console`` through ``build_tracing``: the span comes out on
+    stdout, under the service ``OTEL_SERVICE_NAME`` names, flushed by ``close``."""
+    script = (
+        "from hookline.config import Settings\n"
+        "from hookline.tracing import build_tracing\n"
+        "tracing = build_tracing(Settings())\n"
+        "with tracing.start_publish('app_1', 'a.b', []) as span:\n"
+        "    span.message('msg_1')\n"
+        "tracing.close()\n"
+        "print('closed', flush=True)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "HOOKLINE_"))}
+    env.update(OTEL_TRACES_EXPORTER="console", OTEL_SERVICE_NAME="billing-hooks")
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    flushed, _, _ = done.stdout.partition("closed")  # by close, not at the exit after
+    assert '"name": "publish a.b"' in flushed
+    assert '"messaging.message.id": "msg_1"' in flushed
+    assert '"service.name": "billing-hooks"' in flushed
