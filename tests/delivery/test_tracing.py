@@ -187,6 +187,21 @@ async def test_publish_and_delivery_spans_are_one_trace_under_the_callers(
     assert "traceparent" not in plain.headers
 
 
+async def test_send_traceparent_is_set_by_create_patch_and_put(tmp_path: Path) -> None:
+    async with Receiver() as receiver, serve(tmp_path, None, traced=False) as s:
+        app, eps = await s.app_with(receiver, a={})
+        path = f"/api/v1/app/{app}/endpoint/{eps['a']}"
+        assert (await s.client.get(path)).json()["sendTraceparent"] is False
+        patched = await s.client.patch(path, json={"sendTraceparent": True})
+        assert patched.json()["sendTraceparent"] is True
+        kept = await s.client.patch(path, json={"description": "other"})
+        assert kept.json()["sendTraceparent"] is True
+        put = await s.client.put(path, json={"url": receiver.url("/a")})
+        assert put.json()["sendTraceparent"] is False  # PUT replaces: the default
+        stored = await s.store.get_endpoint(app, eps["a"])
+        assert stored.send_traceparent is False
+
+
 async def test_a_failed_then_retried_delivery_gives_two_attempt_spans(
     tmp_path: Path, database_url: str | None
 ) -> None:
