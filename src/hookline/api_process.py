@@ -22,6 +22,7 @@ from hookline.inbound.common import TrustedProxies
 from hookline.inbound.intake import IntakeApp, IntakeConfig
 from hookline.inbound.router import Router, RouterConfig
 from hookline.store.base import Store
+from hookline.tracing import Tracing
 from hookline.ui import Branding, UiConfig, mount_ui
 
 
@@ -34,6 +35,7 @@ class ApiWiring:
     address_policy: AddressPolicy
     action_names: frozenset[str]
     tunnels: TunnelHub | None
+    tracing: Tracing
 
 
 class _ApiServer(uvicorn.Server):
@@ -86,6 +88,7 @@ def build(settings: Settings, store: Store, wiring: ApiWiring) -> tuple[uvicorn.
         portal_logo_url=settings.portal_logo_url,
         portal_color=settings.portal_primary_color,
         tunnels=wiring.tunnels,
+        tracing=wiring.tracing,
     )
     intake = IntakeConfig(
         max_body_bytes=settings.inbound_max_body_bytes,

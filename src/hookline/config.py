@@ -119,6 +119,13 @@ class Settings(BaseSettings):
     portal_logo_url: str | None = None
     portal_primary_color: str = Field(default="#4f46e5", pattern=r"^#[0-9a-fA-F]{6}$")
     portal_name: str = Field(default="hookline", min_length=1, max_length=60)
+    # OpenTelemetry traces (the ``otel`` extra): on with HOOKLINE_OTEL=true, or when the
+    # standard variables name an exporter; the SDK reads the other OTEL_* variables itself
+    otel: bool = False
+    otel_traces_exporter: str | None = Field(default=None, validation_alias="OTEL_TRACES_EXPORTER")
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
 
     @field_validator("retry_schedule", mode="before")
     @classmethod

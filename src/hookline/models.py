@@ -197,6 +197,7 @@ class Endpoint:
     fifo: bool = False
     payload_filter: str | None = None
     forward_headers: list[str] | None = None  # original headers of a received request to pass on
+    send_traceparent: bool = False  # the attempt's W3C trace context goes to the subscriber
     created_at: int = 0
     updated_at: int = 0
 
@@ -229,6 +230,9 @@ class Message:
     created_at: int = 0
     headers: dict[str, str] | None = None  # a received request's original headers (sources)
     deliver_at: int | None = None  # scheduled send: no delivery is due before it
+    # the publish span's W3C trace context (None when tracing is off)
+    traceparent: str | None = None
+    tracestate: str | None = None
 
 
 @dataclass(slots=True)
@@ -294,6 +298,11 @@ class DeliveryTask:
     forward_headers: tuple[str, ...] = ()
     # the message's event type's retry delays (seconds); None: the server's schedule
     retry_schedule: tuple[float, ...] | None = None
+    # the publish's trace context (parent of the attempt's span), and whether the
+    # endpoint takes the attempt's own context in a ``traceparent`` header
+    traceparent: str | None = None
+    tracestate: str | None = None
+    send_traceparent: bool = False
 
 
 @dataclass(slots=True)  # not frozen: built per delivery, and frozen init costs

@@ -15,7 +15,7 @@ import secrets
 import signal
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +35,7 @@ from hookline.store import migrate
 from hookline.store.base import Store
 from hookline.store.migrate import SchemaError as SchemaError  # the CLI reports it in a line
 from hookline.store.migrate import redact as redact  # a URL without its password, to print
+from hookline.tracing import Tracing, build_tracing
 
 if TYPE_CHECKING:
     import uvicorn
@@ -314,6 +315,7 @@ class Roles:
     maintenance: Maintenance | None = None
     router: Router | None = None  # runs with the API: it routes what intake stored
     fanout: Fanout | None = None  # runs with the worker: background fan-out
+    tracing: Tracing = field(default_factory=Tracing)  # closed (flushed) at shutdown
 
 
 def actions(settings: Settings) -> dict[str, ActionSpec]:
@@ -324,8 +326,12 @@ def actions(settings: Settings) -> dict[str, ActionSpec]:
     return load_actions(settings.actions_file, settings.lease_seconds - LEASE_HEADROOM_S)
 
 
-def build_roles(settings: Settings, dev: bool = False, *, migrated: bool = False) -> Roles:
+def build_roles(
+    settings: Settings, dev: bool = False, *, migrated: bool = False, tracing: Tracing | None = None
+) -> Roles:
+    """``tracing`` replaces the one the settings choose (a test's in-memory exporter)."""
     declared = actions(settings)  # before anything is opened: a bad file changes nothing
+    tracing = build_tracing(settings) if tracing is None else tracing
     store = open_store(settings, migrated=migrated)
     worker = sender = api = maintenance = router = fanout = None
     if settings.run_worker:
@@ -359,6 +365,7 @@ def build_roles(settings: Settings, dev: bool = False, *, migrated: bool = False
                 health=health_policy(settings),
             ),
             ActionRunner(declared, max_output=settings.max_response_body),
+            tracing,
         )
     if settings.run_api:
         from hookline import api_process  # FastAPI and the UI: never in a worker process
@@ -372,9 +379,10 @@ def build_roles(settings: Settings, dev: bool = False, *, migrated: bool = False
                 address_policy=address_policy(settings, dev),
                 action_names=frozenset(declared),
                 tunnels=tunnels(settings, store, dev),
+                tracing=tracing,
             ),
         )
-    return Roles(store, worker, sender, api, maintenance, router, fanout)
+    return Roles(store, worker, sender, api, maintenance, router, fanout, tracing)
 
 
 class RoleStopped(Exception):
@@ -435,3 +443,4 @@ async def run(roles: Roles, started: asyncio.Event | None = None) -> None:
         if roles.sender is not None:
             await roles.sender.close()
         await roles.store.close()
+        roles.tracing.close()

@@ -17,6 +17,7 @@ from hookline.errors import Unauthorized
 from hookline.models import Page
 from hookline.signing import generate_secret
 from hookline.store.base import PageRequest, Store
+from hookline.tracing import Tracing
 
 MAX_PAGE_LIMIT = 250
 
@@ -56,6 +57,8 @@ class ApiContext:
     portal_color: str = "#4f46e5"
     # Where ``hookline listen`` sockets are served; None: tunnel endpoints cannot attach.
     tunnels: TunnelHub | None = None
+    # A span per publish (the no-op one unless the composition root picks OpenTelemetry).
+    tracing: Tracing = field(default_factory=Tracing)
 
     def new_secret(self) -> str:
         return generate_secret()

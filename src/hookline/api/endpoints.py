@@ -65,6 +65,7 @@ def endpoint_out(ep: Endpoint) -> EndpointOut:
         fifo=ep.fifo,
         filter=ep.payload_filter,
         forward_headers=ep.forward_headers,
+        send_traceparent=ep.send_traceparent,
         created_at=to_datetime(ep.created_at),
         updated_at=to_datetime(ep.updated_at),
     )
@@ -154,6 +155,7 @@ def new_endpoint(
         fifo=body.fifo,
         payload_filter=checked_filter(body.filter),
         forward_headers=checked_forward_headers(body.forward_headers),
+        send_traceparent=body.send_traceparent,
         created_at=now,
         updated_at=now,
     )
@@ -206,6 +208,7 @@ async def upsert_endpoint(
         ep.rate_limit, ep.metadata = body.throttle_rate, body.metadata or {}
         ep.max_in_flight, ep.fifo = body.max_in_flight, body.fifo
         ep.payload_filter, ep.forward_headers = payload_filter, forward
+        ep.send_traceparent = body.send_traceparent
 
     return endpoint_out(await update_endpoint(ctx, ep, change))
 
@@ -252,6 +255,8 @@ async def patch_endpoint(
             ep.payload_filter = payload_filter
         if "forward_headers" in sent:
             ep.forward_headers = forward
+        if "send_traceparent" in sent and body.send_traceparent is not None:
+            ep.send_traceparent = body.send_traceparent
 
     return endpoint_out(await update_endpoint(ctx, first, change))
 

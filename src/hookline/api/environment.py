@@ -277,6 +277,7 @@ async def _save_endpoint(
     ep.rate_limit, ep.metadata = built.rate_limit, built.metadata
     ep.max_in_flight, ep.fifo = built.max_in_flight, built.fifo
     ep.payload_filter, ep.forward_headers = built.payload_filter, built.forward_headers
+    ep.send_traceparent = built.send_traceparent
     if "secret" in sent and doc.secret:
         ep.secret = built.secret
     if "headers" in sent and doc.headers is not None:
@@ -306,6 +307,7 @@ def _endpoint_state(ep: Endpoint) -> tuple[Any, ...]:
         ep.fifo,
         ep.payload_filter,
         ep.forward_headers,
+        ep.send_traceparent,
         ep.secret,
         dict(ep.headers),
     )

@@ -140,6 +140,24 @@ async def publish_message(
     )
     key = idempotency_key(scope)
     keyed = None if key is None else PublishKey(key, with_content)
+    span = ctx.tracing.start_publish(target_app_id, msg.event_type, scope["headers"])
+    if span is None:
+        return await _stored(ctx, msg, body, with_content, now, new_app, keyed)
+    msg.traceparent, msg.tracestate = span.traceparent, span.tracestate
+    span.message(msg.id)
+    with span:
+        return await _stored(ctx, msg, body, with_content, now, new_app, keyed)
+
+
+async def _stored(
+    ctx: ApiContext,
+    msg: Message,
+    body: MessageIn,
+    with_content: bool,
+    now: int,
+    new_app: Application | None,
+    keyed: PublishKey | None,
+) -> MessageOut | Response:
     outcome = await ctx.store.publish(msg, now, new_app, idempotency=keyed)
     if outcome.replayed is not None:
         return replayed(outcome)

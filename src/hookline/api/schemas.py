@@ -169,6 +169,7 @@ class EndpointUpsertIn(Schema):
     fifo: bool = False
     filter: PayloadFilter | None = None
     forward_headers: ForwardHeaders | None = None
+    send_traceparent: bool = False
 
 
 class EndpointIn(EndpointUpsertIn):
@@ -193,6 +194,7 @@ class EndpointPatch(Schema):
     fifo: bool | None = None
     filter: PayloadFilter | None = None
     forward_headers: ForwardHeaders | None = None
+    send_traceparent: bool | None = None
 
 
 class EndpointOut(Schema):
@@ -212,6 +214,7 @@ class EndpointOut(Schema):
     fifo: bool = False
     filter: str | None = None
     forward_headers: list[str] | None = None
+    send_traceparent: bool = False
     created_at: datetime
     updated_at: datetime
 

@@ -112,7 +112,7 @@ class Sender:
         return headers
 
     def _request(
-        self, task: DeliveryTask, target: Target, timestamp: int
+        self, task: DeliveryTask, target: Target, timestamp: int, traceparent: str | None = None
     ) -> tuple[bytes, dict[str, str]]:
         """The whole request: the URL's cached head, the headers as ``signed_headers``
         has them, the payload. Built as one string, with no dict in between; and beside
@@ -125,10 +125,15 @@ class Sender:
             for name, value in _custom_headers(task).items():
                 if target.has_auth and name.lower() == "authorization":
                     continue  # the URL's credentials win over a custom header
+                if traceparent is not None and name.lower() == "traceparent":
+                    continue  # the attempt's own trace context wins
                 if _UNSAFE.search(name) or _UNSAFE.search(value):
                     raise SendError(ErrorKind.CONNECTION_ERROR, f"invalid header {name!r}")
                 lines += f"{name}: {value}\r\n"
                 shown[name] = MASKED if _secret(name) else value
+        if traceparent is not None:  # not signed: Standard Webhooks signs no header
+            lines += f"traceparent: {traceparent}\r\n"
+            shown["traceparent"] = traceparent
         svix = ""
         length = str(len(task.payload))
         shown.update(
@@ -152,7 +157,8 @@ class Sender:
         )
         return target.head + head.encode("utf-8") + task.payload, shown
 
-    async def send(self, task: DeliveryTask) -> Outcome:
+    async def send(self, task: DeliveryTask, traceparent: str | None = None) -> Outcome:
+        """``traceparent`` goes out as that header (an endpoint that opted in to traces)."""
         client = self._client
         assert client is not None, "sender is not open"
         started_wall = time.time()
@@ -177,7 +183,7 @@ class Sender:
             target = client.target(task.url)
             if target.refused:
                 return done(0, "destination address refused by the SSRF guard", ErrorKind.BLOCKED)
-            data, sent = self._request(task, target, int(started_wall))
+            data, sent = self._request(task, target, int(started_wall), traceparent)
             resp = await client.post(target, data, self._config.request_timeout)
         except SendError as exc:
             return done(0, str(exc), exc.kind)

@@ -33,6 +33,7 @@ from hookline.models import (
 )
 from hookline.retry import RetryPolicy, parse_retry_after
 from hookline.store.base import ClaimAsk, Store
+from hookline.tracing import Tracing
 
 log = logging.getLogger("hookline.worker")
 
@@ -100,10 +101,13 @@ class Worker:
         policy: RetryPolicy,
         config: WorkerConfig,
         actions: ActionRunner | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         """``actions`` runs endpoints whose URL is ``action://NAME``; without it every
-        such delivery fails as an undeclared action (it never reaches the HTTP sender)."""
+        such delivery fails as an undeclared action (it never reaches the HTTP sender).
+        ``tracing`` records a span per attempt (none without it)."""
         self._store = store
+        self._tracing = tracing or Tracing()
         self._sender = sender
         self._actions = actions or ActionRunner({})
         self._policy = policy
@@ -259,16 +263,21 @@ class Worker:
         timer = asyncio.get_running_loop().call_later(
             self._config.slow_after, self._demote, demoted
         )
+        span = self._tracing.start_attempt(task)
         try:
             try:
                 if task.url.startswith(ACTION_SCHEME):
                     outcome = await self._actions.run(task)
                 else:
-                    outcome = await self._sender.send(task)
+                    sent = span.traceparent if span and task.send_traceparent else None
+                    outcome = await self._sender.send(task, sent)
             except Exception as exc:  # a bug in the sender must not lose the lease silently
                 log.exception("sending %s failed unexpectedly", task.delivery_id)
                 outcome = Outcome(0, f"internal error: {exc}", 0, ErrorKind.CONNECTION_ERROR)
-            self._results.append(decide(task, outcome, self._policy, _now_ms()))
+            result = decide(task, outcome, self._policy, _now_ms())
+            if span is not None:
+                span.end(result)
+            self._results.append(result)
             self._results_ready.set()
         finally:
             timer.cancel()

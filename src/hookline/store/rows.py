@@ -113,7 +113,7 @@ def event_type_params(e: EventType) -> tuple[Any, ...]:
 ENDPOINT_COLS = (
     "id, app_id, uid, url, description, event_types, channels, disabled, rate_limit, "
     "secret, old_secrets, headers, metadata, version, created_at, updated_at, "
-    "max_in_flight, fifo, payload_filter, forward_headers"
+    "max_in_flight, fifo, payload_filter, forward_headers, send_traceparent"
 )
 
 
@@ -140,6 +140,7 @@ def endpoint_from_row(r: Row, box: SecretBox) -> Endpoint:
         fifo=bool(r[17]),
         payload_filter=r[18],
         forward_headers=load(r[19]),
+        send_traceparent=bool(r[20]),
     )
 
 
@@ -165,6 +166,7 @@ def endpoint_params(e: Endpoint, box: SecretBox) -> tuple[Any, ...]:
         e.fifo,
         e.payload_filter,
         dump_opt(e.forward_headers or None),
+        e.send_traceparent,
     )
 
 
@@ -186,7 +188,8 @@ def resealed_endpoint_secrets(
 
 
 MESSAGE_COLS = (
-    "id, app_id, event_type, event_id, payload, channels, tags, created_at, headers, deliver_at"
+    "id, app_id, event_type, event_id, payload, channels, tags, created_at, headers, deliver_at,"
+    " traceparent, tracestate"
 )
 
 
@@ -202,6 +205,8 @@ def message_from_row(r: Row) -> Message:
         created_at=r[7],
         headers=load(r[8]),
         deliver_at=r[9],
+        traceparent=r[10],
+        tracestate=r[11],
     )
 
 
@@ -217,6 +222,8 @@ def message_params(m: Message) -> tuple[Any, ...]:
         m.created_at,
         dump_opt(m.headers),
         m.deliver_at,
+        m.traceparent,
+        m.tracestate,
     )
 
 

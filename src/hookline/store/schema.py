@@ -77,6 +77,8 @@ endpoint = Table(
     Column("payload_filter", Text, nullable=True),
     # names of a received request's original headers to pass on (JSON list), for sources
     Column("forward_headers", Text, nullable=True),
+    # sendTraceparent: the delivery attempt's W3C trace context goes to the subscriber
+    Column("send_traceparent", Boolean, nullable=False, server_default=false()),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     UniqueConstraint("app_id", "uid", name="uq_endpoint_app_uid"),
@@ -98,6 +100,9 @@ message = Table(
     Column("created_at", BigInteger, nullable=False),
     # deliverAt: no delivery of the message is due before it (NULL: at once)
     Column("deliver_at", BigInteger, nullable=True),
+    # the publish span's W3C trace context, parent of its delivery attempts' spans
+    Column("traceparent", Text, nullable=True),
+    Column("tracestate", Text, nullable=True),
     UniqueConstraint("app_id", "event_id", name="uq_message_app_event_id"),
     Index("ix_message_app", "app_id", "id"),
 )

@@ -116,10 +116,10 @@ def _tasks_for(
     # the event type's retry schedule comes with the message (a primary-key join), so a
     # schedule changed through the API counts from the next claim, at no extra query
     messages = {
-        r[0]: (*r[:6], None if r[6] is None else rows.load(r[6]), _schedule(r[7]))
+        r[0]: (*r[:6], None if r[6] is None else rows.load(r[6]), _schedule(r[7]), *r[8:])
         for r in conn.execute(
             "SELECT m.id, m.app_id, m.event_type, m.payload, m.created_at, m.event_id,"
-            " m.headers, et.retry_schedule FROM message m"
+            " m.headers, et.retry_schedule, m.traceparent, m.tracestate FROM message m"
             " LEFT JOIN event_type et ON et.name = m.event_type"
             f" WHERE m.id IN ({marks(len(msg_ids))})",
             msg_ids,
@@ -163,6 +163,9 @@ def _tasks_for(
                 original_headers=msg[6],
                 forward_headers=_lowered(ep.forward_headers),
                 retry_schedule=msg[7],
+                traceparent=msg[8],
+                tracestate=msg[9],
+                send_traceparent=ep.send_traceparent,
             )
         )
     conn.executemany(
