@@ -120,6 +120,13 @@ class Settings(BaseSettings):
     portal_primary_color: str = Field(default="#4f46e5", pattern=r"^#[0-9a-fA-F]{6}$")
     portal_name: str = Field(default="hookline", min_length=1, max_length=60)
 
+    # Operating it: logs (read by the CLI's entry, beside --log-level) and readiness.
+    log_format: Literal["text", "json"] = "text"
+    heartbeat_seconds: Annotated[float, BeforeValidator(parse_duration)] = Field(
+        default=5.0, gt=0, le=300
+    )
+    ready_require_worker: bool = True
+
     @field_validator("retry_schedule", mode="before")
     @classmethod
     def _parse_schedule(cls, value: object) -> object:

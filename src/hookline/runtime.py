@@ -29,6 +29,7 @@ from hookline.config import Settings
 from hookline.delivery.action_config import LEASE_HEADROOM_S, ActionSpec, load_actions
 from hookline.delivery.actions import ActionRunner
 from hookline.delivery.fanout import Fanout, FanoutConfig
+from hookline.delivery.heartbeat import Heartbeat
 from hookline.delivery.maintenance import DAY_MS, Maintenance, MaintenanceConfig
 from hookline.delivery.sender import Sender, SenderConfig
 from hookline.delivery.tunnel import TunnelConfig, Tunnels
@@ -330,6 +331,7 @@ class Roles:
     maintenance: Maintenance | None = None
     router: Router | None = None  # runs with the API: it routes what intake stored
     fanout: Fanout | None = None  # runs with the worker: background fan-out
+    heartbeat: Heartbeat | None = None  # runs with the worker: readiness reads it
 
 
 class _ApiServer(uvicorn.Server):
@@ -348,7 +350,9 @@ def actions(settings: Settings) -> dict[str, ActionSpec]:
     return load_actions(settings.actions_file, settings.lease_seconds - LEASE_HEADROOM_S)
 
 
-def build_roles(settings: Settings, dev: bool = False, *, migrated: bool = False) -> Roles:
+def build_roles(
+    settings: Settings, dev: bool = False, *, migrated: bool = False, name: str = "worker"
+) -> Roles:
     declared = actions(settings)  # before anything is opened: a bad file changes nothing
     store = open_store(settings, migrated=migrated)
     worker = sender = api = maintenance = router = fanout = None
@@ -398,6 +402,8 @@ def build_roles(settings: Settings, dev: bool = False, *, migrated: bool = False
             portal_logo_url=settings.portal_logo_url,
             portal_color=settings.portal_primary_color,
             tunnels=tunnels(settings, store, dev),
+            heartbeat_s=settings.heartbeat_seconds,
+            ready_require_worker=settings.ready_require_worker,
         )
         intake = IntakeConfig(
             max_body_bytes=settings.inbound_max_body_bytes,
@@ -415,6 +421,7 @@ def build_roles(settings: Settings, dev: bool = False, *, migrated: bool = False
             http=protocol_class(http_limits(settings)),
             ws="websockets-sansio",  # the tunnel's socket; uvicorn pings it every 20 s
             lifespan="off",
+            log_config=None,  # uvicorn's loggers reach ours (text or JSON, redacted)
             log_level="warning",
             access_log=False,
             server_header=False,
@@ -423,7 +430,8 @@ def build_roles(settings: Settings, dev: bool = False, *, migrated: bool = False
             timeout_graceful_shutdown=10,
         )
         api = _ApiServer(config)
-    return Roles(store, worker, sender, api, maintenance, router, fanout)
+    beat = Heartbeat(store, name, settings.heartbeat_seconds) if settings.run_worker else None
+    return Roles(store, worker, sender, api, maintenance, router, fanout, beat)
 
 
 def ui_config(settings: Settings, store: Store, context: ApiContext) -> UiConfig:
@@ -463,6 +471,8 @@ async def run(roles: Roles, started: asyncio.Event | None = None) -> None:
             tasks.append(asyncio.create_task(roles.maintenance.run(), name="hookline-maintenance"))
         if roles.fanout is not None:
             tasks.append(asyncio.create_task(roles.fanout.run(), name="hookline-fanout"))
+        if roles.heartbeat is not None:
+            tasks.append(asyncio.create_task(roles.heartbeat.run(), name="hookline-heartbeat"))
         if roles.api is not None:
             tasks.append(asyncio.create_task(roles.api.serve(), name="hookline-api"))
         if roles.router is not None:
@@ -480,8 +490,13 @@ async def run(roles: Roles, started: asyncio.Event | None = None) -> None:
             if task is not waiter and not task.cancelled() and task.exception() is not None
         ]
         for task in ended:
-            log.error("the %s role failed: %r", task.get_name(), task.exception())
-        log.info("shutting down")
+            log.error(
+                "the %s role failed: %r",
+                task.get_name(),
+                task.exception(),
+                extra={"event": "role_failed"},
+            )
+        log.info("shutting down", extra={"event": "shutting_down"})
         if roles.api is not None:
             roles.api.should_exit = True
         if roles.worker is not None:
@@ -490,6 +505,8 @@ async def run(roles: Roles, started: asyncio.Event | None = None) -> None:
             roles.maintenance.stop()
         if roles.fanout is not None:
             roles.fanout.stop()
+        if roles.heartbeat is not None:
+            roles.heartbeat.stop()
         if roles.router is not None:
             roles.router.stop()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-from hookline import runtime
+from hookline import logs, runtime
 from hookline.config import Settings
 
 log = logging.getLogger("hookline.supervisor")
@@ -148,7 +148,13 @@ class Supervisor:
                 data = b""
             if READY in data and not child.ready:
                 child.ready = True
-                log.info("%s is up (pid %d)", child.name, child.proc.pid if child.proc else 0)
+                pid = child.proc.pid if child.proc else 0
+                log.info(
+                    "%s is up (pid %d)",
+                    child.name,
+                    pid,
+                    extra={"event": "role_started", "role": child.role, "pid": pid},
+                )
             if not data:  # EOF: the child is gone; _reap reports it
                 self._close_link(child)
 
@@ -189,7 +195,8 @@ class Supervisor:
 
     def _spawn(self, child: Child) -> None:
         mine, theirs = socket.socketpair()
-        argv = [sys.executable, "-m", "hookline", "--log-level", _level_name(), "child"]
+        argv = [sys.executable, "-m", "hookline", "--log-level", _level_name()]
+        argv += ["--log-format", logs.current_format(), "child"]
         argv += ["--role", child.role, "--name", child.name, "--link-fd", str(theirs.fileno())]
         argv += ["--host", self.settings.host, "--port", str(self.settings.port)]
         if child.role == "worker" and not child.maintenance:
@@ -263,12 +270,9 @@ def run_child(settings: Settings, name: str, link_fd: int, dev: bool) -> None:
     """Run the roles ``settings`` switch on, tell the parent once serving, and die with
     the parent (if it died before ``die_with_parent``, the link is at EOF already)."""
     die_with_parent()
-    for handler in logging.getLogger().handlers:
-        handler.setFormatter(
-            logging.Formatter(f"%(asctime)s %(levelname)s [{name}] %(name)s: %(message)s")
-        )
+    logs.configure(_level_name(), logs.current_format(), process=name)
     link = socket.socket(fileno=link_fd)
-    roles = runtime.build_roles(settings, dev=dev, migrated=True)
+    roles = runtime.build_roles(settings, dev=dev, migrated=True, name=name)
     try:
         asyncio.run(_child_main(roles, link))
     except runtime.RoleStopped:  # logged already; the parent starts this child again

@@ -56,6 +56,9 @@ class ApiContext:
     portal_color: str = "#4f46e5"
     # Where ``hookline listen`` sockets are served; None: tunnel endpoints cannot attach.
     tunnels: TunnelHub | None = None
+    # Readiness: workers beat this often, and must have beaten within three beats.
+    heartbeat_s: float = 5.0
+    ready_require_worker: bool = True
 
     def new_secret(self) -> str:
         return generate_secret()

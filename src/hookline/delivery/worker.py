@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from hookline import ids
 from hookline.breaker import HealthPolicy
 from hookline.delivery.actions import ActionRunner
+from hookline.delivery.log_events import log_result, task_ids
 from hookline.delivery.scheduler import Scheduler
 from hookline.delivery.sender import Outcome, Sender
 from hookline.errors import OutageLog
@@ -266,9 +267,15 @@ class Worker:
                 else:
                     outcome = await self._sender.send(task)
             except Exception as exc:  # a bug in the sender must not lose the lease silently
-                log.exception("sending %s failed unexpectedly", task.delivery_id)
+                log.exception(
+                    "sending %s failed unexpectedly",
+                    task.delivery_id,
+                    extra={"event": "send_crashed", **task_ids(task)},
+                )
                 outcome = Outcome(0, f"internal error: {exc}", 0, ErrorKind.CONNECTION_ERROR)
-            self._results.append(decide(task, outcome, self._policy, _now_ms()))
+            result = decide(task, outcome, self._policy, _now_ms())
+            log_result(result)
+            self._results.append(result)
             self._results_ready.set()
         finally:
             timer.cancel()
