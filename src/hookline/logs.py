@@ -14,7 +14,7 @@ import logging
 import re
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -24,8 +24,8 @@ REDACTED = "[redacted]"
 
 # A prefix we issue or accept, then the token's characters (base64, base64url, hex).
 _SECRET = re.compile(
-    r"(?<![A-Za-z0-9])(whsec_|whpk_|whsk_|hk_|hlk_|appsk_|integsk_)[A-Za-z0-9+/=_\-.]+"
-    r"|(?<![A-Za-z0-9])((?i:bearer|basic)\s+)[A-Za-z0-9+/=_\-.~]+"
+    r"(?<![A-Za-z0-9_])(whsec_|whpk_|whsk_|hk_|hlk_|appsk_|integsk_)[A-Za-z0-9+/=_\-.]+"
+    r"|(?<![A-Za-z0-9_])((?i:bearer|basic)\s+)[A-Za-z0-9+/=_\-.~]+"
 )
 # LogRecord's own attributes: everything else on a record came in through ``extra``.
 _RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
@@ -107,7 +107,16 @@ def configure(level: str, fmt: str = "text", process: str | None = None) -> None
     ours = [h for h in root.handlers if getattr(h, "hookline", False)]
     if root.handlers and not ours:
         return
-    handler = logging.StreamHandler(sys.stderr)
+    handler = make_handler(sys.stderr, fmt, process)
+    for old in ours:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+
+
+def make_handler(stream: TextIO, fmt: str, process: str | None = None) -> logging.Handler:
+    """A handler writing to ``stream`` in ``fmt``, with the redaction filter."""
+    handler = logging.StreamHandler(stream)
     handler.hookline = True  # type: ignore[attr-defined]
     if fmt == "json":
         handler.setFormatter(JsonLines(process))
@@ -115,10 +124,7 @@ def configure(level: str, fmt: str = "text", process: str | None = None) -> None
         text = TEXT if process is None else TEXT.replace("%(name)s", f"[{process}] %(name)s")
         handler.setFormatter(TextLines(text))
     handler.addFilter(RedactSecrets())
-    for old in ours:
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(level.upper())
+    return handler
 
 
 def current_format() -> str:

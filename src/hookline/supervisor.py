@@ -119,7 +119,11 @@ class Supervisor:
     def _on_signal(self, signum: int, _frame: object) -> None:
         if signum in (signal.SIGTERM, signal.SIGINT) and not self._stopping:
             self._stopping = True
-            log.info("received %s: stopping", signal.Signals(signum).name)
+            log.info(
+                "received %s: stopping",
+                signal.Signals(signum).name,
+                extra={"event": "stop_requested"},
+            )
 
     def _start_all(self) -> str | None:
         """Start every child together. One that exits before it is serving (an API that
@@ -182,6 +186,7 @@ class Supervisor:
                 f" (crash loop: {child.streak} exits in a row)"
                 if child.streak >= CRASH_LOOP
                 else "",
+                extra={"event": "role_exited", "role": child.role},
             )
 
     def _restart_due(self) -> None:
@@ -237,7 +242,12 @@ class Supervisor:
                     log.error("%s did not stop within %.0fs; killing it", child.name, grace)
                     child.proc.kill()
                     child.proc.wait()
-                log.info("%s stopped (%s)", child.name, describe(child.proc.returncode))
+                log.info(
+                    "%s stopped (%s)",
+                    child.name,
+                    describe(child.proc.returncode),
+                    extra={"event": "role_stopped", "role": child.role},
+                )
             for child in group:
                 child.proc, child.restart_at = None, None
 

@@ -15,7 +15,9 @@ from hookline import logs
     "--log-level",
     default="info",
     show_default=True,
+    envvar="HOOKLINE_LOG_LEVEL",
     type=click.Choice(["debug", "info", "warning", "error"]),
+    help="[env HOOKLINE_LOG_LEVEL]",
 )
 @click.option(
     "--log-format",
