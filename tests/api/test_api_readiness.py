@@ -137,6 +137,6 @@ async def test_a_stopped_postgres_server_is_503_with_the_reason(
             resp, took = await _get(base)
             assert resp.status_code == 503, resp.text
             assert resp.json()["detail"].startswith("database unavailable: ")
-            assert took < 20.0, took  # the 1 s timeout, with room for a busy machine
+            assert took < 1.0 * 20, took  # the timeout, with room for a busy machine
     finally:
         await store.close()

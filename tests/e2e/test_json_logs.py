@@ -59,6 +59,13 @@ async def test_json_logs_are_parseable_and_carry_no_secret(
         async with httpx.AsyncClient(base_url=server.base_url) as anon:
             ready = await anon.get("/api/v1/health/ready")
         assert ready.status_code == 200, ready.text
+        # uvicorn's own warning goes through our handler too
+        host, port = server.base_url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+        await writer.drain()
+        await asyncio.wait_for(reader.read(), 10)
+        writer.close()
     assert await asyncio.to_thread(server.stop) == 0
 
     output = server.stdout_path.read_text() + server.stderr_path.read_text()
@@ -71,7 +78,7 @@ async def test_json_logs_are_parseable_and_carry_no_secret(
     assert new_secret.removeprefix("whsec_") not in output
 
     events = {r["event"] for r in records}
-    assert {"serve_started", "role_started", "delivery_attempt"} <= events, events
+    assert {"serve_started", "role_started", "delivery_attempt", "role_stopped"} <= events
     attempts = [r for r in records if r["event"] == "delivery_attempt"]
     outcomes = {(r["endpoint_id"], r["outcome"]) for r in attempts if r["msg_id"] == msg_id}
     assert {(ok["id"], "failed"), (ok["id"], "success"), (down["id"], "given_up")} <= outcomes
@@ -81,6 +88,7 @@ async def test_json_logs_are_parseable_and_carry_no_secret(
     assert [(r["endpoint_id"], r["msg_id"], r["level"]) for r in given_up] == [
         (down["id"], msg_id, "WARNING")
     ]
+    assert any(r["logger"] == "uvicorn.error" for r in records), events
     processes = {r.get("process") for r in records}
     assert {"api", "worker-1"} <= processes, processes
 

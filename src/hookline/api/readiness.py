@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from hookline.api.context import ApiContext
+from hookline.errors import StoreError
 from hookline.store.base import Store
 
 PATH = "/api/v1/health/ready"
@@ -44,7 +45,7 @@ async def check(store: Store, policy: ReadyPolicy) -> tuple[str | None, dict[str
     except TimeoutError:
         reason = f"database unavailable: no answer in {policy.timeout_s:g}s"
     except Exception as exc:
-        reason = f"database unavailable: {exc}"
+        reason = f"database unavailable: {_why(exc)}"
     if reason is not None:
         checks["database"] = "failed"
         checks["worker"] = "unknown"
@@ -59,7 +60,7 @@ async def check(store: Store, policy: ReadyPolicy) -> tuple[str | None, dict[str
         return f"database unavailable: no answer in {policy.timeout_s:g}s", checks
     except Exception as exc:
         checks["worker"] = "unknown"
-        return f"database unavailable: {exc}", checks
+        return f"database unavailable: {_why(exc)}", checks
     age_s = None if last is None else max(0.0, time.time() - last / 1000)
     checks["worker"] = {"lastHeartbeatAgeSeconds": None if age_s is None else round(age_s, 3)}
     if age_s is None:
@@ -67,6 +68,12 @@ async def check(store: Store, policy: ReadyPolicy) -> tuple[str | None, dict[str
     if age_s > STALE_AFTER * policy.heartbeat_s:
         return f"no worker heartbeat for {age_s:.0f} s", checks
     return None, checks
+
+
+def _why(exc: Exception) -> str:
+    """The store's own words (written for clients), else only the error's type: anyone
+    may call the probe, so a driver's message (hosts, paths) stays out of its answer."""
+    return str(exc) if isinstance(exc, StoreError) else type(exc).__name__
 
 
 @router.get(PATH)
