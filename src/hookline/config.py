@@ -122,6 +122,7 @@ class Settings(BaseSettings):
 
     # Operating it: logs (read by the CLI's entry, beside --log-level) and readiness.
     log_format: Literal["text", "json"] = "text"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
     heartbeat_seconds: Annotated[float, BeforeValidator(parse_duration)] = Field(
         default=5.0, gt=0, le=300
     )
