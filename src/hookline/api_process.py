@@ -89,6 +89,8 @@ def build(settings: Settings, store: Store, wiring: ApiWiring) -> tuple[uvicorn.
         portal_color=settings.portal_primary_color,
         tunnels=wiring.tunnels,
         tracing=wiring.tracing,
+        heartbeat_s=settings.heartbeat_seconds,
+        ready_require_worker=settings.ready_require_worker,
     )
     intake = IntakeConfig(
         max_body_bytes=settings.inbound_max_body_bytes,
@@ -106,6 +108,7 @@ def build(settings: Settings, store: Store, wiring: ApiWiring) -> tuple[uvicorn.
         http=protocol_class(http_limits(settings)),
         ws="websockets-sansio",  # the tunnel's socket; uvicorn pings it every 20 s
         lifespan="off",
+        log_config=None,  # uvicorn's loggers reach ours (text or JSON, redacted)
         log_level="warning",
         access_log=False,
         server_header=False,

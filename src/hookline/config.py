@@ -127,6 +127,14 @@ class Settings(BaseSettings):
         default=None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT"
     )
 
+    # Operating it: logs (read by the CLI's entry, beside --log-level) and readiness.
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    heartbeat_seconds: Annotated[float, BeforeValidator(parse_duration)] = Field(
+        default=5.0, gt=0, le=300
+    )
+    ready_require_worker: bool = True
+
     @field_validator("retry_schedule", mode="before")
     @classmethod
     def _parse_schedule(cls, value: object) -> object:

@@ -25,6 +25,7 @@ from hookline.config import Settings
 from hookline.delivery.action_config import LEASE_HEADROOM_S, ActionSpec, load_actions
 from hookline.delivery.actions import ActionRunner
 from hookline.delivery.fanout import Fanout, FanoutConfig
+from hookline.delivery.heartbeat import Heartbeat
 from hookline.delivery.maintenance import DAY_MS, Maintenance, MaintenanceConfig
 from hookline.delivery.sender import Sender, SenderConfig
 from hookline.delivery.tunnel import TunnelConfig, Tunnels
@@ -316,6 +317,7 @@ class Roles:
     router: Router | None = None  # runs with the API: it routes what intake stored
     fanout: Fanout | None = None  # runs with the worker: background fan-out
     tracing: Tracing = field(default_factory=Tracing)  # closed (flushed) at shutdown
+    heartbeat: Heartbeat | None = None  # runs with the worker: readiness reads it
 
 
 def actions(settings: Settings) -> dict[str, ActionSpec]:
@@ -327,9 +329,15 @@ def actions(settings: Settings) -> dict[str, ActionSpec]:
 
 
 def build_roles(
-    settings: Settings, dev: bool = False, *, migrated: bool = False, tracing: Tracing | None = None
+    settings: Settings,
+    dev: bool = False,
+    *,
+    migrated: bool = False,
+    tracing: Tracing | None = None,
+    name: str = "worker",
 ) -> Roles:
-    """``tracing`` replaces the one the settings choose (a test's in-memory exporter)."""
+    """``tracing`` replaces the one the settings choose (a test's in-memory exporter);
+    ``name`` is the worker's in its heartbeat."""
     declared = actions(settings)  # before anything is opened: a bad file changes nothing
     tracing = build_tracing(settings) if tracing is None else tracing
     store = open_store(settings, migrated=migrated)
@@ -382,7 +390,8 @@ def build_roles(
                 tracing=tracing,
             ),
         )
-    return Roles(store, worker, sender, api, maintenance, router, fanout, tracing)
+    beat = Heartbeat(store, name, settings.heartbeat_seconds) if settings.run_worker else None
+    return Roles(store, worker, sender, api, maintenance, router, fanout, tracing, beat)
 
 
 class RoleStopped(Exception):
@@ -407,6 +416,8 @@ async def run(roles: Roles, started: asyncio.Event | None = None) -> None:
             tasks.append(asyncio.create_task(roles.maintenance.run(), name="hookline-maintenance"))
         if roles.fanout is not None:
             tasks.append(asyncio.create_task(roles.fanout.run(), name="hookline-fanout"))
+        if roles.heartbeat is not None:
+            tasks.append(asyncio.create_task(roles.heartbeat.run(), name="hookline-heartbeat"))
         if roles.api is not None:
             tasks.append(asyncio.create_task(roles.api.serve(), name="hookline-api"))
         if roles.router is not None:
@@ -424,8 +435,13 @@ async def run(roles: Roles, started: asyncio.Event | None = None) -> None:
             if task is not waiter and not task.cancelled() and task.exception() is not None
         ]
         for task in ended:
-            log.error("the %s role failed: %r", task.get_name(), task.exception())
-        log.info("shutting down")
+            log.error(
+                "the %s role failed: %r",
+                task.get_name(),
+                task.exception(),
+                extra={"event": "role_failed"},
+            )
+        log.info("shutting down", extra={"event": "shutting_down"})
         if roles.api is not None:
             roles.api.should_exit = True
         if roles.worker is not None:
@@ -434,6 +450,8 @@ async def run(roles: Roles, started: asyncio.Event | None = None) -> None:
             roles.maintenance.stop()
         if roles.fanout is not None:
             roles.fanout.stop()
+        if roles.heartbeat is not None:
+            roles.heartbeat.stop()
         if roles.router is not None:
             roles.router.stop()
         await asyncio.gather(*tasks, return_exceptions=True)

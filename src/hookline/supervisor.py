@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-from hookline import runtime
+from hookline import logs, runtime
 from hookline.config import Settings
 
 log = logging.getLogger("hookline.supervisor")
@@ -119,7 +119,11 @@ class Supervisor:
     def _on_signal(self, signum: int, _frame: object) -> None:
         if signum in (signal.SIGTERM, signal.SIGINT) and not self._stopping:
             self._stopping = True
-            log.info("received %s: stopping", signal.Signals(signum).name)
+            log.info(
+                "received %s: stopping",
+                signal.Signals(signum).name,
+                extra={"event": "stop_requested"},
+            )
 
     def _start_all(self) -> str | None:
         """Start every child together. One that exits before it is serving (an API that
@@ -148,7 +152,13 @@ class Supervisor:
                 data = b""
             if READY in data and not child.ready:
                 child.ready = True
-                log.info("%s is up (pid %d)", child.name, child.proc.pid if child.proc else 0)
+                pid = child.proc.pid if child.proc else 0
+                log.info(
+                    "%s is up (pid %d)",
+                    child.name,
+                    pid,
+                    extra={"event": "role_started", "role": child.role, "pid": pid},
+                )
             if not data:  # EOF: the child is gone; _reap reports it
                 self._close_link(child)
 
@@ -176,6 +186,7 @@ class Supervisor:
                 f" (crash loop: {child.streak} exits in a row)"
                 if child.streak >= CRASH_LOOP
                 else "",
+                extra={"event": "role_exited", "role": child.role},
             )
 
     def _restart_due(self) -> None:
@@ -189,7 +200,8 @@ class Supervisor:
 
     def _spawn(self, child: Child) -> None:
         mine, theirs = socket.socketpair()
-        argv = [sys.executable, "-m", "hookline", "--log-level", _level_name(), "child"]
+        argv = [sys.executable, "-m", "hookline", "--log-level", _level_name()]
+        argv += ["--log-format", logs.current_format(), "child"]
         argv += ["--role", child.role, "--name", child.name, "--link-fd", str(theirs.fileno())]
         argv += ["--host", self.settings.host, "--port", str(self.settings.port)]
         if child.role == "worker" and not child.maintenance:
@@ -230,7 +242,12 @@ class Supervisor:
                     log.error("%s did not stop within %.0fs; killing it", child.name, grace)
                     child.proc.kill()
                     child.proc.wait()
-                log.info("%s stopped (%s)", child.name, describe(child.proc.returncode))
+                log.info(
+                    "%s stopped (%s)",
+                    child.name,
+                    describe(child.proc.returncode),
+                    extra={"event": "role_stopped", "role": child.role},
+                )
             for child in group:
                 child.proc, child.restart_at = None, None
 
@@ -263,12 +280,9 @@ def run_child(settings: Settings, name: str, link_fd: int, dev: bool) -> None:
     """Run the roles ``settings`` switch on, tell the parent once serving, and die with
     the parent (if it died before ``die_with_parent``, the link is at EOF already)."""
     die_with_parent()
-    for handler in logging.getLogger().handlers:
-        handler.setFormatter(
-            logging.Formatter(f"%(asctime)s %(levelname)s [{name}] %(name)s: %(message)s")
-        )
+    logs.configure(_level_name(), logs.current_format(), process=name)
     link = socket.socket(fileno=link_fd)
-    roles = runtime.build_roles(settings, dev=dev, migrated=True)
+    roles = runtime.build_roles(settings, dev=dev, migrated=True, name=name)
     try:
         asyncio.run(_child_main(roles, link))
     except runtime.RoleStopped:  # logged already; the parent starts this child again

@@ -17,7 +17,11 @@ from hookline.api import ApiContext, create_app
 from hookline.api.scoped_routes import compile_rules, match
 from hookline.store.base import Store
 
-PUBLIC = {("GET", "/api/v1/health"), ("GET", "/api/v1/health/ping")}
+PUBLIC = {
+    ("GET", "/api/v1/health"),
+    ("GET", "/api/v1/health/ping"),
+    ("GET", "/api/v1/health/ready"),
+}
 CATALOGUE = {
     ("GET", "/api/v1/event-type"),
     ("GET", "/api/v1/event-type/{event_type_name}"),

@@ -27,6 +27,7 @@ from hookline.api import (
     operational,
     poller,
     portal_access,
+    readiness,
     recovery,
     stats,
     tunnel,
@@ -108,6 +109,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app.state.health = HealthProbe(context.store, context.health_timeout_s)
     install_error_handlers(app)
     app.include_router(health)
+    app.include_router(readiness.router)
     for module in (applications, event_types, endpoints, messages, recovery, operational):
         app.include_router(module.router)
     app.include_router(endpoints_example.router)
@@ -128,6 +130,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app.add_middleware(JsonByDefault)
     # The token before anything reads a body or stores a key; the health routes are open.
     public = {route.path for route in health.routes if isinstance(route, APIRoute)}
+    public.add(readiness.PATH)
     app.add_middleware(TokenGate, context=context, public=public)
     # The body cap sits outside everything, so oversized requests never reach JSON parsing.
     app.add_middleware(BodyLimitMiddleware, limit=context.max_payload_bytes * 2 + 64 * 1024)

@@ -59,6 +59,9 @@ class ApiContext:
     tunnels: TunnelHub | None = None
     # A span per publish (the no-op one unless the composition root picks OpenTelemetry).
     tracing: Tracing = field(default_factory=Tracing)
+    # Readiness: workers beat this often, and must have beaten within three beats.
+    heartbeat_s: float = 5.0
+    ready_require_worker: bool = True
 
     def new_secret(self) -> str:
         return generate_secret()

@@ -7,19 +7,29 @@ import logging
 
 import click
 
+from hookline import logs
+
 
 @click.group()
 @click.option(
     "--log-level",
     default="info",
     show_default=True,
+    envvar="HOOKLINE_LOG_LEVEL",
     type=click.Choice(["debug", "info", "warning", "error"]),
+    help="[env HOOKLINE_LOG_LEVEL]",
 )
-def main(log_level: str) -> None:
+@click.option(
+    "--log-format",
+    default="text",
+    show_default=True,
+    envvar="HOOKLINE_LOG_FORMAT",
+    type=click.Choice(logs.FORMATS),
+    help="text, or json: one JSON object per line [env HOOKLINE_LOG_FORMAT].",
+)
+def main(log_level: str, log_format: str) -> None:
     """hookline: webhooks, sent and received."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(log_level, log_format)
     logging.getLogger("alembic").setLevel(
         max(logging.WARNING, logging.getLevelName(log_level.upper()))
     )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from typing import Any
 
 import click
 from pydantic import ValidationError
 
+from hookline import logs
 from hookline.cli.root import main, use_uvloop
 from hookline.config import Settings
 from hookline.signing.at_rest import UndecryptableSecret, generate_key
@@ -21,10 +23,14 @@ def _settings(**overrides: Any) -> Settings:
         raise click.UsageError(f"invalid configuration:\n{exc}") from None
 
 
-def _banner(settings: Settings, dev: bool) -> None:
-    """What ``make run`` shows, and what tests and the benchmark read back."""
+def _banner(settings: Settings, dev: bool, processes: str | None = None) -> None:
+    """What ``make run`` shows, and what tests and the benchmark read back. With JSON
+    logs it is one log line instead, without the admin token (a log pipeline keeps it)."""
     from hookline import runtime
 
+    if logs.current_format() == "json":
+        _json_banner(settings, dev, runtime.redact(settings.resolved_database_url), processes)
+        return
     if settings.run_api:
         click.echo(f"hookline API: http://{settings.host}:{settings.port}/api/v1")
         token = runtime.admin_token(settings)
@@ -39,6 +45,23 @@ def _banner(settings: Settings, dev: bool) -> None:
         if settings.allow_private_targets:
             guard = "off (HOOKLINE_ALLOW_PRIVATE_TARGETS)"
         click.echo(f"SSRF guard:   {guard}")
+    if processes is not None:
+        click.echo(f"processes:    {processes}")
+
+
+def _json_banner(settings: Settings, dev: bool, database: str, processes: str | None) -> None:
+    base = f"http://{settings.host}:{settings.port}"
+    fields: dict[str, Any] = {"event": "serve_started", "database": database}
+    if settings.run_api:
+        fields["api_url"] = f"{base}/api/v1"
+        if settings.ui_enabled:
+            fields["dashboard_url"] = f"{base}/ui/"
+    if settings.run_worker:
+        fields["ssrf_guard"] = "off" if settings.allow_private_targets else "on"
+        fields["dev"] = dev
+    if processes is not None:
+        fields["processes"] = processes
+    logging.getLogger("hookline").info("hookline serving", extra=fields)
 
 
 def _run(settings: Settings, dev: bool) -> None:
@@ -90,8 +113,7 @@ def serve(
         runtime.prepare(settings)
     except (ValueError, runtime.SchemaError) as exc:  # a bad key or URL, a schema behind
         raise click.ClickException(str(exc)) from None
-    _banner(settings, dev)
-    click.echo(f"processes:    1 API + {count} worker(s), supervised")
+    _banner(settings, dev, f"1 API + {count} worker(s), supervised")
     sys.stdout.flush()
     sys.exit(supervisor.Supervisor(settings, count, dev).run())
 

@@ -78,7 +78,12 @@ class Fanout:
                 moved = moved or not step.blocked
             else:
                 failed = True
-                log.error("fan-out of %s failed: %r; its cursor is unchanged", msg_id, step)
+                log.error(
+                    "fan-out of %s failed: %r; its cursor is unchanged",
+                    msg_id,
+                    step,
+                    extra={"event": "fanout_failed", "msg_id": msg_id},
+                )
         return moved and not failed
 
     async def _idle(self) -> None:

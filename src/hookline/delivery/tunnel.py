@@ -111,7 +111,12 @@ class _Session:
             with contextlib.suppress(Exception):
                 await store.release(self.owner, _now_ms())
         if claimer.done() and not claimer.cancelled() and claimer.exception() is not None:
-            log.warning("tunnel %s stopped: %r", self.endpoint_id, claimer.exception())
+            log.warning(
+                "tunnel %s stopped: %r",
+                self.endpoint_id,
+                claimer.exception(),
+                extra={"event": "tunnel_stopped", "endpoint_id": self.endpoint_id},
+            )
 
     async def _read_loop(self) -> None:
         while True:
@@ -211,7 +216,12 @@ class _Session:
         try:
             await self.hub._store.record_results(self.owner, [result], _now_ms(), config.health)
         except Exception as exc:  # the lease runs out and another claim sends it again
-            log.warning("tunnel %s: recording a result failed: %r", self.endpoint_id, exc)
+            log.warning(
+                "tunnel %s: recording a result failed: %r",
+                self.endpoint_id,
+                exc,
+                extra={"event": "tunnel_record_failed", "endpoint_id": self.endpoint_id},
+            )
         self.slot_freed.set()
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from hookline import ids
 from hookline.breaker import HealthPolicy
 from hookline.delivery.actions import ActionRunner
+from hookline.delivery.log_events import log_result, task_ids
 from hookline.delivery.scheduler import Scheduler
 from hookline.delivery.sender import Outcome, Sender
 from hookline.errors import OutageLog
@@ -272,11 +273,16 @@ class Worker:
                     sent = span.traceparent if span and task.send_traceparent else None
                     outcome = await self._sender.send(task, sent)
             except Exception as exc:  # a bug in the sender must not lose the lease silently
-                log.exception("sending %s failed unexpectedly", task.delivery_id)
+                log.exception(
+                    "sending %s failed unexpectedly",
+                    task.delivery_id,
+                    extra={"event": "send_crashed", **task_ids(task)},
+                )
                 outcome = Outcome(0, f"internal error: {exc}", 0, ErrorKind.CONNECTION_ERROR)
             result = decide(task, outcome, self._policy, _now_ms())
             if span is not None:
                 span.end(result)
+            log_result(result)
             self._results.append(result)
             self._results_ready.set()
         finally:

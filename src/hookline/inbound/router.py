@@ -113,6 +113,7 @@ class Router:
                 exc,
                 delay,
                 exc_info=first,
+                extra={"event": "inbound_route_failed", "request_id": request.id},
             )
             return False
         self._held.pop(request.id, None)
@@ -162,7 +163,18 @@ class Router:
         await self._store.publish_routed(request.id, message, now_ms, verdict)
 
     async def _reject(self, request: InboundRequest, now_ms: int, reason: str) -> None:
-        log.warning("request %s is not routed: %s", request.id, reason)
+        log.warning(
+            "request %s is not routed: %s",
+            request.id,
+            reason,
+            extra={
+                "event": "inbound_rejected",
+                "request_id": request.id,
+                "source_id": request.source_id,
+                "outcome": "rejected",
+                "error_kind": reason,
+            },
+        )
         await self._store.mark_routed(request.id, now_ms, None, Verdict.REJECTED, reason)
 
     async def _wait(self, timeout: float) -> None:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("hookline.migrate")
 
 # Every revision of the history, oldest first; a test checks it against the scripts.
-REVISIONS = (*(f"{n:04d}" for n in range(1, 13)), "0014")  # "0001" … "0012", "0014"
+REVISIONS = tuple(f"{n:04d}" for n in range(1, 15))  # "0001" … "0014"
 HEAD = REVISIONS[-1]
 # pg_advisory_lock key held around an upgrade, so concurrent `hookline migrate` runs
 # take turns (the second then finds the schema current); any fixed 64-bit number

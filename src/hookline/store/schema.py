@@ -368,3 +368,14 @@ poll_consumer = Table(
     Column("updated_at", BigInteger, nullable=False),
     Index("ix_poll_consumer_endpoint", "endpoint_id"),
 )
+
+# Each running worker process's last sign of life (upserted every
+# HOOKLINE_HEARTBEAT_SECONDS, deleted on a clean stop); the readiness probe reads the newest.
+worker_heartbeat = Table(
+    "worker_heartbeat",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("host", String(255), primary_key=True),
+    Column("pid", Integer, primary_key=True),
+    Column("seen_at", BigInteger, nullable=False),
+)

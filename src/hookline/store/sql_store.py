@@ -10,6 +10,7 @@ from hookline.store.sql_conn import Conn
 from hookline.store.sql_engine import EngineOps
 from hookline.store.sql_expunge import ExpungeOps
 from hookline.store.sql_fanout import FanoutOps
+from hookline.store.sql_heartbeat import HeartbeatOps
 from hookline.store.sql_idempotency import IdempotencyOps
 from hookline.store.sql_inbound import InboundOps
 from hookline.store.sql_insights import InsightOps
@@ -39,6 +40,7 @@ class SqlStore(
     AttemptedOps,
     ExpungeOps,
     StatsOps,
+    HeartbeatOps,
 ):
     """Implements ``hookline.store.base.Store``; a backend supplies the ``Database`` and
     the channel its processes wake each other through."""
