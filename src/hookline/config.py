@@ -120,6 +120,18 @@ class Settings(BaseSettings):
     portal_primary_color: str = Field(default="#4f46e5", pattern=r"^#[0-9a-fA-F]{6}$")
     portal_name: str = Field(default="hookline", min_length=1, max_length=60)
 
+    # Prometheus metrics (docs/observability.md): /metrics on the API, token-protected
+    # unless public; a standalone worker serves its own on metrics_port when set.
+    metrics: bool = True
+    metrics_public: bool = False
+    metrics_per_endpoint: bool = False
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    # prometheus_client's own variable: set by ``hookline serve`` for its children, whose
+    # samples the API's /metrics then aggregates
+    metrics_multiproc_dir: str | None = Field(
+        default=None, validation_alias="PROMETHEUS_MULTIPROC_DIR"
+    )
+
     @field_validator("retry_schedule", mode="before")
     @classmethod
     def _parse_schedule(cls, value: object) -> object:

@@ -36,6 +36,7 @@ from hookline.delivery.worker import Worker, WorkerConfig
 from hookline.inbound.common import TrustedProxies
 from hookline.inbound.intake import IntakeApp, IntakeConfig
 from hookline.inbound.router import Router, RouterConfig
+from hookline.observability import build_metrics, serve_worker_metrics
 from hookline.retry import RetryPolicy
 from hookline.signing.at_rest import SecretBox, check_key, generate_key
 from hookline.store import migrate
@@ -351,6 +352,8 @@ def actions(settings: Settings) -> dict[str, ActionSpec]:
 def build_roles(settings: Settings, dev: bool = False, *, migrated: bool = False) -> Roles:
     declared = actions(settings)  # before anything is opened: a bad file changes nothing
     store = open_store(settings, migrated=migrated)
+    metrics = build_metrics(settings)
+    serve_worker_metrics(settings, metrics)
     worker = sender = api = maintenance = router = fanout = None
     if settings.run_worker:
         fanout = Fanout(
@@ -383,6 +386,7 @@ def build_roles(settings: Settings, dev: bool = False, *, migrated: bool = False
                 health=health_policy(settings),
             ),
             ActionRunner(declared, max_output=settings.max_response_body),
+            metrics,
         )
     if settings.run_api:
         context = ApiContext(
@@ -398,6 +402,8 @@ def build_roles(settings: Settings, dev: bool = False, *, migrated: bool = False
             portal_logo_url=settings.portal_logo_url,
             portal_color=settings.portal_primary_color,
             tunnels=tunnels(settings, store, dev),
+            metrics=metrics,
+            metrics_public=settings.metrics_public,
         )
         intake = IntakeConfig(
             max_body_bytes=settings.inbound_max_body_bytes,
@@ -408,7 +414,7 @@ def build_roles(settings: Settings, dev: bool = False, *, migrated: bool = False
         if settings.ui_enabled:
             mount_ui(api_app, ui_config(settings, store, context))
         config = uvicorn.Config(
-            IntakeApp(api_app, store, intake),
+            IntakeApp(api_app, store, intake, metrics),
             host=settings.host,
             port=settings.port,
             loop="none",

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from hookline.addresses import AddressPolicy
 from hookline.errors import Unauthorized
+from hookline.metrics import Metrics
 from hookline.models import Page
 from hookline.signing import generate_secret
 from hookline.store.base import PageRequest, Store
@@ -56,6 +57,9 @@ class ApiContext:
     portal_color: str = "#4f46e5"
     # Where ``hookline listen`` sockets are served; None: tunnel endpoints cannot attach.
     tunnels: TunnelHub | None = None
+    # Prometheus metrics (None: off); ``metrics_public`` serves /metrics without a token.
+    metrics: Metrics | None = None
+    metrics_public: bool = False
 
     def new_secret(self) -> str:
         return generate_secret()
