@@ -15,10 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import SRC_DIR, ServerHandle, free_port
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
 
+from conftest import SRC_DIR, ServerHandle, free_port
 from hookline.testing import Receiver
 
 pytestmark = pytest.mark.e2e

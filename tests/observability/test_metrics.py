@@ -3,6 +3,7 @@ exactly the samples they should, read back with prometheus_client's parser."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 from metrics_kit import AUTH, Served, eventually, parse, serve, value
 
 from hookline import ids
+from hookline.api.metrics_route import GaugeCache
 from hookline.models import Application
 from hookline.sources import Source
 from hookline.testing import Receiver
@@ -203,3 +205,17 @@ def _bearer(token: str) -> dict[str, str]:
 
 def _msg() -> dict[str, object]:
     return {"eventType": "order.paid", "payload": {"n": 1}}
+
+
+async def test_scrapes_share_one_store_read_within_the_cache_window(tmp_path: Path) -> None:
+    async with serve(tmp_path) as server:
+        cache = GaugeCache(server.store, ttl_s=60)
+        together = await asyncio.gather(*(cache.get() for _ in range(20)))
+        for _ in range(20):
+            await cache.get()
+        assert cache.reads == 1
+        assert all(g == together[0] for g in together)
+        fresh = GaugeCache(server.store, ttl_s=0)
+        await fresh.get()
+        await fresh.get()
+        assert fresh.reads == 2
