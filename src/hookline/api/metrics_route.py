@@ -134,7 +134,10 @@ class MetricsMiddleware:
         route = scope.get("route")
         path = getattr(route, "path", None)
         if isinstance(path, str):
-            return path
+            if isinstance(route, Mount):
+                return path
+            # a route of a mounted app (/ui, /portal): the mount's path first
+            return str(scope.get("root_path", "")) + path
         # a middleware answered first (401, 413) or copied the scope: match it here
         if self._templates is None:
             self._templates = list(_templates(self.routes))
