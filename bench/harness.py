@@ -7,7 +7,6 @@ Processes live in :mod:`bench.processes`, the receiver's client in
 from __future__ import annotations
 
 import asyncio
-import socket
 import sqlite3
 import sys
 import time
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from hookline.testing.ports import free_port as free_port  # the scenarios import it from here
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -33,12 +34,6 @@ def log(message: str) -> None:
     """Progress on stdout, with the time since the harness started."""
     elapsed = time.monotonic() - _started
     print(f"[{int(elapsed) // 60:02d}:{elapsed % 60:04.1f}] {message}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Deadline:

@@ -78,7 +78,8 @@ def section_drain(res: Result) -> str:
         )
         if "processes_asked" in row:
             n = row["processes_asked"]
-            label = f"hookline worker, defaults: {row['label']}, {n} worker process"
+            kind = "defaults" if row.get("defaults", True) else "settings"
+            label = f"hookline worker, {kind}: {row['label']}, {n} worker process"
             label += "es" if n > 1 else ""
         else:
             label = f"hookline worker: {row['label']}, synchronous={row.get('synchronous')}"

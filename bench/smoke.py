@@ -23,7 +23,7 @@ from bench.seed import seed
 TIME_LIMIT_S = 120.0
 
 
-async def main(messages: int, concurrency: int) -> bool:
+async def main(messages: int, concurrency: int, metrics: bool = True) -> bool:
     deadline = Deadline(TIME_LIMIT_S)
     with tempfile.TemporaryDirectory(prefix="hookline-smoke-") as tmp:
         work = Path(tmp)
@@ -48,12 +48,17 @@ async def main(messages: int, concurrency: int) -> bool:
             port,
             "smoke",
             deadline,
-            env={"HOOKLINE_WORKER_CONCURRENCY": str(concurrency)},
+            env={
+                "HOOKLINE_WORKER_CONCURRENCY": str(concurrency),
+                "HOOKLINE_METRICS": "true" if metrics else "false",
+            },
         )
     db = row["db"]
     print(
         f"delivered {row['delivered']} in {row['drain_seconds']:.2f} s: "
         f"{row['rate']:,.0f} deliveries/s (concurrency {concurrency}, "
+        f"metrics {'on' if metrics else 'off'}, "
+        f"{row['worker_cpu_us_per_delivery'] or 0:,.0f} µs CPU/delivery, "
         f"{db['attempts']} attempts persisted, worker peak RSS "
         f"{row['worker_peak_rss_mb'] or 0:.0f} MB)"
     )
@@ -64,9 +69,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--metrics", choices=("on", "off"), default="on")
     args = parser.parse_args()
     try:
-        finished = run_async(main(args.messages, args.concurrency))
+        finished = run_async(main(args.messages, args.concurrency, args.metrics == "on"))
     finally:
         stop_all()
     if not finished:

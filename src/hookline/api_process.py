@@ -21,6 +21,7 @@ from hookline.config import Settings
 from hookline.inbound.common import TrustedProxies
 from hookline.inbound.intake import IntakeApp, IntakeConfig
 from hookline.inbound.router import Router, RouterConfig
+from hookline.metrics import Metrics
 from hookline.store.base import Store
 from hookline.tracing import Tracing
 from hookline.ui import Branding, UiConfig, mount_ui
@@ -36,6 +37,7 @@ class ApiWiring:
     action_names: frozenset[str]
     tunnels: TunnelHub | None
     tracing: Tracing
+    metrics: Metrics | None
 
 
 class _ApiServer(uvicorn.Server):
@@ -91,6 +93,8 @@ def build(settings: Settings, store: Store, wiring: ApiWiring) -> tuple[uvicorn.
         tracing=wiring.tracing,
         heartbeat_s=settings.heartbeat_seconds,
         ready_require_worker=settings.ready_require_worker,
+        metrics=wiring.metrics,
+        metrics_public=settings.metrics_public,
     )
     intake = IntakeConfig(
         max_body_bytes=settings.inbound_max_body_bytes,
@@ -101,7 +105,7 @@ def build(settings: Settings, store: Store, wiring: ApiWiring) -> tuple[uvicorn.
     if settings.ui_enabled:
         mount_ui(api_app, ui_config(settings, store, context))
     config = uvicorn.Config(
-        IntakeApp(api_app, store, intake),
+        IntakeApp(api_app, store, intake, wiring.metrics),
         host=settings.host,
         port=settings.port,
         loop="none",

@@ -135,6 +135,18 @@ class Settings(BaseSettings):
     )
     ready_require_worker: bool = True
 
+    # Prometheus metrics (docs/observability.md): /metrics on the API, token-protected
+    # unless public; a standalone worker serves its own on metrics_port when set.
+    metrics: bool = True
+    metrics_public: bool = False
+    metrics_per_endpoint: bool = False
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    # prometheus_client's own variable: set by ``hookline serve`` for its children, whose
+    # samples the API's /metrics then aggregates
+    metrics_multiproc_dir: str | None = Field(
+        default=None, validation_alias="PROMETHEUS_MULTIPROC_DIR"
+    )
+
     @field_validator("retry_schedule", mode="before")
     @classmethod
     def _parse_schedule(cls, value: object) -> object:

@@ -375,6 +375,20 @@ class QueueSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueGauges:
+    """What a metrics scrape reads from the store (``Store.queue_gauges``)."""
+
+    ready: int  # due now (or a lease ran out), not being sent
+    scheduled: int  # waiting for a retry or a ``deliverAt`` time
+    sending: int  # leased right now
+    parked: int  # held while their endpoint is disabled
+    oldest_ready_at: int | None  # created_at (ms) of the oldest ready delivery
+    endpoints_active: int  # enabled, breaker closed
+    endpoints_disabled: int
+    endpoints_breaker_open: int  # enabled, breaker open or probing
+
+
+@dataclass(frozen=True, slots=True)
 class EndpointHealth:
     endpoint_id: str
     app_id: str

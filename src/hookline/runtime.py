@@ -30,6 +30,7 @@ from hookline.delivery.maintenance import DAY_MS, Maintenance, MaintenanceConfig
 from hookline.delivery.sender import Sender, SenderConfig
 from hookline.delivery.tunnel import TunnelConfig, Tunnels
 from hookline.delivery.worker import Worker, WorkerConfig
+from hookline.observability import build_metrics, serve_worker_metrics
 from hookline.retry import RetryPolicy
 from hookline.signing.at_rest import SecretBox, check_key, generate_key
 from hookline.store import migrate
@@ -341,6 +342,8 @@ def build_roles(
     declared = actions(settings)  # before anything is opened: a bad file changes nothing
     tracing = build_tracing(settings) if tracing is None else tracing
     store = open_store(settings, migrated=migrated)
+    metrics = build_metrics(settings)
+    serve_worker_metrics(settings, metrics)
     worker = sender = api = maintenance = router = fanout = None
     if settings.run_worker:
         fanout = Fanout(
@@ -374,6 +377,7 @@ def build_roles(
             ),
             ActionRunner(declared, max_output=settings.max_response_body),
             tracing,
+            metrics,
         )
     if settings.run_api:
         from hookline import api_process  # FastAPI and the UI: never in a worker process
@@ -388,6 +392,7 @@ def build_roles(
                 action_names=frozenset(declared),
                 tunnels=tunnels(settings, store, dev),
                 tracing=tracing,
+                metrics=metrics,
             ),
         )
     beat = Heartbeat(store, name, settings.heartbeat_seconds) if settings.run_worker else None

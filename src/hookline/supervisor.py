@@ -22,13 +22,17 @@ import ctypes
 import logging
 import os
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Literal
+
+from prometheus_client.multiprocess import mark_process_dead
 
 from hookline import logs, runtime
 from hookline.config import Settings
@@ -80,6 +84,7 @@ class Supervisor:
         ]
         self._selector = selectors.DefaultSelector()
         self._stopping = False
+        self._metrics_dir: str | None = None
 
     # ----- the parent's loop ----------------------------------------------------------
 
@@ -95,6 +100,9 @@ class Supervisor:
             sig: signal.signal(sig, self._on_signal)
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)
         }
+        if self.settings.metrics:
+            # every child writes its samples here; the API's /metrics adds them all up
+            self._metrics_dir = tempfile.mkdtemp(prefix="hookline-metrics-")
         try:
             failed = self._start_all()
             while failed is None and not self._stopping:
@@ -115,6 +123,8 @@ class Supervisor:
             self._selector.close()
             wake_r.close()
             wake_w.close()
+            if self._metrics_dir is not None:
+                shutil.rmtree(self._metrics_dir, ignore_errors=True)
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         if signum in (signal.SIGTERM, signal.SIGINT) and not self._stopping:
@@ -170,8 +180,9 @@ class Supervisor:
         for child in self.children:
             if child.proc is None or child.proc.poll() is None:
                 continue
-            code, child.proc = child.proc.returncode, None
+            code, pid, child.proc = child.proc.returncode, child.proc.pid, None
             self._close_link(child)
+            self._forget_samples(pid)
             up = time.monotonic() - child.started_at
             child.streak = 1 if up >= STABLE_AFTER_S else child.streak + 1
             backoff = min(MAX_BACKOFF_S, FIRST_BACKOFF_S * 2 ** (child.streak - 1))
@@ -188,6 +199,12 @@ class Supervisor:
                 else "",
                 extra={"event": "role_exited", "role": child.role},
             )
+
+    def _forget_samples(self, pid: int) -> None:
+        """A dead child's live gauges go; its counters stay, so totals never drop."""
+        if self._metrics_dir is not None:
+            with contextlib.suppress(OSError):
+                mark_process_dead(pid, self._metrics_dir)  # type: ignore[no-untyped-call]
 
     def _restart_due(self) -> None:
         now = time.monotonic()
@@ -211,11 +228,18 @@ class Supervisor:
         try:
             # its own process group: a terminal's Ctrl-C reaches the parent alone, which
             # then stops the children in order
-            child.proc = subprocess.Popen(argv, pass_fds=[theirs.fileno()], process_group=0)
+            child.proc = subprocess.Popen(
+                argv, pass_fds=[theirs.fileno()], process_group=0, env=self._child_env()
+            )
         finally:
             theirs.close()
         child.link, child.ready, child.started_at = mine, False, time.monotonic()
         self._selector.register(mine, selectors.EVENT_READ, child)
+
+    def _child_env(self) -> dict[str, str] | None:
+        if self._metrics_dir is None:
+            return None  # the parent's own environment
+        return {**os.environ, "PROMETHEUS_MULTIPROC_DIR": self._metrics_dir}
 
     def _close_link(self, child: Child) -> None:
         if child.link is not None:
@@ -248,6 +272,7 @@ class Supervisor:
                     describe(child.proc.returncode),
                     extra={"event": "role_stopped", "role": child.role},
                 )
+                self._forget_samples(child.proc.pid)
             for child in group:
                 child.proc, child.restart_at = None, None
 

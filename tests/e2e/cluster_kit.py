@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,17 +19,12 @@ import pytest
 
 import hookline
 from hookline.signing.at_rest import generate_key
+from hookline.testing.ports import free_port
 
 SRC_DIR = Path(hookline.__file__).resolve().parents[1]
 STARTUP_TIMEOUT = 60.0  # five interpreters importing at once on a shared 2-core machine
 STOP_TIMEOUT = 15.0
 LOG_TAIL_LINES = 60
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -13,7 +13,6 @@ import asyncio
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ import pytest
 import hookline
 from hookline.signing.at_rest import generate_key
 from hookline.testing import Receiver
+from hookline.testing.ports import free_port
 
 STARTUP_TIMEOUT = 60.0  # a parent and its children start on a shared, busy machine
 STOP_TIMEOUT = 10.0
@@ -40,12 +40,6 @@ BASE_ENV = {
     "HOOKLINE_REQUEST_TIMEOUT": "5",
     "HOOKLINE_LEASE_SECONDS": "8",
 }
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

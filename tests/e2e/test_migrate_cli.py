@@ -123,7 +123,7 @@ def waiting(url: str) -> int:
 
 
 def test_an_unreachable_database_is_one_line_and_a_failure(tmp_path: Path) -> None:
-    from hookline.testing.postgres import free_port
+    from hookline.testing.ports import free_port
 
     url = f"postgresql://hookline:s3cret@127.0.0.1:{free_port()}/nowhere"
     for args in (["migrate"], ["worker"]):
@@ -159,7 +159,7 @@ def test_without_the_driver_a_postgres_url_is_one_clear_error(tmp_path: Path) ->
 )
 def test_a_schema_behind_is_refused(tmp_path: Path, empty_pg: str, args: list[str]) -> None:
     migrate.upgrade(migrate.alembic_url(empty_pg), PREVIOUS)
-    from hookline.testing.postgres import free_port
+    from hookline.testing.ports import free_port
 
     if args[0] == "serve":
         args = [*args, "--host", "127.0.0.1", "--port", str(free_port())]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import socket
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,14 +26,9 @@ from hookline.models import Application, Endpoint, Message
 from hookline.signing import generate_secret
 from hookline.sources import Source
 from hookline.store.base import MessageFilter, PageRequest, Store
+from hookline.testing.ports import free_port
 
 TOKEN = "inbound-test-token-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -37,6 +37,7 @@ from hookline.api.context import ApiContext
 from hookline.api.errors import install_error_handlers, store_error_response
 from hookline.api.fast_publish import FastPublish
 from hookline.api.idempotency import IdempotencyMiddleware
+from hookline.api.metrics_route import MetricsMiddleware
 from hookline.errors import StoreError
 from hookline.store.base import Store
 
@@ -134,6 +135,10 @@ def create_app(context: ApiContext) -> FastAPI:
     app.add_middleware(TokenGate, context=context, public=public)
     # The body cap sits outside everything, so oversized requests never reach JSON parsing.
     app.add_middleware(BodyLimitMiddleware, limit=context.max_payload_bytes * 2 + 64 * 1024)
+    if context.metrics is not None:  # outermost: times and counts every answer, 401s too
+        app.add_middleware(
+            MetricsMiddleware, context=context, metrics=context.metrics, routes=app.routes
+        )
     return app
 
 

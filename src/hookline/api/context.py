@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from hookline.addresses import AddressPolicy
 from hookline.errors import Unauthorized
+from hookline.metrics import Metrics
 from hookline.models import Page
 from hookline.signing import generate_secret
 from hookline.store.base import PageRequest, Store
@@ -62,6 +63,9 @@ class ApiContext:
     # Readiness: workers beat this often, and must have beaten within three beats.
     heartbeat_s: float = 5.0
     ready_require_worker: bool = True
+    # Prometheus metrics (None: off); ``metrics_public`` serves /metrics without a token.
+    metrics: Metrics | None = None
+    metrics_public: bool = False
 
     def new_secret(self) -> str:
         return generate_secret()

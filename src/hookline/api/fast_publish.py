@@ -21,10 +21,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from hookline.api.context import ApiContext
 from hookline.api.errors import api_error_response, store_error_response, validation_response
 from hookline.api.messages import publish_message
+from hookline.api.metrics_route import ROUTE_KEY
 from hookline.api.schemas import MessageIn
 from hookline.api.strict_json import decode_json
 from hookline.errors import ApiError, StoreError
 
+ROUTE = "/api/v1/app/{app_id}/msg"  # the FastAPI route this serves, as its template
 _PATH = re.compile(r"^/api/v1/app/([a-zA-Z0-9\-_.]{1,256})/msg$")
 _QUERIES = {b"": True, b"with_content=true": True, b"with_content=false": False}
 
@@ -44,6 +46,7 @@ class FastPublish:
         if not headers.get(b"content-type", b"").startswith(b"application/json"):
             await self.app(scope, receive, send)
             return
+        scope[ROUTE_KEY] = ROUTE  # for the request metrics: no router ran
         response = await self._publish(match.group(1), scope, receive, with_content)
         await response(scope, receive, send)
 

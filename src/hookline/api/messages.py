@@ -166,6 +166,8 @@ async def _stored(
             f"a message with eventId {body.event_id!r} already exists: {outcome.message.id}",
             code="duplicate_event_id",
         )
+    if ctx.metrics is not None:
+        ctx.metrics.record_published()
     out = message_out(msg, with_content=False)
     if with_content:
         out.payload = body.payload

@@ -23,6 +23,7 @@ from hookline.delivery.log_events import log_result, task_ids
 from hookline.delivery.scheduler import Scheduler
 from hookline.delivery.sender import Outcome, Sender
 from hookline.errors import OutageLog
+from hookline.metrics import Metrics
 from hookline.models import (
     ACTION_SCHEME,
     Attempt,
@@ -103,6 +104,7 @@ class Worker:
         config: WorkerConfig,
         actions: ActionRunner | None = None,
         tracing: Tracing | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         """``actions`` runs endpoints whose URL is ``action://NAME``; without it every
         such delivery fails as an undeclared action (it never reaches the HTTP sender).
@@ -111,6 +113,7 @@ class Worker:
         self._tracing = tracing or Tracing()
         self._sender = sender
         self._actions = actions or ActionRunner({})
+        self._metrics = metrics
         self._policy = policy
         self._config = config
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{ids.new_id('wrk')[-8:]}"
@@ -338,6 +341,8 @@ class Worker:
                     self._record_outage.failed(exc)
                     await asyncio.sleep(0.5)
             self._record_outage.ok()
+            if self._metrics is not None:
+                self._metrics.record_results(batch, _now_ms())
         finally:
             self._reserved -= max(free, 0)
         self._scheduler.claimed(tasks)

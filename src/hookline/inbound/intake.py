@@ -34,6 +34,7 @@ from hookline.inbound.common import (
     header_map,
     signed_url,
 )
+from hookline.metrics import Metrics
 from hookline.receive import ReceivedRequest, VerificationError, VerifiedEvent, verify
 from hookline.receive.config import ConfigError
 from hookline.sources import (
@@ -100,8 +101,11 @@ class SourceLookup:
 class IntakeApp:
     """Serves ``/in/...``; every other path goes on to ``app`` (the API)."""
 
-    def __init__(self, app: ASGIApp, store: Store, config: IntakeConfig) -> None:
+    def __init__(
+        self, app: ASGIApp, store: Store, config: IntakeConfig, metrics: Metrics | None = None
+    ) -> None:
         self.app = app
+        self.metrics = metrics
         self.store = store
         self.config = config
         self.sources = SourceLookup(store, config.source_ttl, config.cached_tokens)
@@ -172,6 +176,8 @@ class IntakeApp:
             except (StoreError, Conflict) as exc:  # Conflict: an id collision, say
                 log.error("intake could not store a request: %s", exc)
                 raise _unavailable() from exc
+            if self.metrics is not None:
+                self.metrics.record_inbound(source.provider, stored.verdict.value)
             return _answer(stored, event)
         raise _unavailable()
 

@@ -28,6 +28,7 @@ from hookline.models import (
     Message,
     MessageSearch,
     Page,
+    QueueGauges,
     QueueSummary,
     ReadyEndpoint,
     TaskKind,
@@ -365,6 +366,11 @@ class Store(Protocol):
         ...
 
     async def queue_summary(self, now_ms: int, *, app_id: str | None = None) -> QueueSummary: ...
+    async def queue_gauges(self, now_ms: int) -> QueueGauges:
+        """The queue by state and the endpoints by state, every application but the
+        operational one: read at a metrics scrape (cached by the caller)."""
+        ...
+
     async def endpoint_health(
         self, endpoint_ids: Sequence[str], since_ms: int, until_ms: int, bucket_ms: int
     ) -> dict[str, EndpointHealth]:

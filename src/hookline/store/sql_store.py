@@ -16,6 +16,7 @@ from hookline.store.sql_inbound import InboundOps
 from hookline.store.sql_insights import InsightOps
 from hookline.store.sql_keys import KeyOps
 from hookline.store.sql_messages import MessageOps
+from hookline.store.sql_metrics import MetricsOps
 from hookline.store.sql_poll import PollOps
 from hookline.store.sql_sources import SourceOps
 from hookline.store.sql_stats import StatsOps
@@ -36,6 +37,7 @@ class SqlStore(
     InboundOps,
     CatalogOps,
     InsightOps,
+    MetricsOps,
     PollOps,
     AttemptedOps,
     ExpungeOps,

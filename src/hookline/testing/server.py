@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from typing import Any, Self
 import httpx
 
 import hookline
+from hookline.testing.ports import free_port
 
 LOOPBACK = "127.0.0.1"
 STARTUP_TIMEOUT = 60.0  # seconds: a first start creates the schema on a busy CI machine
@@ -42,12 +42,6 @@ DEFAULT_ENV = {
 
 class HooklineServerError(AssertionError):
     """The server did not start, or a call through :class:`HooklineServer` did not succeed."""
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
 
 
 class HooklineServer:
