@@ -29,6 +29,7 @@ from hookline import runtime
 from hookline.config import Settings
 from hookline.store.base import Store
 from hookline.testing import Receiver
+from hookline.testing.roles import running
 from hookline.tracing import Tracing, tracing_wanted
 from hookline.tracing.otel import OtelTracing
 
@@ -93,24 +94,11 @@ async def serve(tmp_path: Path, database_url: str | None, *, traced: bool) -> As
         provider.add_span_processor(SimpleSpanProcessor(exporter))
         tracing = OtelTracing(provider)
     roles = runtime.build_roles(settings, dev=True, tracing=tracing)
-    started = asyncio.Event()
-    task = asyncio.create_task(runtime.run(roles, started))
-    await asyncio.wait(
-        [asyncio.ensure_future(started.wait()), task], return_when=asyncio.FIRST_COMPLETED
-    )
-    assert roles.api is not None
-    while not roles.api.started and not task.done():
-        await asyncio.sleep(0.01)
-    if task.done():
-        task.result()
     headers = {"authorization": f"Bearer {TOKEN}"}
     base = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=15) as client:
-        try:
-            yield Served(client, roles.store, exporter)
-        finally:
-            roles.api.should_exit = True
-            await asyncio.wait_for(task, 20)
+    client = httpx.AsyncClient(base_url=base, headers=headers, timeout=15)
+    async with running(roles), client:
+        yield Served(client, roles.store, exporter)
 
 
 def _incoming() -> tuple[str, str, str]:

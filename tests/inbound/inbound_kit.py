@@ -27,6 +27,7 @@ from hookline.signing import generate_secret
 from hookline.sources import Source
 from hookline.store.base import MessageFilter, PageRequest, Store
 from hookline.testing.ports import free_port
+from hookline.testing.roles import running
 
 TOKEN = "inbound-test-token-0123456789"
 
@@ -105,21 +106,7 @@ async def serve(tmp_path: Path, **overrides: Any) -> AsyncIterator[Served]:
         **overrides,
     )
     roles = runtime.build_roles(settings, dev=True)
-    started = asyncio.Event()
-    task = asyncio.create_task(runtime.run(roles, started))
-    await asyncio.wait(
-        [asyncio.ensure_future(started.wait()), task], return_when=asyncio.FIRST_COMPLETED
-    )
-    assert roles.api is not None
-    while not roles.api.started and not task.done():
-        await asyncio.sleep(0.01)
-    if task.done():
-        task.result()  # startup failed: raise its error
     base = f"http://127.0.0.1:{port}"
     db_path = Path(runtime.sqlite_path(settings.resolved_database_url))
-    async with httpx.AsyncClient(base_url=base, timeout=15.0) as client:
-        try:
-            yield Served(base, roles.store, db_path, client)
-        finally:
-            roles.api.should_exit = True
-            await asyncio.wait_for(task, 20)
+    async with running(roles), httpx.AsyncClient(base_url=base, timeout=15.0) as client:
+        yield Served(base, roles.store, db_path, client)

@@ -18,6 +18,7 @@ from hookline import runtime
 from hookline.config import Settings
 from hookline.store.base import Store
 from hookline.testing.ports import free_port
+from hookline.testing.roles import running
 
 TOKEN = "metrics-test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -82,20 +83,6 @@ async def serve(tmp_path: Path, **overrides: Any) -> AsyncIterator[Served]:
         **overrides,
     }
     roles = runtime.build_roles(Settings(**fields), dev=True)
-    started = asyncio.Event()
-    task = asyncio.create_task(runtime.run(roles, started))
-    await asyncio.wait(
-        [asyncio.ensure_future(started.wait()), task], return_when=asyncio.FIRST_COMPLETED
-    )
-    assert roles.api is not None
-    while not roles.api.started and not task.done():
-        await asyncio.sleep(0.01)
-    if task.done():
-        task.result()  # startup failed: raise its error
     base = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=base, timeout=15.0) as client:
-        try:
-            yield Served(base, roles.store, client)
-        finally:
-            roles.api.should_exit = True
-            await asyncio.wait_for(task, 20)
+    async with running(roles), httpx.AsyncClient(base_url=base, timeout=15.0) as client:
+        yield Served(base, roles.store, client)
