@@ -254,6 +254,17 @@ def test_recover_follows_its_task_to_the_end(
     shown = cli.run("endpoint", "replay", "rec", ep["id"], "--since", an_hour_ago()).stdout
     assert "endpoint.replay" in shown and "finished" in shown
 
+    backfill = cli.json(
+        "endpoint", "bulk-replay", "rec", ep["id"], "--since", an_hour_ago(),
+        "--event-type", "a.b", "--event-type", "c.d",
+    )  # fmt: skip
+    assert backfill["status"] == "finished" and backfill["task"] == "endpoint.bulk-replay"
+    assert backfill["data"]["messagesQueued"] == 1
+    none_match = cli.json(
+        "endpoint", "bulk-replay", "rec", ep["id"], "--since", an_hour_ago(), "--event-type", "x.y"
+    )
+    assert none_match["data"]["messagesQueued"] == 0
+
     started = cli.json(
         "endpoint", "recover", "rec", ep["id"], "--since", an_hour_ago(), "--no-wait"
     )

@@ -205,14 +205,8 @@ def endpoint_send_example(session: Session, app_id: str, endpoint_id: str, event
     show_one(session, body, "message")
 
 
-def _start(
-    session: Session,
-    path: str,
-    since: str,
-    until: str | None,
-    wait: bool,
-) -> None:
-    started = session.api.post(path, drop_none(since=since, until=until))
+def _start(session: Session, path: str, body: dict[str, Any], wait: bool) -> None:
+    started = session.api.post(path, body)
     wait_task(session, started, wait)
 
 
@@ -227,7 +221,8 @@ def endpoint_recover(
     session: Session, app_id: str, endpoint_id: str, since: str, until: str | None, no_wait: bool
 ) -> None:
     """Resend every failed message since a time; follows the task until it ends."""
-    _start(session, _path(app_id, endpoint_id, "/recover"), since, until, not no_wait)
+    body = drop_none(since=since, until=until)
+    _start(session, _path(app_id, endpoint_id, "/recover"), body, not no_wait)
 
 
 @endpoint_group.command("replay")
@@ -241,4 +236,43 @@ def endpoint_replay(
     session: Session, app_id: str, endpoint_id: str, since: str, until: str | None, no_wait: bool
 ) -> None:
     """Send the messages the endpoint never got (replay-missing)."""
-    _start(session, _path(app_id, endpoint_id, "/replay-missing"), since, until, not no_wait)
+    body = drop_none(since=since, until=until)
+    _start(session, _path(app_id, endpoint_id, "/replay-missing"), body, not no_wait)
+
+
+@endpoint_group.command("bulk-replay")
+@app_argument
+@click.argument("endpoint_id")
+@click.option("--since", required=True, help="ISO 8601 date-time.")
+@click.option("--until", default=None, help="ISO 8601 date-time.")
+@click.option("--event-type", "event_types", multiple=True, help="Only these (repeatable).")
+@click.option("--channel", default=None, help="Only messages on this channel.")
+@click.option("--tag", default=None, help="Only messages with this tag.")
+@click.option(
+    "--status", default=None, type=click.IntRange(0, 4), help="0 ok, 1 pending, 2 failed."
+)
+@no_wait
+@api_command
+def endpoint_bulk_replay(
+    session: Session,
+    app_id: str,
+    endpoint_id: str,
+    since: str,
+    until: str | None,
+    event_types: tuple[str, ...],
+    channel: str | None,
+    tag: str | None,
+    status: int | None,
+    no_wait: bool,
+) -> None:
+    """Send every matching message again, delivered or not (how a new endpoint
+    backfills); follows the task until it ends."""
+    body = drop_none(
+        since=since,
+        until=until,
+        eventTypes=list(event_types) or None,
+        channel=channel,
+        tag=tag,
+        status=status,
+    )
+    _start(session, _path(app_id, endpoint_id, "/bulk-replay"), body, not no_wait)
